@@ -1,0 +1,5 @@
+import sys
+
+from vlmgrade.cli import main
+
+sys.exit(main())

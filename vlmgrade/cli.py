@@ -1,0 +1,138 @@
+"""The `vlmgrade` command: thin subcommands over the library. Heavy imports happen inside each command
+so `vlmgrade --help` stays instant. A user mistake prints one line on stderr and exits 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vlmgrade.errors import UserError
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _nonnegative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from vlmgrade.data import load_samples
+    from vlmgrade.types import GenerationParams
+    from vlmgrade.zoo import load_captioner
+    from vlmgrade.zoo.captioner import generate_captions
+
+    samples = load_samples(args.data, args.limit)
+    params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                              top_p=args.top_p, seed=args.seed)
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a .jsonl file path")
+    captioner = load_captioner(args.model, args.device)
+    captions = generate_captions(captioner, samples, params, args.batch_size, show_progress=not args.quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as f:
+        for c in captions:
+            f.write(json.dumps({"id": c.sample_id, "model": c.model, "text": c.text}) + "\n")
+    if not args.quiet:
+        from vlmgrade.show import caption_table
+
+        caption_table(samples, captions)
+    print(f"wrote {len(captions)} captions to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_data_export(args: argparse.Namespace) -> int:
+    from vlmgrade.data import export
+
+    manifest = export(args.name, Path(args.out), args.limit)
+    print(f"wrote {manifest}", file=sys.stderr)
+    return 0
+
+
+def cmd_zoo_list(args: argparse.Namespace) -> int:
+    from vlmgrade.zoo import cards
+
+    rows = [c.to_dict() for c in cards()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "kind", "params", "source", "description")
+    for r in rows:
+        table.add_row(r["name"], r["kind"], f"{r['params'] / 1e6:.2f}M", r["source"], r["description"])
+    Console().print(table)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vlmgrade.train import TrainConfig, train
+
+    summary = train(TrainConfig.load(args.config), progress=not args.quiet)
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vlmgrade", description="Evaluate tiny vision-language models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("caption", help="generate captions (completions of each sample's prefix) to a JSONL file")
+    p.add_argument("--model", required=True, help="zoo card name, model folder, or GIT/BLIP hub id")
+    p.add_argument("--data", required=True, help="built-in NAME:SPLIT (scenes-short:test) or manifest path")
+    p.add_argument("--out", required=True, help="output .jsonl file (id, model, text)")
+    p.add_argument("--limit", type=_nonnegative, help="first N samples only")
+    p.add_argument("--max-new-tokens", type=_positive, default=48)
+    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-k", type=_nonnegative, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    p.set_defaults(func=cmd_caption)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("export", help="write a dataset as manifest.jsonl plus images")
+    p.add_argument("name", help="built-in NAME:SPLIT or manifest path")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--limit", type=_nonnegative)
+    p.set_defaults(func=cmd_data_export)
+
+    zoo = sub.add_parser("zoo", help="model cards").add_subparsers(dest="zoo_command", required=True)
+    p = zoo.add_parser("list", help="list every card with name, kind, params and source")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_zoo_list)
+
+    p = sub.add_parser("train", help="train a NanoVLM from a YAML config (resumes from <out>/checkpoint)")
+    p.add_argument("config")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"vlmgrade: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vlmgrade: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Datasets: JSONL manifests (DESIGN.md) and the built-in scene datasets, both as `list[Sample]`.
+
+A data name is either a built-in `NAME:SPLIT` (`scenes-short:test`) or a manifest path (a .jsonl file,
+or a folder holding `manifest.jsonl`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from vlmgrade import scenes
+from vlmgrade.errors import UserError
+from vlmgrade.types import Sample, SceneObject
+
+BUILTIN = {"scenes-short": "short", "scenes-long": "long"}
+SCENE_IMAGE_SIZE = 128  # pixels of the built-in pictures; models resize to their own input size
+
+
+def builtin_names() -> list[str]:
+    return [f"{name}:{split}" for name in BUILTIN for split in scenes.SPLITS]
+
+
+def load_samples(name: str, limit: int | None = None) -> list[Sample]:
+    """Resolve a data name to samples; raises UserError with one clear line on bad input."""
+    return list(iter_samples(name, limit))
+
+
+def iter_samples(name: str, limit: int | None = None) -> Iterator[Sample]:
+    """Like load_samples, but built-in scenes are drawn one at a time (training reads 100k+ of them)."""
+    if limit is not None and limit < 0:
+        raise UserError("--limit must be zero or more")
+    base, _, split = name.partition(":")
+    if base in BUILTIN:
+        return _builtin(base, split or "test", limit)
+    path = Path(name)
+    if path.is_dir():
+        path = path / "manifest.jsonl"
+    if not path.exists():
+        known = ", ".join(builtin_names())
+        raise UserError(f"unknown dataset {name!r}: not a manifest file or folder, nor a built-in ({known})")
+    return iter(load_manifest(path, limit))
+
+
+def _builtin(base: str, split: str, limit: int | None) -> Iterator[Sample]:
+    if split not in scenes.SPLITS:
+        raise UserError(f"unknown split {split!r} of {base}; choose one of {', '.join(scenes.SPLITS)}")
+    style = BUILTIN[base]
+    n = scenes.SPLIT_SIZES[split] if limit is None else min(limit, scenes.SPLIT_SIZES[split])
+    return (scene_sample(scenes.make_scene(split, i), style) for i in range(n))
+
+
+def scene_sample(scene: scenes.Scene, style: str) -> Sample:
+    text = scene.text(style)
+    # The paper gives a beginning to complete only on test items; train and val items are whole texts.
+    prefix = scenes.prefix_of(text, style, scene.id) if scene.id.startswith("test") else ""
+    image = scenes.render(scene.objects, scene.setting, SCENE_IMAGE_SIZE)
+    return Sample(id=scene.id, image=image, prefix=prefix, references=(text,), objects=scene.objects,
+                  meta={"setting": scene.setting})
+
+
+def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
+    from PIL import Image, UnidentifiedImageError
+
+    samples: list[Sample] = []
+    seen: set[str] = set()
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read manifest {path}: {e}") from None
+    for lineno, line in enumerate(lines, 1):
+        if limit is not None and len(samples) >= limit:
+            break
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{where}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict) or "id" not in row or "image" not in row:
+            raise UserError(f"{where}: each line needs at least 'id' and 'image'")
+        sid = str(row["id"])
+        if sid in seen:
+            raise UserError(f"{where}: duplicate id {sid!r}")
+        seen.add(sid)
+        image_path = path.parent / row["image"]
+        try:
+            with Image.open(image_path) as im:
+                image = im.convert("RGB")
+        except FileNotFoundError:
+            raise UserError(f"{where}: image not found: {image_path}") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise UserError(f"{where}: cannot read image {image_path}: {type(e).__name__}") from None
+        refs = row.get("references") or []
+        if isinstance(refs, str) or not all(isinstance(r, str) for r in refs):
+            raise UserError(f"{where}: 'references' must be a list of strings")
+        try:
+            objects = tuple(SceneObject(**{k: str(v) for k, v in o.items()}) for o in row.get("objects") or [])
+        except (TypeError, AttributeError):
+            raise UserError(f"{where}: each of 'objects' needs 'name' and 'color' (optional 'size', 'position')") \
+                from None
+        samples.append(Sample(id=sid, image=image, prefix=str(row.get("prefix") or ""), references=tuple(refs),
+                              objects=objects, meta={k: v for k, v in row.items() if k not in _FIELDS}))
+    return samples
+
+
+_FIELDS = {"id", "image", "prefix", "references", "objects"}
+
+
+def export(name: str, out: Path, limit: int | None = None) -> Path:
+    """Write a dataset as `manifest.jsonl` plus `images/<id>.png`; returns the manifest path."""
+    samples = load_samples(name, limit)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    manifest = out / "manifest.jsonl"
+    with manifest.open("w") as f:
+        for s in samples:
+            rel = f"images/{s.id}.png"
+            s.image.save(out / rel)
+            row = {"id": s.id, "image": rel, "prefix": s.prefix, "references": list(s.references),
+                   "objects": [o.to_dict() for o in s.objects], **s.meta}
+            f.write(json.dumps(row) + "\n")
+    return manifest

@@ -1,0 +1,355 @@
+"""NanoVLM: the paper's three-part vision-language model (visual encoder, connector, GPT decoder).
+
+nanoGPT style: one config dataclass beside the model, pre-LayerNorm blocks, shape comments on tensor
+lines, and `save_pretrained` / `from_pretrained` as config.json + model.safetensors + tokenizer.json.
+
+Beyond the paper, two switches exist for the shipped model (documented in its zoo card):
+`image_tokens="patches"` hands the decoder the projected [CLS] *and* patch outputs instead of the
+[CLS] output alone, and `aux_labels` adds a head on [CLS] for multi-label object supervision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME = "config.json", "model.safetensors", "tokenizer.json"
+
+
+@dataclass
+class NanoVLMConfig:
+    image_size: int = 224
+    patch_size: int = 16
+    patch_embed: str = "conv"  # "conv": two convs, LayerNorm, ReLU, linear (the paper's text); "linear"
+    stem_channels: int = 64
+    encoder_layers: int = 1
+    encoder_width: int = 400  # the paper's "image embed dim"
+    encoder_heads: int = 8
+    decoder_layers: int = 4
+    heads: int = 8
+    head_size: int = 12
+    connector_expansion: int = 4  # hidden width of the two-layer connector MLP, as a multiple of encoder_width
+    image_tokens: str = "cls"  # "cls": one prefix token (the paper); "patches": [CLS] plus every patch
+    vocab_size: int = 16384
+    max_text_len: int = 128
+    dropout: float = 0.1
+    aux_labels: list[str] = field(default_factory=list)  # names of multi-label targets predicted from [CLS]
+    # derived in __post_init__
+    decoder_width: int = 0
+    n_patches: int = 0
+    n_image_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.patch_embed == "conv" and self.patch_size % 4:
+            raise ValueError("the conv patch embedding needs a patch_size divisible by 4")
+        if self.encoder_width % self.encoder_heads:
+            raise ValueError("encoder_width must be divisible by encoder_heads")
+        if self.image_tokens not in ("cls", "patches"):
+            raise ValueError(f"image_tokens must be 'cls' or 'patches', not {self.image_tokens!r}")
+        self.decoder_width = self.heads * self.head_size
+        self.n_patches = (self.image_size // self.patch_size) ** 2
+        self.n_image_tokens = 1 + (self.n_patches if self.image_tokens == "patches" else 0)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NanoVLMConfig:
+        names = {f.name for f in fields(cls)} - {"decoder_width", "n_patches", "n_image_tokens"}
+        unknown = set(data) - names - {"decoder_width", "n_patches", "n_image_tokens", "kind"}
+        if unknown:
+            raise ValueError(f"unknown NanoVLM config keys: {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# The paper's Table 1. Encoder heads and the vocabulary are not given there; 8 heads and a 16384-token
+# vocabulary reproduce the paper's totals (about 5-6M, 16M and 25M parameters).
+PRESETS: dict[str, dict] = {
+    "mini": dict(encoder_layers=1, decoder_layers=4, heads=8, head_size=12, encoder_width=400),
+    "base": dict(encoder_layers=3, decoder_layers=8, heads=8, head_size=16, encoder_width=512),
+    "large": dict(encoder_layers=5, decoder_layers=10, heads=16, head_size=12, encoder_width=512),
+}
+
+
+def preset(name: str, **overrides) -> NanoVLMConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown NanoVLM preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return NanoVLMConfig(**{**PRESETS[name], **overrides})
+
+
+class Attention(nn.Module):
+    def __init__(self, width: int, heads: int, dropout: float, causal: bool) -> None:
+        super().__init__()
+        self.heads, self.causal, self.dropout = heads, causal, dropout
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, mask=None, cache=None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, h, T, hs)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (B, h, Tpast+T, hs)
+        p = self.dropout if self.training else 0.0
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, h, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.drop(self.proj(y)), (k, v)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block, shared by encoder (bidirectional) and decoder (causal)."""
+
+    def __init__(self, width: int, heads: int, dropout: float, causal: bool) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attn = Attention(width, heads, dropout, causal)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width),
+                                 nn.Dropout(dropout))
+
+    def forward(self, x, mask=None, cache=None):
+        a, new_cache = self.attn(self.ln1(x), mask, cache)
+        x = x + a
+        return x + self.mlp(self.ln2(x)), new_cache
+
+
+class PatchEmbed(nn.Module):
+    """Image -> patch vectors. 'conv': conv(k4,s4) ReLU conv(k=p/4) LayerNorm ReLU linear, per the paper's text."""
+
+    def __init__(self, cfg: NanoVLMConfig) -> None:
+        super().__init__()
+        self.kind = cfg.patch_embed
+        if self.kind == "conv":
+            c = cfg.stem_channels
+            self.conv1 = nn.Conv2d(3, c // 2, kernel_size=4, stride=4)
+            self.conv2 = nn.Conv2d(c // 2, c, kernel_size=cfg.patch_size // 4, stride=cfg.patch_size // 4)
+            self.norm = nn.LayerNorm(c)
+            self.linear = nn.Linear(c, cfg.encoder_width)
+        else:
+            self.linear = nn.Linear(3 * cfg.patch_size**2, cfg.encoder_width)
+            self.patch = cfg.patch_size
+
+    def forward(self, img):  # img: (B, 3, H, W) in [-1, 1]
+        if self.kind == "conv":
+            x = self.conv2(F.relu(self.conv1(img)))  # (B, c, H/p, W/p)
+            x = F.relu(self.norm(x.flatten(2).transpose(1, 2)))  # (B, N, c)
+            return self.linear(x)  # (B, N, D)
+        B, C, H, W = img.shape
+        p = self.patch
+        x = img.unfold(2, p, p).unfold(3, p, p)  # (B, C, H/p, W/p, p, p)
+        x = x.permute(0, 2, 3, 1, 4, 5).reshape(B, (H // p) * (W // p), C * p * p)  # (B, N, C*p*p)
+        return self.linear(x)
+
+
+class VisualEncoder(nn.Module):
+    def __init__(self, cfg: NanoVLMConfig) -> None:
+        super().__init__()
+        self.patch = PatchEmbed(cfg)
+        self.cls = nn.Parameter(torch.zeros(1, 1, cfg.encoder_width))
+        self.pos = nn.Parameter(torch.randn(1, cfg.n_patches + 1, cfg.encoder_width) * 0.02)
+        self.blocks = nn.ModuleList(
+            Block(cfg.encoder_width, cfg.encoder_heads, cfg.dropout, causal=False) for _ in range(cfg.encoder_layers)
+        )
+        self.ln = nn.LayerNorm(cfg.encoder_width)
+
+    def forward(self, img):
+        x = self.patch(img)  # (B, N, D)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos  # (B, 1+N, D)
+        for block in self.blocks:
+            x, _ = block(x)
+        return self.ln(x)  # (B, 1+N, D); index 0 is [CLS]
+
+
+class NanoVLM(nn.Module):
+    def __init__(self, cfg: NanoVLMConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        W = cfg.decoder_width
+        self.encoder = VisualEncoder(cfg)
+        hidden = cfg.connector_expansion * cfg.encoder_width
+        self.connector = nn.Sequential(nn.Linear(cfg.encoder_width, hidden), nn.GELU(), nn.Linear(hidden, W))
+        self.tok = nn.Embedding(cfg.vocab_size, W)
+        self.pos = nn.Embedding(cfg.n_image_tokens + cfg.max_text_len, W)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(W, cfg.heads, cfg.dropout, causal=True) for _ in range(cfg.decoder_layers))
+        self.ln = nn.LayerNorm(W)
+        self.head = nn.Linear(W, cfg.vocab_size, bias=False)
+        self.head.weight = self.tok.weight  # weight tying, as in GPT-2 / nanoGPT
+        self.aux = nn.Linear(cfg.encoder_width, len(cfg.aux_labels)) if cfg.aux_labels else None
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def image_prefix(self, img):
+        """Encode images into the decoder's prefix tokens, plus the [CLS] vector for auxiliary heads."""
+        enc = self.encoder(img)  # (B, 1+N, De)
+        keep = enc[:, :1] if self.config.image_tokens == "cls" else enc
+        return self.connector(keep), enc[:, 0]  # (B, n_image_tokens, W), (B, De)
+
+    def forward(self, img, tokens):
+        """Logits for every text position; logits[:, t] predicts tokens[:, t+1]."""
+        prefix, cls = self.image_prefix(img)  # (B, I, W)
+        T = tokens.shape[1]
+        x = torch.cat([prefix, self.tok(tokens)], dim=1)  # (B, I+T, W)
+        x = self.drop(x + self.pos(torch.arange(x.shape[1], device=x.device)))
+        for block in self.blocks:
+            x, _ = block(x)
+        logits = self.head(self.ln(x[:, -T:]))  # (B, T, V)
+        aux = self.aux(cls) if self.aux is not None else None  # (B, A)
+        return logits, aux
+
+    # ------------------------------------------------------------------ generation
+    def _step(self, x, positions, mask, caches):
+        x = x + self.pos(positions)  # (B, T, W)
+        new = []
+        for block, cache in zip(self.blocks, caches):
+            x, kv = block(x, mask, cache)
+            new.append(kv)
+        return self.head(self.ln(x[:, -1])), new  # (B, V)
+
+    @torch.no_grad()
+    def generate(self, img, prompts: list[list[int]], eos_id: int, max_new_tokens: int = 48,
+                 temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
+                 use_cache: bool = True) -> list[list[int]]:
+        """Complete each prompt (token ids, BOS first) for its image; returns the new tokens, EOS excluded.
+
+        Prompts of different lengths are left-padded; a padding mask and per-sample positions make each
+        row compute exactly what it would alone.
+        """
+        self.eval()
+        dev = img.device
+        B = len(prompts)
+        limit = self.config.max_text_len - max(len(p) for p in prompts)
+        max_new_tokens = max(0, min(max_new_tokens, limit))
+        prefix, _ = self.image_prefix(img)  # (B, I, W)
+        L = max(len(p) for p in prompts)
+        toks = torch.zeros(B, L, dtype=torch.long, device=dev)
+        for i, p in enumerate(prompts):
+            toks[i, L - len(p):] = torch.tensor(p, dtype=torch.long, device=dev)
+        pad = torch.tensor([L - len(p) for p in prompts], device=dev)  # (B,)
+        seq = torch.cat([prefix, self.tok(toks)], dim=1)  # (B, I+L, W): image, padding, prompt
+        order = self._left_pad_order(pad, prefix.shape[1], L, dev)  # (B, I+L) gather index
+        seq = torch.gather(seq, 1, order[..., None].expand(-1, -1, seq.shape[2]))  # padding, image, prompt
+        valid = torch.arange(seq.shape[1], device=dev)[None] >= pad[:, None]  # (B, S)
+        positions = (valid.cumsum(1) - 1).clamp(min=0)  # (B, S)
+        S = seq.shape[1]
+        causal = torch.ones(S, S, dtype=torch.bool, device=dev).tril()
+        mask = (causal[None] & valid[:, None, :])[:, None]  # (B, 1, S, S)
+        mask = mask | torch.eye(S, dtype=torch.bool, device=dev)[None, None]  # padded rows attend to themselves
+        caches = [None] * len(self.blocks)
+        gen = torch.Generator(device=dev).manual_seed(seed) if seed is not None else None
+        out: list[list[int]] = [[] for _ in range(B)]
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        next_pos = positions[:, -1] + 1  # (B,)
+        all_x, all_valid = seq, valid
+        for _ in range(max_new_tokens):
+            if use_cache:
+                logits, caches = self._step(seq, positions, mask, caches)
+            else:
+                full_mask = (torch.ones(all_x.shape[1], all_x.shape[1], dtype=torch.bool, device=dev).tril()[None]
+                             & all_valid[:, None, :])[:, None]
+                full_mask = full_mask | torch.eye(all_x.shape[1], dtype=torch.bool, device=dev)[None, None]
+                full_pos = (all_valid.cumsum(1) - 1).clamp(min=0)
+                logits, _ = self._step(all_x, full_pos, full_mask, [None] * len(self.blocks))
+            nxt = _sample(logits, temperature, top_k, top_p, gen)  # (B,)
+            for i in range(B):
+                if not done[i]:
+                    if nxt[i].item() == eos_id:
+                        done[i] = True
+                    else:
+                        out[i].append(nxt[i].item())
+            if bool(done.all()):
+                break
+            seq = self.tok(nxt)[:, None]  # (B, 1, W)
+            positions = next_pos[:, None]
+            next_pos = next_pos + 1
+            all_valid = torch.cat([all_valid, torch.ones(B, 1, dtype=torch.bool, device=dev)], dim=1)
+            mask = all_valid[:, None, None, :]  # (B, 1, 1, S+t): the new token sees everything valid
+            all_x = torch.cat([all_x, seq], dim=1)
+        return out
+
+    @staticmethod
+    def _left_pad_order(pad, n_img: int, L: int, dev):
+        """Gather index turning [image, pad, prompt] into [pad, image, prompt] per row."""
+        S = n_img + L
+        idx = torch.arange(S, device=dev)[None].expand(pad.shape[0], -1)  # (B, S)
+        p = pad[:, None]
+        # destination j < p: a padding slot (source n_img + j); p <= j < p+n_img: image token j-p; else prompt j
+        return torch.where(idx < p, n_img + idx, torch.where(idx < p + n_img, idx - p, idx))
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, folder: str | Path, tokenizer=None, dtype: torch.dtype | None = None,
+                        extra: dict | None = None) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in self.state_dict().items()
+                 if k != "head.weight"}  # tied to tok.weight; safetensors refuses shared storage
+        save_file(state, str(folder / WEIGHTS_NAME))
+        config = {"kind": "nanovlm", **asdict(self.config), **(extra or {})}
+        (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        if tokenizer is not None:
+            tokenizer.save(str(folder / TOKENIZER_NAME))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str = "cpu") -> NanoVLM:
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        raw = json.loads((folder / CONFIG_NAME).read_text())
+        cfg = NanoVLMConfig.from_dict({k: v for k, v in raw.items() if k in {f.name for f in fields(NanoVLMConfig)}})
+        model = cls(cfg)
+        state = load_file(str(folder / WEIGHTS_NAME), device=device)
+        state["head.weight"] = state["tok.weight"]
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        return model.to(device).eval()
+
+
+def _sample(logits, temperature: float, top_k: int, top_p: float, gen):
+    """Next token per row: argmax when temperature is 0, else top-k / nucleus sampling."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits / temperature  # (B, V)
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cum - sorted_logits.softmax(-1) > top_p  # keep the smallest set whose mass reaches top_p
+        logits = logits.scatter(1, order, sorted_logits.masked_fill(drop, -math.inf))
+    probs = logits.softmax(-1)
+    return torch.multinomial(probs, 1, generator=gen)[:, 0]
+
+
+def image_to_tensor(images, size: int):
+    """PIL images or HxWx3 uint8 arrays -> (B, 3, size, size) float tensor in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    arrays = []
+    for im in images:
+        if not isinstance(im, Image.Image):
+            im = Image.fromarray(np.asarray(im, dtype=np.uint8))
+        if im.size != (size, size) or im.mode != "RGB":
+            im = im.convert("RGB").resize((size, size), Image.BILINEAR)
+        arrays.append(np.asarray(im, dtype=np.uint8))
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()  # (B, 3, H, W)
+    return x / 127.5 - 1.0
