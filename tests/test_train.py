@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from vlmgrade.errors import UserError
+from vlmgrade.train import TrainConfig, train
+
+from .conftest import write_train_config
+
+
+def test_training_writes_a_loadable_model_and_lowers_validation_loss(tiny_model):
+    summary = json.loads((tiny_model / "training.json").read_text())
+    assert summary["steps"] == 8  # 64 samples / batch 16 = 4 steps per epoch, 2 epochs
+    history = summary["history"]
+    assert [h["epoch"] for h in history] == [1.0, 2.0]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert {p.name for p in tiny_model.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json"}
+    config = json.loads((tiny_model / "config.json").read_text())
+    assert config["kind"] == "nanovlm" and config["aux_labels"][0].startswith("kind:")
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    """A run stopped after 3 steps and resumed ends where an uninterrupted run ends, bit for bit."""
+    from safetensors.torch import load_file
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    train(TrainConfig.load(write_train_config(whole, epochs=1)), progress=False)
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    train(TrainConfig.load(write_train_config(parts, epochs=1, max_steps=3)), progress=False)
+    assert json.loads((parts / "model" / "checkpoint" / "state.json").read_text())["step"] == 3
+    summary = train(TrainConfig.load(write_train_config(parts, epochs=1)), progress=False)
+    assert summary["steps"] == 4
+    a = load_file(str(whole / "model" / "model.safetensors"))
+    b = load_file(str(parts / "model" / "model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_bad_training_configs_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        TrainConfig.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("out: x\nlearning_rate: 3\n")
+    with pytest.raises(UserError, match="unknown keys learning_rate"):
+        TrainConfig.load(bad)
+    bad.write_text("out: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        TrainConfig.load(bad)
+    cfg = write_train_config(tmp_path, model={"preset": "mini", "image_size": 100})
+    with pytest.raises(UserError, match="bad model config"):
+        train(TrainConfig.load(cfg), progress=False)

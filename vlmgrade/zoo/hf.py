@@ -1,0 +1,77 @@
+"""GIT and BLIP baselines through `transformers`, with the same captioning contract as NanoVLM.
+
+The prefix is given to the model as the start of its text (GIT: after [CLS]; BLIP: after its BOS),
+and only the tokens the model adds are returned. Samples are batched by prompt length, so no padding
+enters a prompt. Weights load from a local folder or the local Hugging Face cache; vlmgrade never
+downloads at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vlmgrade.errors import UserError
+from vlmgrade.types import Caption, GenerationParams, Sample
+from vlmgrade.zoo.captioner import Progress, pick_device
+
+
+@dataclass
+class HFCaptioner:
+    name: str
+    kind: str  # "git" or "blip"
+    model: object
+    processor: object
+    device: str
+
+    @classmethod
+    def load(cls, name: str, kind: str, where: Path | str, device: str = "auto") -> HFCaptioner:
+        from transformers import AutoProcessor, BlipForConditionalGeneration, GitForCausalLM
+
+        device = pick_device(device)
+        model_cls = GitForCausalLM if kind == "git" else BlipForConditionalGeneration
+        try:
+            processor = AutoProcessor.from_pretrained(str(where), local_files_only=True)
+            model = model_cls.from_pretrained(str(where), local_files_only=True, use_safetensors=True)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot load {kind} model {where}: {str(e).splitlines()[0]} "
+                            "(weights must be in a local folder or the Hugging Face cache)") from None
+        return cls(name, kind, model.to(device).eval(), processor, device)
+
+    def _prompt(self, prefix: str) -> list[int]:
+        tok = self.processor.tokenizer
+        ids = tok(prefix, add_special_tokens=False).input_ids if prefix else []
+        if self.kind == "git":
+            return [tok.cls_token_id, *ids]
+        # BLIP replaces the first token by its BOS and drops a trailing [SEP] itself; give it both
+        return [tok.cls_token_id, *ids, tok.sep_token_id]
+
+    def caption(self, samples: Sequence[Sample], params: GenerationParams | None = None, batch_size: int = 16,
+                progress: Progress | None = None) -> list[Caption]:
+        import torch
+
+        params = params or GenerationParams()
+        texts: dict[str, str] = {}
+        prompts = {s.id: self._prompt(s.prefix) for s in samples}
+        by_length: dict[int, list[Sample]] = {}
+        for s in samples:
+            by_length.setdefault(len(prompts[s.id]), []).append(s)
+        sampling = {"do_sample": True, "temperature": params.temperature, "top_k": params.top_k or None,
+                    "top_p": params.top_p} if params.temperature > 0 else {"do_sample": False}
+        for group in by_length.values():
+            for start in range(0, len(group), batch_size):
+                batch = group[start:start + batch_size]
+                pixels = self.processor(images=[s.image for s in batch], return_tensors="pt").pixel_values
+                input_ids = torch.tensor([prompts[s.id] for s in batch], device=self.device)
+                if params.temperature > 0:
+                    torch.manual_seed(params.seed + start)
+                with torch.no_grad():
+                    out = self.model.generate(pixel_values=pixels.to(self.device), input_ids=input_ids,
+                                              max_new_tokens=params.max_new_tokens, **sampling)
+                given = input_ids.shape[1] - (1 if self.kind == "blip" else 0)  # BLIP dropped the [SEP]
+                for s, row in zip(batch, out):
+                    texts[s.id] = self.processor.tokenizer.decode(row[given:], skip_special_tokens=True).strip()
+                if progress:
+                    progress(len(batch))
+        return [Caption(s.id, self.name, texts[s.id], params) for s in samples]
