@@ -51,3 +51,21 @@ def test_bad_training_configs_are_user_errors(tmp_path):
     cfg = write_train_config(tmp_path, model={"preset": "mini", "image_size": 100})
     with pytest.raises(UserError, match="bad model config"):
         train(TrainConfig.load(cfg), progress=False)
+
+
+def test_torchrun_trains_data_parallel_on_two_cpu_processes(tmp_path):
+    """Two gloo processes each take half of every epoch: half the steps of a single process."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    cfg = write_train_config(tmp_path, epochs=1, checkpoint_every=100)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "vlmgrade", "train", str(cfg), "--quiet"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert summary["steps"] == 2 and summary["images_seen"] == 64  # 64 samples / (16 per batch x 2 processes)
