@@ -84,6 +84,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from vlmgrade.report import print_table
+    from vlmgrade.runner import RunConfig, evaluate
+
+    cfg = RunConfig(models=args.model, data=args.data, rubrics=args.rubric or [], judge=args.judge,
+                    judge_base_url=args.judge_base_url, limit=args.limit, concurrency=args.concurrency,
+                    seed=args.seed, out=args.out, ci=args.ci, max_new_tokens=args.max_new_tokens,
+                    batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    from vlmgrade.judges.openai import parse_judge
+
+    _, note = parse_judge(cfg.judge, cfg.judge_base_url)
+    if note:
+        print(f"vlmgrade: {note}", file=sys.stderr)
+    result = evaluate(cfg)
+    print_table(result.rows, title=f"judge {result.judge}")
+    s = result.stats
+    print(f"judge requests sent {s['requests_sent']}, from cache {s['cache_hits']}, retries {s['retries']}, "
+          f"failed {s['failed_requests']}; wrote {result.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_rubric_list(args: argparse.Namespace) -> int:
+    from vlmgrade.rubric import builtin_names, load_rubric
+
+    for name in builtin_names():
+        r = load_rubric(name)
+        crit = ", ".join(f"{c.name} {c.lo:g}-{c.hi:g}" for c in r.criteria)
+        print(f"{r.name}  v{r.version}  judge {r.judge['model']}  [{crit}]\n    {r.description}")
+    return 0
+
+
+def cmd_rubric_check(args: argparse.Namespace) -> int:
+    from vlmgrade.data import load_samples
+    from vlmgrade.judges.openai import build_messages
+    from vlmgrade.rubric import json_schema, load_rubric
+    from vlmgrade.types import Caption
+
+    rubric = load_rubric(args.path)
+    sample = load_samples(args.data, 1)[0]
+    caption = Caption(sample.id, "example", args.text)
+    messages = build_messages(rubric, sample, caption)
+    print(f"rubric {rubric.name} v{rubric.version} (hash {rubric.hash}): {len(rubric.criteria)} criteria, "
+          f"judge defaults {json.dumps(rubric.judge)}")
+    for m in messages:
+        content = m["content"] if isinstance(m["content"], str) else next(
+            p["text"] for p in m["content"] if p["type"] == "text") + "\n[+ image attached]"
+        print(f"--- {m['role']} (rendered on {sample.id})\n{content}")
+    print("--- JSON schema sent as structured output")
+    print(json.dumps(json_schema(rubric), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlmgrade", description="Evaluate tiny vision-language models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +154,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.set_defaults(func=cmd_caption)
+
+    p = sub.add_parser("run", help="caption, judge on rubrics, and report scores with 95%% intervals")
+    p.add_argument("--model", action="append", required=True, help="zoo card, model folder or hub id; repeatable")
+    p.add_argument("--data", required=True, help="built-in NAME:SPLIT or manifest path")
+    p.add_argument("--rubric", action="append", help="built-in rubric name or YAML path; repeatable "
+                   "(default: nanovlm-paper with an LLM judge, grounded without)")
+    p.add_argument("--judge", help="openai:MODEL or grounded (default: openai:gpt-4o when OPENAI_API_KEY or "
+                   "OPENAI_BASE_URL is set, else grounded)")
+    p.add_argument("--judge-base-url", help="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp); "
+                   "default $OPENAI_BASE_URL")
+    p.add_argument("--limit", type=_nonnegative)
+    p.add_argument("--concurrency", type=_positive, default=16, help="judge requests in flight (default 16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run folder (default reports/<run-id>)")
+    p.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="interval method (default Student t)")
+    p.add_argument("--max-new-tokens", type=_positive, default=48)
+    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    rub = sub.add_parser("rubric", help="rubrics").add_subparsers(dest="rubric_command", required=True)
+    p = rub.add_parser("list", help="list the built-in rubrics")
+    p.set_defaults(func=cmd_rubric_list)
+    p = rub.add_parser("check", help="validate a rubric, render it on a sample, print the JSON schema")
+    p.add_argument("path", help="rubric YAML path or built-in name")
+    p.add_argument("--data", default="scenes-short:test", help="where the example sample comes from")
+    p.add_argument("--text", default="see a big red ball and a small blue cup.", help="example completion")
+    p.set_defaults(func=cmd_rubric_check)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("export", help="write a dataset as manifest.jsonl plus images")

@@ -1,0 +1,89 @@
+"""One SQLite store (WAL mode) for captions and judgments, so a rerun pays for nothing twice.
+
+Keys are SHA-256 hashes of canonical JSON describing everything that changes the answer; values are
+JSON. Each result is committed as it arrives, so a run killed at any point keeps what it had. API keys
+are never part of a key or a value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+TABLES = ("captions", "judgments", "meta")
+
+
+def default_path() -> Path:
+    if os.environ.get("VLMGRADE_CACHE"):
+        return Path(os.environ["VLMGRADE_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "vlmgrade" / "cache.sqlite"
+
+
+def key_of(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class Cache:
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
+        for table in TABLES:
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db.commit()
+
+    def get(self, table: str, key: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT value FROM {table} WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def get_many(self, table: str, keys: list[str]) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for k, v in self._db.execute(f"SELECT key, value FROM {table} WHERE key IN ({marks})", chunk):
+                    out[k] = json.loads(v)
+        return out
+
+    def put(self, table: str, key: str, value: dict) -> None:
+        self.put_many(table, [(key, value)])
+
+    def put_many(self, table: str, items: list[tuple[str, dict]]) -> None:
+        with self._lock:
+            self._db.executemany(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in items])
+            self._db.commit()
+
+    def count(self, table: str) -> int:
+        with self._lock:
+            return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def image_digest(image) -> str:
+    """Hash of the decoded pixels (not the file), so the same picture hits the cache from any source."""
+    import numpy as np
+
+    arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return hashlib.sha256(str(arr.shape).encode() + arr.tobytes()).hexdigest()

@@ -1,0 +1,111 @@
+"""Run folders: captions.jsonl, judgments.jsonl, scores.json, report.md, run.json; and the score table."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vlmgrade.stats import estimate
+
+SCORE_KEYS = ("model", "rubric", "criterion", "mean", "ci_low", "ci_high", "ci_method", "n", "n_unscored")
+
+
+def score_rows(judgments: list[dict], rubrics, ci: str = "t", seed: int = 0) -> list[dict]:
+    """One row per model x rubric x criterion: mean, 95% interval, n scored and n unscored."""
+    rows = []
+    models = list(dict.fromkeys(j["model"] for j in judgments))
+    for model in models:
+        for rubric in rubrics:
+            mine = [j for j in judgments if j["model"] == model and j["rubric"] == rubric.name]
+            for c in rubric.criteria:
+                values = [j["scores"][c.name] for j in mine if j["scores"].get(c.name) is not None]
+                e = estimate(values, ci, seed)
+                rows.append({"model": model, "rubric": rubric.name, "criterion": c.name, "mean": e.mean,
+                             "ci_low": e.ci_low, "ci_high": e.ci_high, "ci_method": e.method, "n": e.n,
+                             "n_unscored": len(mine) - e.n})
+    return rows
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("vlmgrade", "torch", "transformers", "openai", "numpy", "scipy", "jinja2"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _jsonl(path: Path, rows) -> None:
+    with path.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
+def write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters) -> Path:
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = Path(cfg.out) if cfg.out else Path("reports") / run_id
+    out.mkdir(parents=True, exist_ok=True)
+    _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
+    _jsonl(out / "judgments.jsonl", judgments)
+    scores = {"run": run_id, "judge": spec.label, "rows": rows}
+    (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+    run = {
+        "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
+        "judge": {"spec": spec.label, "model": spec.model, "endpoint": spec.endpoint if spec.model else None},
+        "rubrics": {r.name: {"version": r.version, "hash": r.hash, "path": r.path} for r in rubrics},
+        "n_samples": len(samples), "seed": cfg.seed, "versions": _versions(), **counters,
+    }
+    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    (out / "report.md").write_text(markdown(run, rows, judgments))
+    return out
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def markdown(run: dict, rows: list[dict], judgments: list[dict]) -> str:
+    lines = [f"# vlmgrade run {run['run']}", "",
+             f"- data: `{run['config']['data']}` ({run['n_samples']} samples)",
+             f"- models: {', '.join(f'`{m}`' for m in run['config']['models'])}",
+             f"- judge: `{run['judge']['spec']}`; rubrics: "
+             + ", ".join(f"`{n}` ({v['hash']})" for n, v in run["rubrics"].items()),
+             f"- judge requests sent: {run['requests_sent']}, from cache: {run['cache_hits']}, "
+             f"retries: {run['retries']}, failed: {run['failed_requests']}",
+             f"- tokens: {run['usage']['total_tokens']}", "",
+             "| model | rubric | criterion | mean | 95% CI | n | unscored |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['rubric']} | {r['criterion']} | {_fmt(r['mean'])} | "
+                     f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] ({r['ci_method']}) | {r['n']} | {r['n_unscored']} |")
+    reasons: dict[str, int] = {}
+    for j in judgments:
+        if j["unscored_reason"]:
+            reasons[j["unscored_reason"]] = reasons.get(j["unscored_reason"], 0) + 1
+    if reasons:
+        lines += ["", "## Unscored", "", "| reason | count |", "|---|---|"]
+        lines += [f"| {reason} | {n} |" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(rows: list[dict], title: str = "") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rich.table import Column
+
+    # fold, never truncate: a cut-off model or criterion name would make the table ambiguous
+    names = [Column(h, overflow="fold") for h in ("model", "rubric", "criterion")]
+    numbers = [Column(h, no_wrap=True, justify="right") for h in ("mean", "95% CI", "n", "unscored")]
+    table = Table(*names, *numbers, title=title or None)
+    for r in rows:
+        table.add_row(r["model"], r["rubric"], r["criterion"], _fmt(r["mean"]),
+                      f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]", str(r["n"]), str(r["n_unscored"]))
+    Console().print(table)

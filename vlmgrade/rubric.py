@@ -1,0 +1,209 @@
+"""Rubrics: YAML data plus a Jinja prompt, rendered in a sandbox; and parsing of judge replies.
+
+A rubric never executes code: templates render in `SandboxedEnvironment` with `StrictUndefined`, so a
+custom rubric can neither reach Python internals nor silently drop a variable. The rubric's content
+hash (of its whole YAML text) goes into every judgment's cache key: an edited rubric pays again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from vlmgrade.assets import rubrics_dir
+from vlmgrade.errors import UserError
+from vlmgrade.types import Caption, Sample
+
+GROUNDED = "grounded"
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    description: str
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class Rubric:
+    name: str
+    version: str
+    description: str
+    criteria: tuple[Criterion, ...]
+    prompt: str
+    system: str | None = None
+    judge: dict = field(default_factory=dict)  # defaults: model, temperature, image, logprobs
+    hash: str = ""
+    path: str = ""
+
+    @property
+    def offline(self) -> bool:
+        """Scored by the grounded judge from annotations, never sent to an LLM."""
+        return self.judge.get("model") == GROUNDED
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in rubrics_dir().glob("*.yaml"))
+
+
+def load_rubric(name_or_path: str) -> Rubric:
+    path = Path(name_or_path)
+    if not path.exists():
+        builtin = rubrics_dir() / f"{name_or_path}.yaml"
+        if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")) or not builtin.exists():
+            raise UserError(f"unknown rubric {name_or_path!r}: not a file nor a built-in "
+                            f"({', '.join(builtin_names())})")
+        path = builtin
+    try:
+        text = path.read_text()
+        raw = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read rubric {path}: {e}") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"rubric {path} is not valid YAML: {' '.join(str(e).split())}") from None
+    rubric = _validate(raw, path)
+    _compile(rubric)  # template syntax errors surface at load, not mid-run
+    return rubric
+
+
+def _validate(raw, path: Path) -> Rubric:
+    where = f"rubric {path}"
+    if not isinstance(raw, dict):
+        raise UserError(f"{where} must be a YAML mapping")
+    for key in ("name", "criteria", "prompt"):
+        if key not in raw:
+            raise UserError(f"{where}: missing required key '{key}'")
+    unknown = set(raw) - {"name", "version", "description", "criteria", "judge", "system", "prompt"}
+    if unknown:
+        raise UserError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    if not isinstance(raw["criteria"], dict) or not raw["criteria"]:
+        raise UserError(f"{where}: 'criteria' must map each criterion name to {{description, scale: [lo, hi]}}")
+    criteria = []
+    for name, spec in raw["criteria"].items():
+        scale = spec.get("scale") if isinstance(spec, dict) else None
+        if (not isinstance(scale, list) or len(scale) != 2 or not all(isinstance(v, (int, float)) for v in scale)
+                or scale[0] >= scale[1]):
+            raise UserError(f"{where}: criterion {name!r} needs scale: [lo, hi] with lo < hi")
+        criteria.append(Criterion(str(name), str(spec.get("description", "")).strip(), scale[0], scale[1]))
+    judge = raw.get("judge") or {}
+    if not isinstance(judge, dict):
+        raise UserError(f"{where}: 'judge' must be a mapping (model, temperature, image, logprobs)")
+    judge = {"model": "gpt-4o", "temperature": 0.0, "image": False, "logprobs": False, **judge}
+    if not isinstance(raw["prompt"], str):
+        raise UserError(f"{where}: 'prompt' must be a Jinja template string")
+    digest = hashlib.sha256(yaml.safe_dump(raw, sort_keys=True).encode()).hexdigest()[:16]
+    return Rubric(name=str(raw["name"]), version=str(raw.get("version", "1")),
+                  description=" ".join(str(raw.get("description", "")).split()), criteria=tuple(criteria),
+                  prompt=raw["prompt"], system=raw.get("system"), judge=judge, hash=digest, path=str(path))
+
+
+def _environment():
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                keep_trailing_newline=False, autoescape=False)
+
+
+def _compile(rubric: Rubric):
+    from jinja2 import TemplateSyntaxError
+
+    env = _environment()
+    try:
+        return env.from_string(rubric.prompt), env.from_string(rubric.system) if rubric.system else None
+    except TemplateSyntaxError as e:
+        raise UserError(f"rubric {rubric.name}: template syntax error on line {e.lineno}: {e.message}") from None
+
+
+def template_context(rubric: Rubric, sample: Sample, caption: Caption) -> dict:
+    """Plain data only: the template sees no Python objects it could walk from."""
+    return {
+        "sample": {"id": sample.id, "prefix": sample.prefix, "references": list(sample.references),
+                   "objects": [o.to_dict() for o in sample.objects], "meta": dict(sample.meta)},
+        "caption": {"text": caption.text, "model": caption.model},
+        "criteria": [{"name": c.name, "description": c.description, "scale": [c.lo, c.hi]} for c in rubric.criteria],
+    }
+
+
+def render(rubric: Rubric, sample: Sample, caption: Caption) -> tuple[str | None, str]:
+    """(system text or None, user prompt text); template errors become one-line UserErrors."""
+    from jinja2 import TemplateError, UndefinedError
+    from jinja2.exceptions import SecurityError
+
+    prompt, system = _compile(rubric)
+    context = template_context(rubric, sample, caption)
+    try:
+        return (system.render(context).strip() if system else None), prompt.render(context).strip()
+    except UndefinedError as e:
+        raise UserError(f"rubric {rubric.name}: template uses an undefined variable: {e.message}") from None
+    except SecurityError as e:
+        raise UserError(f"rubric {rubric.name}: template refused by the sandbox: {e}") from None
+    except TemplateError as e:
+        raise UserError(f"rubric {rubric.name}: template error: {e}") from None
+
+
+def json_schema(rubric: Rubric) -> dict:
+    """The structured-output schema sent with each request: one bounded number per criterion."""
+    props: dict = {}
+    for c in rubric.criteria:
+        integral = float(c.lo).is_integer() and float(c.hi).is_integer() and c.hi - c.lo >= 2
+        props[c.name] = {"type": "integer" if integral else "number", "minimum": c.lo, "maximum": c.hi,
+                         "description": c.description}
+    props["feedback"] = {"type": "string"}
+    return {"type": "object", "properties": props, "required": [*(c.name for c in rubric.criteria), "feedback"],
+            "additionalProperties": False}
+
+
+_JSON_OBJECT = re.compile(r"\{[^{}]*\}", re.S)
+
+
+def parse_reply(rubric: Rubric, text: str) -> tuple[dict[str, float | None], str | None]:
+    """Scores from a judge reply: JSON first, then the last `criterion: number` match per criterion.
+
+    Returns (scores, None) when every criterion has a number within its scale, else
+    ({criterion: None, ...}, reason). A reply is never half-scored.
+    """
+    empty = {c.name: None for c in rubric.criteria}
+    if not text or not text.strip():
+        return empty, "empty reply"
+    found = _from_json(rubric, text)
+    for c in rubric.criteria:
+        if c.name not in found:
+            matches = re.findall(rf"{re.escape(c.name)}\W{{0,3}}\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", text, re.I)
+            if matches:
+                found[c.name] = float(matches[-1])
+    missing = [c.name for c in rubric.criteria if c.name not in found]
+    if missing:
+        return empty, f"unparsable reply: no score for {', '.join(missing)}"
+    for c in rubric.criteria:
+        if not c.lo <= found[c.name] <= c.hi:
+            return empty, f"score {found[c.name]:g} for {c.name} outside its scale {c.lo:g}-{c.hi:g}"
+    return {c.name: found[c.name] for c in rubric.criteria}, None
+
+
+def _from_json(rubric: Rubric, text: str) -> dict[str, float]:
+    candidates = [text.strip()]
+    fenced = re.findall(r"```(?:json)?\s*(.*?)```", text, re.S)
+    candidates += fenced[::-1] + _JSON_OBJECT.findall(text)[::-1]
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except (json.JSONDecodeError, TypeError):
+            continue
+        if isinstance(data, dict):
+            out = {}
+            for c in rubric.criteria:
+                value = data.get(c.name)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    out[c.name] = float(value)
+                elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value):
+                    out[c.name] = float(value)
+            if out:
+                return out
+    return {}

@@ -1,0 +1,202 @@
+"""`evaluate(...)`: wires the stages (data, captions, rubric+judge, stats, report), owns concurrency,
+the cache and progress. Every caption and judgment is looked up in the cache first and committed to
+it as soon as it exists, so an interrupted run resumes without paying twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vlmgrade.cache import Cache, file_digest, image_digest, key_of
+from vlmgrade.errors import UserError
+from vlmgrade.judges import grounded
+from vlmgrade.judges.openai import JudgeSpec, OpenAIJudge, build_messages, parse_judge
+from vlmgrade.progress import progress_bar
+from vlmgrade.rubric import Rubric, load_rubric, parse_reply
+from vlmgrade.types import Caption, GenerationParams, Judgment, Sample
+
+
+@dataclass
+class RunConfig:
+    models: list[str]
+    data: str
+    rubrics: list[str] = field(default_factory=list)  # empty: the judge's default rubric
+    judge: str | None = None  # None: openai:gpt-4o with credentials, else grounded
+    judge_base_url: str | None = None
+    limit: int | None = None
+    concurrency: int = 16
+    seed: int = 0
+    out: str | None = None
+    ci: str = "t"
+    max_new_tokens: int = 48
+    batch_size: int = 32
+    device: str = "auto"
+    cache: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    out: Path
+    judge: str
+    rows: list[dict]
+    captions: list[Caption]
+    judgments: list[dict]
+    stats: dict  # requests sent, cache hits, retries, usage, timings
+    note: str | None = None
+
+
+def evaluate(cfg: RunConfig) -> RunResult:
+    from vlmgrade.data import load_samples
+    from vlmgrade.report import score_rows, write_run
+
+    started = time.time()
+    spec, note = parse_judge(cfg.judge, cfg.judge_base_url)
+    names = cfg.rubrics or (["grounded"] if spec.kind == "grounded" else ["nanovlm-paper"])
+    rubrics = [load_rubric(r) for r in dict.fromkeys(names)]
+    if spec.kind == "grounded" and any(not r.offline for r in rubrics):
+        bad = next(r.name for r in rubrics if not r.offline)
+        raise UserError(f"rubric {bad} needs an LLM judge; pass --judge openai:MODEL (with OPENAI_API_KEY or "
+                        "--judge-base-url), or use --rubric grounded")
+    if cfg.concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    samples = load_samples(cfg.data, cfg.limit)
+    if not samples:
+        raise UserError(f"dataset {cfg.data} has no samples")
+    for r in rubrics:  # a template error surfaces before any model or judge is paid for
+        if not r.offline:
+            build_messages(r, samples[0], Caption(samples[0].id, cfg.models[0], ""))
+    cache = Cache(cfg.cache)
+    try:
+        t0 = time.time()
+        params = GenerationParams(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+        captions = [c for m in dict.fromkeys(cfg.models) for c in caption_stage(m, samples, params, cfg, cache)]
+        caption_s = time.time() - t0
+        t0 = time.time()
+        judgments, counters = asyncio.run(judge_stage(samples, captions, rubrics, spec, cfg, cache))
+        judge_s = time.time() - t0
+    finally:
+        cache.close()
+    rows = score_rows(judgments, rubrics, cfg.ci, cfg.seed)
+    counters["timings"] = {"caption_s": round(caption_s, 3), "judge_s": round(judge_s, 3),
+                           "total_s": round(time.time() - started, 3)}
+    out = write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters)
+    return RunResult(out, spec.label, rows, captions, judgments, counters, note)
+
+
+# ----------------------------------------------------------------------------- captions
+
+def model_identity(name: str) -> str:
+    """A hash of the weights when they are local files, else the hub id: part of each caption's key."""
+    from vlmgrade.zoo import resolve
+
+    _, where = resolve(name)
+    if isinstance(where, Path):
+        weights = sorted(where.glob("*.safetensors"))
+        if weights:
+            return ":".join(file_digest(w)[:32] for w in weights)
+    return str(where)
+
+
+def caption_stage(model: str, samples: list[Sample], params: GenerationParams, cfg: RunConfig,
+                  cache: Cache) -> list[Caption]:
+    from vlmgrade.zoo import load_captioner
+
+    identity = model_identity(model)
+    keys = {s.id: key_of({"model": identity, "params": asdict(params), "image": image_digest(s.image),
+                          "prefix": s.prefix}) for s in samples}
+    found = cache.get_many("captions", list(keys.values()))
+    missing = [s for s in samples if keys[s.id] not in found]
+    if missing:
+        captioner = load_captioner(model, cfg.device)
+        with progress_bar(f"caption {model}", len(samples), cfg.progress, done=len(samples) - len(missing)) as bar:
+            for start in range(0, len(missing), cfg.batch_size):
+                batch = missing[start:start + cfg.batch_size]
+                made = captioner.caption(batch, params, cfg.batch_size)
+                cache.put_many("captions", [(keys[c.sample_id], {"text": c.text}) for c in made])
+                found.update({keys[c.sample_id]: {"text": c.text} for c in made})
+                bar.advance(len(batch))
+    return [Caption(s.id, model, found[keys[s.id]]["text"], params) for s in samples]
+
+
+# ----------------------------------------------------------------------------- judgments
+
+async def judge_stage(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], spec: JudgeSpec,
+                      cfg: RunConfig, cache: Cache) -> tuple[list[dict], dict]:
+    by_id = {s.id: s for s in samples}
+    counters = {"requests_sent": 0, "cache_hits": 0, "retries": 0, "failed_requests": 0,
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+    results: list[dict] = []
+    llm_jobs = []
+    for rubric in rubrics:
+        for c in captions:
+            if rubric.offline:
+                results.append(_row(grounded.judge(by_id[c.sample_id], c, rubric.name), usage={}))
+            else:
+                llm_jobs.append((rubric, c))
+    if not llm_jobs:
+        return results, counters
+    judge = OpenAIJudge(spec)
+    sem = asyncio.Semaphore(cfg.concurrency)
+    try:
+        with progress_bar(f"judge {spec.label}", len(llm_jobs), cfg.progress, retries=True) as bar:
+            inflight: dict[str, asyncio.Future] = {}  # identical requests share one answer
+
+            async def fetch(rubric: Rubric, messages: list[dict], key: str) -> dict:
+                async with sem:
+                    try:
+                        text, usage = await judge.complete(rubric, messages)
+                    except UserError:
+                        raise
+                    except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
+                        counters["failed_requests"] += 1
+                        return {"error": f"request failed: {type(e).__name__}: {e}"}
+                counters["requests_sent"] += 1
+                for k, v in usage.items():
+                    counters["usage"][k] += v or 0
+                hit = {"raw": text, "usage": usage}
+                cache.put("judgments", key, hit)  # committed now: a kill after this loses nothing
+                return hit
+
+            async def one(rubric: Rubric, caption: Caption) -> dict:
+                messages = build_messages(rubric, by_id[caption.sample_id], caption)
+                key = key_of({"judge": spec.model, "endpoint": spec.endpoint, "messages": messages,
+                              "params": judge.request_params(rubric), "rubric": rubric.hash, "repeat": 0})
+                hit = cache.get("judgments", key)
+                if hit is not None or key in inflight:
+                    counters["cache_hits"] += 1
+                if hit is None:
+                    if key not in inflight:
+                        inflight[key] = asyncio.ensure_future(fetch(rubric, messages, key))
+                    hit = await asyncio.shield(inflight[key])
+                bar.advance(1, retries=judge.retries.count)
+                if "error" in hit:
+                    return _failed(rubric, caption, hit["error"])
+                scores, reason = parse_reply(rubric, hit["raw"])
+                return _row(Judgment(caption.sample_id, caption.model, rubric.name, scores, reason, hit["raw"]),
+                            usage=hit["usage"])
+
+            tasks = [asyncio.ensure_future(one(r, c)) for r, c in llm_jobs]
+            try:
+                results += await asyncio.gather(*tasks)
+            except BaseException:
+                for t in [*tasks, *inflight.values()]:
+                    t.cancel()
+                await asyncio.gather(*tasks, *inflight.values(), return_exceptions=True)
+                raise
+    finally:
+        counters["retries"] = judge.retries.count
+        await judge.close()
+    return results, counters
+
+
+def _row(j: Judgment, usage: dict) -> dict:
+    return {"sample_id": j.sample_id, "model": j.model, "rubric": j.rubric, "repeat": j.repeat, "scores": j.scores,
+            "unscored_reason": j.unscored_reason, "raw": j.raw, "usage": usage}
+
+
+def _failed(rubric: Rubric, caption: Caption, reason: str) -> dict:
+    j = Judgment(caption.sample_id, caption.model, rubric.name, {c.name: None for c in rubric.criteria}, reason)
+    return _row(j, usage={})
