@@ -211,8 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vlmgrade: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vlmgrade: interrupted", file=sys.stderr)
+        print("vlmgrade: interrupted (finished captions and judgments are cached; rerun to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

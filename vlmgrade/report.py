@@ -97,9 +97,7 @@ def markdown(run: dict, rows: list[dict], judgments: list[dict]) -> str:
 
 def print_table(rows: list[dict], title: str = "") -> None:
     from rich.console import Console
-    from rich.table import Table
-
-    from rich.table import Column
+    from rich.table import Column, Table
 
     # fold, never truncate: a cut-off model or criterion name would make the table ambiguous
     names = [Column(h, overflow="fold") for h in ("model", "rubric", "criterion")]

@@ -74,28 +74,8 @@ class NanoVLMCaptioner:
 
 def generate_captions(captioner, samples: Sequence[Sample], params: GenerationParams, batch_size: int,
                       show_progress: bool = True) -> list[Caption]:
-    """Caption all samples with a rich progress bar (done/total, rate, ETA) on stderr."""
-    if not show_progress:
-        return captioner.caption(samples, params, batch_size)
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    """Caption all samples with a progress bar (done/total, rate, ETA) on stderr."""
+    from vlmgrade.progress import progress_bar
 
-    columns = (TextColumn(f"caption {captioner.name}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[rate]}"), TextColumn("ETA"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task("caption", total=len(samples), rate="")
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            speed = bar.tasks[0].speed
-            bar.update(task, rate=f"{speed:.1f} samples/s" if speed else "")
-
-        return captioner.caption(samples, params, batch_size, progress=advance)
+    with progress_bar(f"caption {captioner.name}", len(samples), show_progress) as bar:
+        return captioner.caption(samples, params, batch_size, progress=bar.advance)

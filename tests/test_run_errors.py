@@ -1,0 +1,98 @@
+"""Bad input to `vlmgrade run` and `rubric check`: one line on stderr, exit 2, nothing computed is lost."""
+
+import json
+
+import pytest
+
+from vlmgrade.cli import main
+from vlmgrade.fakeserver import FakeOpenAI, Reply
+
+from .test_run import SECRET, json_reply
+
+GOOD = """name: custom
+version: 2
+criteria:
+  fluency: {description: Reads smoothly, scale: [1, 5]}
+prompt: "Rate {{ caption.text }} after '{{ sample.prefix }}'."
+"""
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("VLMGRADE_CACHE", str(tmp_path / "cache.sqlite"))
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    return tmp_path
+
+
+def one_line_exit_2(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+
+
+def run_args(model, url, out, *extra):
+    return ["run", "--model", str(model), "--data", "scenes-short:test", "--limit", "3", "--judge", "openai:gpt-4o",
+            "--judge-base-url", url, "--out", str(out), "--max-new-tokens", "4", "--quiet", *extra]
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("name: x\ncriteria: [unclosed\n", "not valid YAML"),
+    ("name: x\nprompt: hi\n", "missing required key 'criteria'"),
+    ("name: x\ncriteria: {a: {scale: [5, 1]}}\nprompt: hi\n", "needs scale: [lo, hi]"),
+    ("name: x\ncriteria: {a: {scale: [1, 5]}}\nprompt: '{% for %}'\n", "template syntax error"),
+    ("name: x\ncriteria: {a: {scale: [1, 5]}}\nprompt: '{{ sample.nope }}'\n", "undefined variable"),
+    ("name: x\ncriteria: {a: {scale: [1, 5]}}\nprompt: '{{ caption.__class__.__mro__ }}'\n", "refused by the sandbox"),
+    ("name: x\ncriteria: {a: {scale: [1, 5]}}\nprompt: \"{{ ''.__class__.__mro__[1].__subclasses__() }}\"\n",
+     "refused by the sandbox"),
+])
+def test_bad_rubrics_exit_2_with_one_line(tmp_path, capsys, text, needle):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    one_line_exit_2(capsys, ["rubric", "check", str(path)], needle)
+
+
+def test_custom_rubric_checks_and_runs(tiny_model, env, capsys):
+    path = env / "custom.yaml"
+    path.write_text(GOOD)
+    assert main(["rubric", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert '"fluency"' in out and "Rate " in out and '"maximum": 5' in out
+
+    def reply(body, count):
+        return Reply('{"fluency": 4, "feedback": "ok"}')
+
+    with FakeOpenAI(reply) as server:
+        assert main(run_args(tiny_model, server.base_url, env / "r", "--rubric", str(path))) == 0
+    rows = json.loads((env / "r" / "scores.json").read_text())["rows"]
+    assert [(r["rubric"], r["criterion"], r["mean"], r["n"]) for r in rows] == [("custom", "fluency", 4.0, 3)]
+
+
+def test_unknown_names_exit_2(tiny_model, env, capsys):
+    url = "http://127.0.0.1:9/v1"
+    one_line_exit_2(capsys, run_args(tiny_model, url, env / "o", "--rubric", "nope"), "unknown rubric 'nope'")
+    one_line_exit_2(capsys, run_args("nope-model", url, env / "o"), "unknown model 'nope-model'")
+    one_line_exit_2(capsys, run_args(tiny_model, url, env / "o", "--judge", "claude:x"), "unknown judge")
+    one_line_exit_2(capsys, ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--judge", "grounded",
+                             "--rubric", "nanovlm-paper", "--quiet"], "needs an LLM judge")
+
+
+def test_unreachable_judge_and_rejected_key_exit_2_and_keep_captions(tiny_model, env, capsys, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr("vlmgrade.judges.openai.OpenAIJudge.__init__.__defaults__", (5.0, 1))
+    one_line_exit_2(capsys, run_args(tiny_model, f"http://127.0.0.1:{port}/v1", env / "o"), "cannot reach the judge")
+
+    def reject(body, count):
+        return Reply("bad key", status=401)
+
+    with FakeOpenAI(reject) as server:
+        one_line_exit_2(capsys, run_args(tiny_model, server.base_url, env / "o"), "rejected the API key")
+    from vlmgrade.cache import Cache
+
+    assert Cache(env / "cache.sqlite").count("captions") == 3  # generation was kept for the next try
+    with FakeOpenAI(json_reply) as server:
+        assert main(run_args(tiny_model, server.base_url, env / "o")) == 0
+    assert "judge requests sent" in capsys.readouterr().err
