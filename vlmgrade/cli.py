@@ -69,10 +69,26 @@ def cmd_zoo_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "kind", "params", "source", "description")
+    from rich.table import Column
+
+    table = Table(Column("name", no_wrap=True), "kind", Column("params", justify="right"),
+                  Column("source", overflow="fold"))
     for r in rows:
-        table.add_row(r["name"], r["kind"], f"{r['params'] / 1e6:.2f}M", r["source"], r["description"])
+        table.add_row(r["name"], r["kind"], f"{r['params'] / 1e6:.2f}M", r["source"])
     Console().print(table)
+    print("`vlmgrade zoo show NAME` prints a whole card.", file=sys.stderr)
+    return 0
+
+
+def cmd_zoo_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from vlmgrade.zoo import cards, find_card
+
+    card = find_card(args.name)
+    if card is None:
+        raise UserError(f"no zoo card {args.name!r}; cards: {', '.join(c.name for c in cards())}")
+    print(yaml.safe_dump(card.to_dict(), sort_keys=False, width=100).rstrip())
     return 0
 
 
@@ -195,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = zoo.add_parser("list", help="list every card with name, kind, params and source")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_zoo_list)
+    p = zoo.add_parser("show", help="print one card in full")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_zoo_show)
 
     p = sub.add_parser("train", help="train a NanoVLM from a YAML config (resumes from <out>/checkpoint)")
     p.add_argument("config")

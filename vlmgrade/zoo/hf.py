@@ -35,8 +35,10 @@ class HFCaptioner:
             processor = AutoProcessor.from_pretrained(str(where), local_files_only=True)
             model = model_cls.from_pretrained(str(where), local_files_only=True, use_safetensors=True)
         except (OSError, ValueError) as e:
-            raise UserError(f"cannot load {kind} model {where}: {str(e).splitlines()[0]} "
-                            "(weights must be in a local folder or the Hugging Face cache)") from None
+            hint = (f"fetch it once where there is network (`huggingface-cli download {where}`, or save_pretrained "
+                    "to a folder) and pass the folder or keep it in the Hugging Face cache"
+                    if not Path(str(where)).exists() else str(e).splitlines()[0])
+            raise UserError(f"cannot load {kind} model {where}: {hint}") from None
         return cls(name, kind, model.to(device).eval(), processor, device)
 
     def _prompt(self, prefix: str) -> list[int]:
