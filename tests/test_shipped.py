@@ -50,5 +50,6 @@ def test_shipped_model_describes_what_it_sees():
     images = [s.image for s in samples]
     random.Random(0).shuffle(images)
     shuffled = [dataclasses.replace(s, image=im) for s, im in zip(samples, images)]
-    shuffled_hallucination, _ = _mention_stats(samples, captioner.caption(shuffled, GenerationParams(max_new_tokens=40)))
+    shuffled_captions = captioner.caption(shuffled, GenerationParams(max_new_tokens=40))
+    shuffled_hallucination, _ = _mention_stats(samples, shuffled_captions)
     assert shuffled_hallucination >= max(2 * hallucination, 0.3)

@@ -67,9 +67,7 @@ def cmd_zoo_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     from rich.console import Console
-    from rich.table import Table
-
-    from rich.table import Column
+    from rich.table import Column, Table
 
     table = Table(Column("name", no_wrap=True), "kind", Column("params", justify="right"),
                   Column("source", overflow="fold"))

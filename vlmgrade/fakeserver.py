@@ -97,6 +97,9 @@ class FakeOpenAI:
         class Server(ThreadingHTTPServer):
             request_queue_size = 256  # the default 5 refuses connections under a judge's concurrency
 
+            def handle_error(self, request, client_address) -> None:
+                pass  # a client that went away mid-answer (killed, timed out) is part of the script
+
         self.httpd = Server(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
