@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if note:
         print(f"vlmgrade: {note}", file=sys.stderr)
     result = evaluate(cfg)
-    print_table(result.rows, title=f"judge {result.judge}")
+    print_table(result.rows, title=f"judge: {result.judge}")
     s = result.stats
     print(f"judge requests sent {s['requests_sent']}, from cache {s['cache_hits']}, retries {s['retries']}, "
           f"failed {s['failed_requests']}; wrote {result.out}", file=sys.stderr)

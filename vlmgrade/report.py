@@ -96,14 +96,21 @@ def markdown(run: dict, rows: list[dict], judgments: list[dict]) -> str:
 
 
 def print_table(rows: list[dict], title: str = "") -> None:
+    """One small table per model x rubric, so names never have to fold in a narrow terminal."""
     from rich.console import Console
     from rich.table import Column, Table
 
-    # fold, never truncate: a cut-off model or criterion name would make the table ambiguous
-    names = [Column(h, overflow="fold") for h in ("model", "rubric", "criterion")]
-    numbers = [Column(h, no_wrap=True, justify="right") for h in ("mean", "95% CI", "n", "unscored")]
-    table = Table(*names, *numbers, title=title or None)
+    console = Console()
+    if title:
+        console.print(title)
+    groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
-        table.add_row(r["model"], r["rubric"], r["criterion"], _fmt(r["mean"]),
-                      f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]", str(r["n"]), str(r["n_unscored"]))
-    Console().print(table)
+        groups.setdefault((r["model"], r["rubric"]), []).append(r)
+    for (model, rubric), group in groups.items():
+        table = Table(Column("criterion", no_wrap=True), *(Column(h, no_wrap=True, justify="right")
+                                                           for h in ("mean", "95% CI", "n", "unscored")),
+                      title=f"{model} · {rubric}", title_justify="left")
+        for r in group:
+            table.add_row(r["criterion"], _fmt(r["mean"]), f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+                          str(r["n"]), str(r["n_unscored"]))
+        console.print(table)
