@@ -254,11 +254,11 @@ class NanoVLM(nn.Module):
         mask = mask | torch.eye(S, dtype=torch.bool, device=dev)[None, None]  # padded rows attend to themselves
         caches = [None] * len(self.blocks)
         gen = torch.Generator(device=dev).manual_seed(seed) if seed is not None else None
-        out: list[list[int]] = [[] for _ in range(B)]
+        written = torch.full((B, max_new_tokens), eos_id, dtype=torch.long, device=dev)  # (B, N)
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         next_pos = positions[:, -1] + 1  # (B,)
         all_x, all_valid = seq, valid
-        for _ in range(max_new_tokens):
+        for t in range(max_new_tokens):
             if use_cache:
                 logits, caches = self._step(seq, positions, mask, caches)
             else:
@@ -268,12 +268,9 @@ class NanoVLM(nn.Module):
                 full_pos = (all_valid.cumsum(1) - 1).clamp(min=0)
                 logits, _ = self._step(all_x, full_pos, full_mask, [None] * len(self.blocks))
             nxt = _sample(logits, temperature, top_k, top_p, gen)  # (B,)
-            for i in range(B):
-                if not done[i]:
-                    if nxt[i].item() == eos_id:
-                        done[i] = True
-                    else:
-                        out[i].append(nxt[i].item())
+            nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)  # finished rows only repeat EOS
+            written[:, t] = nxt
+            done = done | (nxt == eos_id)
             if bool(done.all()):
                 break
             seq = self.tok(nxt)[:, None]  # (B, 1, W)
@@ -282,7 +279,8 @@ class NanoVLM(nn.Module):
             all_valid = torch.cat([all_valid, torch.ones(B, 1, dtype=torch.bool, device=dev)], dim=1)
             mask = all_valid[:, None, None, :]  # (B, 1, 1, S+t): the new token sees everything valid
             all_x = torch.cat([all_x, seq], dim=1)
-        return out
+        rows = written.tolist()
+        return [row[:row.index(eos_id)] if eos_id in row else row for row in rows]
 
     @staticmethod
     def _left_pad_order(pad, n_img: int, L: int, dev):
