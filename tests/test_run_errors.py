@@ -67,6 +67,27 @@ def test_custom_rubric_checks_and_runs(tiny_model, env, capsys):
     assert [(r["rubric"], r["criterion"], r["mean"], r["n"]) for r in rows] == [("custom", "fluency", 4.0, 3)]
 
 
+def test_image_rubrics_send_the_picture(tiny_model, env):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from vlmgrade.data import load_samples
+
+    path = env / "seeing.yaml"
+    path.write_text(GOOD.replace("name: custom", "name: seeing") + "judge: {model: gpt-4o, image: true}\n")
+    with FakeOpenAI(lambda body, count: Reply('{"fluency": 3, "feedback": ""}')) as server:
+        assert main(run_args(tiny_model, server.base_url, env / "r", "--rubric", str(path))) == 0
+        contents = [body["messages"][-1]["content"] for body in server.requests]
+    pictures = {s.image.tobytes() for s in load_samples("scenes-short:test", 3)}
+    sent = set()
+    for parts in contents:
+        url = next(p["image_url"]["url"] for p in parts if p["type"] == "image_url")
+        sent.add(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).tobytes())
+    assert len(contents) == 3 and sent == pictures
+
+
 def test_unknown_names_exit_2(tiny_model, env, capsys):
     url = "http://127.0.0.1:9/v1"
     one_line_exit_2(capsys, run_args(tiny_model, url, env / "o", "--rubric", "nope"), "unknown rubric 'nope'")
