@@ -26,19 +26,29 @@ def _nonnegative(text: str) -> int:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
+    from vlmgrade import distributed
     from vlmgrade.data import load_samples
     from vlmgrade.types import GenerationParams
     from vlmgrade.zoo import load_captioner
     from vlmgrade.zoo.captioner import generate_captions
 
+    device = distributed.setup(args.device)  # under torchrun: one share of the samples per rank
     samples = load_samples(args.data, args.limit)
     params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                               top_p=args.top_p, seed=args.seed)
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a .jsonl file path")
-    captioner = load_captioner(args.model, args.device)
-    captions = generate_captions(captioner, samples, params, args.batch_size, show_progress=not args.quiet)
+    captioner = load_captioner(args.model, device, args.dtype, args.allow_pickle)
+    mine = distributed.shard(samples)
+    made = generate_captions(captioner, mine, params, args.batch_size,
+                             show_progress=not args.quiet and distributed.is_main())
+    made = distributed.gather(made)
+    distributed.teardown()
+    if not distributed.is_main():
+        return 0
+    position = {s.id: i for i, s in enumerate(samples)}
+    captions = sorted(made, key=lambda c: position[c.sample_id])
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as f:
         for c in captions:
@@ -105,13 +115,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = RunConfig(models=args.model, data=args.data, rubrics=args.rubric or [], judge=args.judge,
                     judge_base_url=args.judge_base_url, limit=args.limit, concurrency=args.concurrency,
                     seed=args.seed, out=args.out, ci=args.ci, max_new_tokens=args.max_new_tokens,
-                    batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+                    batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+                    allow_pickle=args.allow_pickle, progress=not args.quiet)
     from vlmgrade.judges.openai import parse_judge
 
     _, note = parse_judge(cfg.judge, cfg.judge_base_url)
     if note:
         print(f"vlmgrade: {note}", file=sys.stderr)
     result = evaluate(cfg)
+    if result is None:  # a torchrun rank other than 0: it captioned its share, rank 0 reports
+        return 0
     print_table(result.rows, title=f"judge: {result.judge}")
     s = result.stats
     print(f"judge requests sent {s['requests_sent']}, from cache {s['cache_hits']}, retries {s['retries']}, "
@@ -150,6 +163,14 @@ def cmd_rubric_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
+    p.add_argument("--dtype", default="auto", help="auto (float32 on CPU, float16 on GPU), float32, float16, "
+                   "bfloat16")
+    p.add_argument("--allow-pickle", action="store_true", help="load a checkpoint that has no safetensors, "
+                   "with torch.load(weights_only=True)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlmgrade", description="Evaluate tiny vision-language models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=_nonnegative, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    _engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.set_defaults(func=cmd_caption)
 
@@ -185,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="interval method (default Student t)")
     p.add_argument("--max-new-tokens", type=_positive, default=48)
     p.add_argument("--batch-size", type=_positive, default=32)
-    p.add_argument("--device", default="auto")
+    _engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
 

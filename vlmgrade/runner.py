@@ -33,6 +33,8 @@ class RunConfig:
     max_new_tokens: int = 48
     batch_size: int = 32
     device: str = "auto"
+    dtype: str = "auto"
+    allow_pickle: bool = False
     cache: str | None = None
     progress: bool = True
 
@@ -48,7 +50,10 @@ class RunResult:
     note: str | None = None
 
 
-def evaluate(cfg: RunConfig) -> RunResult:
+def evaluate(cfg: RunConfig) -> RunResult | None:
+    """The whole run; under torchrun every rank captions its share and only rank 0 (which returns the
+    result) judges and writes; the other ranks return None."""
+    from vlmgrade import distributed
     from vlmgrade.data import load_samples
     from vlmgrade.report import score_rows, write_run
 
@@ -71,8 +76,15 @@ def evaluate(cfg: RunConfig) -> RunResult:
     cache = Cache(cfg.cache)
     try:
         t0 = time.time()
+        cfg.device = distributed.setup(cfg.device)
         params = GenerationParams(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
-        captions = [c for m in dict.fromkeys(cfg.models) for c in caption_stage(m, samples, params, cfg, cache)]
+        captions, generation = [], {}
+        for m in dict.fromkeys(cfg.models):
+            made, generation[m] = caption_stage(m, samples, params, cfg, cache)
+            captions += made
+        distributed.teardown()
+        if not distributed.is_main():
+            return None
         caption_s = time.time() - t0
         t0 = time.time()
         judgments, counters = asyncio.run(judge_stage(samples, captions, rubrics, spec, cfg, cache))
@@ -80,6 +92,7 @@ def evaluate(cfg: RunConfig) -> RunResult:
     finally:
         cache.close()
     rows = score_rows(judgments, rubrics, cfg.ci, cfg.seed)
+    counters["generation"] = generation
     counters["timings"] = {"caption_s": round(caption_s, 3), "judge_s": round(judge_s, 3),
                            "total_s": round(time.time() - started, 3)}
     out = write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters)
@@ -101,24 +114,52 @@ def model_identity(name: str) -> str:
 
 
 def caption_stage(model: str, samples: list[Sample], params: GenerationParams, cfg: RunConfig,
-                  cache: Cache) -> list[Caption]:
+                  cache: Cache) -> tuple[list[Caption], dict]:
+    """Captions from the cache, the rest generated (each rank its share under torchrun) and cached per batch.
+    Returns the captions and what generation cost: images/s, tokens/s, peak memory."""
+    from vlmgrade import distributed
     from vlmgrade.zoo import load_captioner
 
     identity = model_identity(model)
     keys = {s.id: key_of({"model": identity, "params": asdict(params), "image": image_digest(s.image),
                           "prefix": s.prefix}) for s in samples}
     found = cache.get_many("captions", list(keys.values()))
+    distributed.barrier()  # every rank has read the same cache before any rank writes to it
     missing = [s for s in samples if keys[s.id] not in found]
-    if missing:
-        captioner = load_captioner(model, cfg.device)
-        with progress_bar(f"caption {model}", len(samples), cfg.progress, done=len(samples) - len(missing)) as bar:
-            for start in range(0, len(missing), cfg.batch_size):
-                batch = missing[start:start + cfg.batch_size]
+    mine = distributed.shard(missing)
+    stats = {"cached": len(samples) - len(missing), "generated": len(missing)}
+    if mine:
+        captioner = load_captioner(model, cfg.device, cfg.dtype, cfg.allow_pickle)
+        shown = cfg.progress and distributed.is_main()
+        with progress_bar(f"caption {model}", len(mine), shown) as bar:
+            for start in range(0, len(mine), cfg.batch_size):
+                batch = mine[start:start + cfg.batch_size]
                 made = captioner.caption(batch, params, cfg.batch_size)
                 cache.put_many("captions", [(keys[c.sample_id], {"text": c.text}) for c in made])
                 found.update({keys[c.sample_id]: {"text": c.text} for c in made})
                 bar.advance(len(batch))
-    return [Caption(s.id, model, found[keys[s.id]]["text"], params) for s in samples]
+        stats.update(_throughput(captioner, cfg.device))
+    if distributed.world()[1] > 1:
+        texts = distributed.gather([(k, v) for k, v in found.items()])
+        found.update(dict(texts))
+        stats["ranks"] = distributed.world()[1]
+    return [Caption(s.id, model, found[keys[s.id]]["text"], params) for s in samples], stats
+
+
+def _throughput(captioner, device: str) -> dict:
+    import resource
+
+    import torch
+
+    st = captioner.stats
+    seconds = max(st["seconds"], 1e-9)
+    if str(device).startswith("cuda"):
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:  # the process's peak resident memory (Linux reports KiB)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"device": str(device), "dtype": str(next(captioner.model.parameters()).dtype).replace("torch.", ""),
+            "images_per_s": round(st["images"] / seconds, 2), "tokens_per_s": round(st["tokens"] / seconds, 1),
+            "tokens": st["tokens"], "seconds": round(st["seconds"], 3), "peak_memory_mb": round(peak_mb, 1)}
 
 
 # ----------------------------------------------------------------------------- judgments

@@ -81,12 +81,12 @@ def resolve(name: str) -> tuple[str, Path | str]:
     raise UserError(f"unknown model {name!r}: not a zoo card ({known}), a model folder, or a GIT/BLIP hub id")
 
 
-def load_captioner(name: str, device: str = "auto"):
+def load_captioner(name: str, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False):
     kind, where = resolve(name)
     if kind == "nanovlm":
         from vlmgrade.zoo.captioner import NanoVLMCaptioner
 
-        return NanoVLMCaptioner.load(name, Path(where), device)
+        return NanoVLMCaptioner.load(name, Path(where), device, dtype, allow_pickle)
     from vlmgrade.zoo.hf import HFCaptioner
 
-    return HFCaptioner.load(name, kind, where, device)
+    return HFCaptioner.load(name, kind, where, device, dtype, allow_pickle)

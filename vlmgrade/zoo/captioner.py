@@ -5,8 +5,9 @@ Every captioner returns what the model wrote *after* the sample's prefix; the pr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlmgrade.errors import UserError
@@ -19,10 +20,44 @@ def pick_device(spec: str = "auto") -> str:
     import torch
 
     if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if torch.backends.mps.is_available() else "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {spec}: CUDA is not available on this machine")
+    if spec == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps: Apple's MPS backend is not available on this machine")
+    if spec.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unknown --device {spec!r}: auto, cpu, cuda, cuda:N or mps")
     return spec
+
+
+def pick_dtype(spec: str, device: str):
+    """float32 on CPU; float16 on a GPU unless asked otherwise (tiny models lose nothing to it)."""
+    import torch
+
+    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if spec == "auto":
+        return torch.float32 if device == "cpu" else torch.float16
+    if spec not in names:
+        raise UserError(f"unknown --dtype {spec!r}: auto, float32, float16 or bfloat16")
+    return names[spec]
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+def refuse_pickle(folder: Path, allow_pickle: bool) -> Path | None:
+    """The pickle checkpoint to load when a folder has no safetensors; UserError unless the user opted in."""
+    if any(folder.glob("*.safetensors")):
+        return None
+    pickles = sorted(p for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if not pickles:
+        return None
+    if not allow_pickle:
+        raise UserError(f"{folder} holds only a pickle checkpoint ({pickles[0].name}); vlmgrade loads safetensors. "
+                        "Convert it, or pass --allow-pickle to load it with torch.load(weights_only=True)")
+    return pickles[0]
 
 
 @dataclass
@@ -32,23 +67,31 @@ class NanoVLMCaptioner:
     tokenizer: object
     device: str
 
+    stats: dict = field(default_factory=lambda: {"images": 0, "tokens": 0, "seconds": 0.0})
+
     @classmethod
-    def load(cls, name: str, folder: Path, device: str = "auto") -> NanoVLMCaptioner:
+    def load(cls, name: str, folder: Path, device: str = "auto", dtype: str = "auto",
+             allow_pickle: bool = False) -> NanoVLMCaptioner:
+        import pickle
+
         from safetensors import SafetensorError
 
         from vlmgrade.zoo.nanovlm import TOKENIZER_NAME, NanoVLM
         from vlmgrade.zoo.tokenizer import TextTokenizer
 
         device = pick_device(device)
-        for needed in ("config.json", "model.safetensors", TOKENIZER_NAME):
-            if not (folder / needed).exists():
-                raise UserError(f"model folder {folder} lacks {needed}")
+        torch_dtype = pick_dtype(dtype, device)
+        pickled = refuse_pickle(folder, allow_pickle)
+        needed = ["config.json", TOKENIZER_NAME] + ([] if pickled else ["model.safetensors"])
+        for item in needed:
+            if not (folder / item).exists():
+                raise UserError(f"model folder {folder} lacks {item}")
         try:
-            model = NanoVLM.from_pretrained(folder, device=device)
+            model = NanoVLM.from_pretrained(folder, device=device, weights=pickled)
             tokenizer = TextTokenizer.load(folder / TOKENIZER_NAME)
-        except (SafetensorError, ValueError, KeyError, RuntimeError, OSError) as e:
+        except (SafetensorError, ValueError, KeyError, RuntimeError, OSError, pickle.UnpicklingError) as e:
             raise UserError(f"cannot load model from {folder}: {str(e).splitlines()[0]}") from None
-        return cls(name, model, tokenizer, device)
+        return cls(name, model.to(torch_dtype), tokenizer, device)
 
     def caption(self, samples: Sequence[Sample], params: GenerationParams | None = None, batch_size: int = 32,
                 progress: Progress | None = None) -> list[Caption]:
@@ -56,20 +99,27 @@ class NanoVLMCaptioner:
         from vlmgrade.zoo.nanovlm import image_to_tensor
 
         size = self.model.config.image_size
-        out: list[Caption] = []
-        for start in range(0, len(samples), batch_size):
-            batch = samples[start:start + batch_size]
-            img = image_to_tensor([s.image for s in batch], size).to(self.device)
-            prompts = [self.tokenizer.prompt(s.prefix) for s in batch]
-            # one seed per batch position keeps sampling reproducible for a given batch size
-            new = self.model.generate(img, prompts, self.tokenizer.eos_id, max_new_tokens=params.max_new_tokens,
-                                      temperature=params.temperature, top_k=params.top_k, top_p=params.top_p,
-                                      seed=params.seed + start)
+        dtype = next(self.model.parameters()).dtype
+        started = time.perf_counter()
+        prompts = {s.id: self.tokenizer.prompt(s.prefix) for s in samples}
+        # batches of similar prompt length waste little on padding
+        ordered = sorted(samples, key=lambda s: len(prompts[s.id]))
+        texts: dict[str, str] = {}
+        for start in range(0, len(ordered), batch_size):
+            batch = ordered[start:start + batch_size]
+            img = image_to_tensor([s.image for s in batch], size).to(self.device, dtype)
+            # one seed per batch keeps sampling reproducible for a given batch size
+            new = self.model.generate(img, [prompts[s.id] for s in batch], self.tokenizer.eos_id,
+                                      max_new_tokens=params.max_new_tokens, temperature=params.temperature,
+                                      top_k=params.top_k, top_p=params.top_p, seed=params.seed + start)
             for s, ids in zip(batch, new):
-                out.append(Caption(s.id, self.name, self.tokenizer.decode(ids).strip(), params))
+                texts[s.id] = self.tokenizer.decode(ids).strip()
+                self.stats["tokens"] += len(ids)
             if progress:
                 progress(len(batch))
-        return out
+        self.stats["images"] += len(samples)
+        self.stats["seconds"] += time.perf_counter() - started
+        return [Caption(s.id, self.name, texts[s.id], params) for s in samples]
 
 
 def generate_captions(captioner, samples: Sequence[Sample], params: GenerationParams, batch_size: int,

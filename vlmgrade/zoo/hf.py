@@ -8,13 +8,14 @@ downloads at run time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlmgrade.errors import UserError
 from vlmgrade.types import Caption, GenerationParams, Sample
-from vlmgrade.zoo.captioner import Progress, pick_device
+from vlmgrade.zoo.captioner import Progress, pick_device, pick_dtype, refuse_pickle
 
 
 @dataclass
@@ -25,15 +26,23 @@ class HFCaptioner:
     processor: object
     device: str
 
+    stats: dict = field(default_factory=lambda: {"images": 0, "tokens": 0, "seconds": 0.0})
+
     @classmethod
-    def load(cls, name: str, kind: str, where: Path | str, device: str = "auto") -> HFCaptioner:
+    def load(cls, name: str, kind: str, where: Path | str, device: str = "auto", dtype: str = "auto",
+             allow_pickle: bool = False) -> HFCaptioner:
         from transformers import AutoProcessor, BlipForConditionalGeneration, GitForCausalLM
 
         device = pick_device(device)
+        torch_dtype = pick_dtype(dtype, device)
         model_cls = GitForCausalLM if kind == "git" else BlipForConditionalGeneration
+        # safetensors only, unless the user opted into a pickle checkpoint (transformers then reads it
+        # with torch.load(weights_only=True))
+        pickled = refuse_pickle(Path(where), allow_pickle) if Path(str(where)).is_dir() else None
         try:
             processor = AutoProcessor.from_pretrained(str(where), local_files_only=True)
-            model = model_cls.from_pretrained(str(where), local_files_only=True, use_safetensors=True)
+            model = model_cls.from_pretrained(str(where), local_files_only=True, use_safetensors=pickled is None,
+                                              dtype=torch_dtype)
         except (OSError, ValueError) as e:
             hint = (f"fetch it once where there is network (`huggingface-cli download {where}`, or save_pretrained "
                     "to a folder) and pass the folder or keep it in the Hugging Face cache"
@@ -54,6 +63,8 @@ class HFCaptioner:
         import torch
 
         params = params or GenerationParams()
+        started = time.perf_counter()
+        dtype = next(self.model.parameters()).dtype
         texts: dict[str, str] = {}
         prompts = {s.id: self._prompt(s.prefix) for s in samples}
         by_length: dict[int, list[Sample]] = {}
@@ -69,11 +80,14 @@ class HFCaptioner:
                 if params.temperature > 0:
                     torch.manual_seed(params.seed + start)
                 with torch.no_grad():
-                    out = self.model.generate(pixel_values=pixels.to(self.device), input_ids=input_ids,
+                    out = self.model.generate(pixel_values=pixels.to(self.device, dtype), input_ids=input_ids,
                                               max_new_tokens=params.max_new_tokens, **sampling)
                 given = input_ids.shape[1] - (1 if self.kind == "blip" else 0)  # BLIP dropped the [SEP]
                 for s, row in zip(batch, out):
                     texts[s.id] = self.processor.tokenizer.decode(row[given:], skip_special_tokens=True).strip()
+                    self.stats["tokens"] += len(row) - given
                 if progress:
                     progress(len(batch))
+        self.stats["images"] += len(samples)
+        self.stats["seconds"] += time.perf_counter() - started
         return [Caption(s.id, self.name, texts[s.id], params) for s in samples]

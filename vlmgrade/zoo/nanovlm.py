@@ -307,15 +307,20 @@ class NanoVLM(nn.Module):
             tokenizer.save(str(folder / TOKENIZER_NAME))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str = "cpu") -> NanoVLM:
+    def from_pretrained(cls, folder: str | Path, device: str = "cpu", weights: Path | None = None) -> NanoVLM:
+        """Load config.json + model.safetensors; `weights` names a pickle state dict the user opted into,
+        read with torch.load(weights_only=True) so it cannot run code."""
         from safetensors.torch import load_file
 
         folder = Path(folder)
         raw = json.loads((folder / CONFIG_NAME).read_text())
         cfg = NanoVLMConfig.from_dict({k: v for k, v in raw.items() if k in {f.name for f in fields(NanoVLMConfig)}})
         model = cls(cfg)
-        state = load_file(str(folder / WEIGHTS_NAME), device=device)
-        state["head.weight"] = state["tok.weight"]
+        if weights is not None:
+            state = torch.load(weights, map_location=device, weights_only=True)
+        else:
+            state = load_file(str(folder / WEIGHTS_NAME), device=device)
+        state.setdefault("head.weight", state["tok.weight"])
         model.load_state_dict({k: v.float() for k, v in state.items()})
         return model.to(device).eval()
 
