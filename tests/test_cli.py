@@ -115,3 +115,44 @@ def test_bad_model_folders_and_configs_exit_2(tiny_model, tmp_path):
     assert_user_error(run_cli("train", str(bad)), "not valid YAML")
     cfg = write_train_config(tmp_path, train="missing-manifest.jsonl")
     assert_user_error(run_cli("train", str(cfg)), "unknown dataset")
+
+
+def test_torchrun_two_process_captioning_equals_one_process(tiny_model, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    args = ["caption", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "7",
+            "--max-new-tokens", "6", "--batch-size", "2", "--quiet"]
+    single = tmp_path / "one.jsonl"
+    assert run_cli(*args, "--out", str(single)).returncode == 0
+    double = tmp_path / "two.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "vlmgrade", *args, "--out", str(double)], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert double.read_text() == single.read_text() and len(single.read_text().splitlines()) == 7
+
+
+def test_pickle_checkpoints_are_refused_unless_opted_in(tiny_model, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+    out = tmp_path / "o.jsonl"
+    args = ["caption", "--model", str(folder), "--data", "scenes-short:test", "--limit", "3", "--max-new-tokens", "5",
+            "--out", str(out), "--quiet"]
+    assert_user_error(run_cli(*args), "holds only a pickle checkpoint (pytorch_model.bin)")
+    assert run_cli(*args, "--allow-pickle").returncode == 0
+    reference = tmp_path / "ref.jsonl"
+    assert run_cli(*args[:-3], "--out", str(reference), "--quiet", "--model", str(tiny_model)).returncode == 0
+    assert out.read_text().replace(str(folder), "M") == reference.read_text().replace(str(tiny_model), "M")

@@ -79,3 +79,37 @@ def test_hub_ids_without_local_weights_are_user_errors(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(UserError, match="cannot load git model"):
         load_captioner("microsoft/git-base", "cpu")
+
+
+@pytest.mark.parametrize("build", [tiny_git, tiny_blip])
+def test_caption_cli_matches_transformers_generate_at_any_batch_size(build, tmp_path):
+    """`vlmgrade caption --model FOLDER` writes what transformers' generate + the processor's decode give."""
+    import json
+
+    from transformers import AutoProcessor
+
+    from .conftest import run_cli
+
+    folder = build(tmp_path / build.__name__)
+    model = load_captioner(str(folder), "cpu").model
+    processor = AutoProcessor.from_pretrained(str(folder))
+    samples = load_samples("scenes-short:test", 5)
+    expected = {}
+    for s in samples:  # one sample at a time, by hand
+        kind = build.__name__.split("_")[1]
+        ids = processor.tokenizer(s.prefix, add_special_tokens=False).input_ids
+        tok = processor.tokenizer
+        prompt = [tok.cls_token_id, *ids] + ([tok.sep_token_id] if kind == "blip" else [])
+        pixels = processor(images=[s.image], return_tensors="pt").pixel_values
+        out = model.generate(pixel_values=pixels, input_ids=torch.tensor([prompt]), max_new_tokens=6,
+                             do_sample=False)[0]
+        full = processor.decode(out, skip_special_tokens=True)
+        given = processor.decode(out[:1 + len(ids)], skip_special_tokens=True)
+        expected[s.id] = full[len(given):].strip()
+    for batch_size in ("1", "2", "5"):
+        out_file = tmp_path / f"caps{batch_size}.jsonl"
+        result = run_cli("caption", "--model", str(folder), "--data", "scenes-short:test", "--limit", "5",
+                         "--max-new-tokens", "6", "--batch-size", batch_size, "--out", str(out_file), "--quiet")
+        assert result.returncode == 0, result.stderr
+        got = {r["id"]: r["text"] for r in map(json.loads, out_file.read_text().splitlines())}
+        assert got == expected

@@ -79,6 +79,10 @@ def test_scores_equal_what_the_server_returned(tiny_model, env):
         schema = server.requests[0]["response_format"]["json_schema"]["schema"]
         assert schema["required"] == [*PAPER, "feedback"] and schema["properties"]["plot"]["maximum"] == 10
 
+        generation = json.loads((env / "run1" / "run.json").read_text())["generation"][str(tiny_model)]
+        assert generation["generated"] == 40 and generation["images_per_s"] > 0 and generation["tokens_per_s"] > 0
+        assert generation["peak_memory_mb"] > 0 and (generation["device"], generation["dtype"]) == ("cpu", "float32")
+
         # the same command again pays for nothing
         assert run(tiny_model, server, env / "run2") == 0
         assert len(server.requests) == distinct
