@@ -138,7 +138,7 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, c
                 cache.put_many("captions", [(keys[c.sample_id], {"text": c.text}) for c in made])
                 found.update({keys[c.sample_id]: {"text": c.text} for c in made})
                 bar.advance(len(batch))
-        stats.update(_throughput(captioner, cfg.device))
+        stats.update(_throughput(captioner, captioner.device))
     if distributed.world()[1] > 1:
         texts = distributed.gather([(k, v) for k, v in found.items()])
         found.update(dict(texts))
