@@ -114,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = RunConfig(models=args.model, data=args.data, rubrics=args.rubric or [], judge=args.judge,
                     judge_base_url=args.judge_base_url, limit=args.limit, concurrency=args.concurrency,
+                    repeats=args.repeats, judge_temperature=args.judge_temperature,
                     seed=args.seed, out=args.out, ci=args.ci, max_new_tokens=args.max_new_tokens,
                     batch_size=args.batch_size, device=args.device, dtype=args.dtype,
                     allow_pickle=args.allow_pickle, progress=not args.quiet)
@@ -163,6 +164,34 @@ def cmd_rubric_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from vlmgrade.compare import leaderboard, load_run
+    from vlmgrade.tables import leaderboard_table, render
+
+    board = leaderboard([load_run(d) for d in args.runs], allow_mixed=args.allow_mixed)
+    header, body = leaderboard_table(board)
+    print(render(header, body, args.format, {"rows": board["rows"]},
+                 title="Ranks (#) only separate models whose 95% intervals do not overlap."))
+    if board["mixed"]:
+        print(f"vlmgrade: warning: ranking runs judged differently: {'; '.join(board['mixed'])}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from vlmgrade.compare import compare, load_run
+    from vlmgrade.tables import compare_table, render
+
+    run_a = load_run(args.run_a)
+    run_b = load_run(args.run_b) if args.run_b else run_a
+    models = args.models or [None, None]
+    result = compare(run_a, run_b, models[0], models[1])
+    header, body = compare_table(result)
+    a, b = result["rows"][0]["model_a"], result["rows"][0]["model_b"]
+    print(render(header, body, args.format, result, title=f"a = {a} ({run_a.folder}), b = {b} ({run_b.folder}); "
+                 "paired on the samples both have"))
+    return 0
+
+
 def _engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--dtype", default="auto", help="auto (float32 on CPU, float16 on GPU), float32, float16, "
@@ -201,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "default $OPENAI_BASE_URL")
     p.add_argument("--limit", type=_nonnegative)
     p.add_argument("--concurrency", type=_positive, default=16, help="judge requests in flight (default 16)")
+    p.add_argument("--repeats", type=_positive, default=1, help="judgments per caption and rubric (each cached "
+                   "separately; intervals then resample whole samples)")
+    p.add_argument("--judge-temperature", type=float, help="override the rubric's judge temperature")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default reports/<run-id>)")
     p.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="interval method (default Student t)")
@@ -209,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("leaderboard", help="rank models across runs (reads each run's scores.json)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    p.add_argument("--allow-mixed", action="store_true", help="rank runs with different judges or rubric versions")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("compare", help="paired comparison of two models on the samples both runs have")
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B", nargs="?", help="omit to compare two models of RUN_A")
+    p.add_argument("--models", nargs=2, metavar=("A", "B"), help="which models (default: the first of each run)")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    p.set_defaults(func=cmd_compare)
 
     rub = sub.add_parser("rubric", help="rubrics").add_subparsers(dest="rubric_command", required=True)
     p = rub.add_parser("list", help="list the built-in rubrics")

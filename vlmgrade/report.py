@@ -22,8 +22,9 @@ def score_rows(judgments: list[dict], rubrics, ci: str = "t", seed: int = 0) -> 
         for rubric in rubrics:
             mine = [j for j in judgments if j["model"] == model and j["rubric"] == rubric.name]
             for c in rubric.criteria:
-                values = [j["scores"][c.name] for j in mine if j["scores"].get(c.name) is not None]
-                e = estimate(values, ci, seed)
+                scored = [j for j in mine if j["scores"].get(c.name) is not None]
+                values = [j["scores"][c.name] for j in scored]
+                e = estimate(values, ci, seed, clusters=[j["sample_id"] for j in scored])
                 rows.append({"model": model, "rubric": rubric.name, "criterion": c.name, "mean": e.mean,
                              "ci_low": e.ci_low, "ci_high": e.ci_high, "ci_method": e.method, "n": e.n,
                              "n_unscored": len(mine) - e.n})
@@ -54,7 +55,8 @@ def write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters) 
     out.mkdir(parents=True, exist_ok=True)
     _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
     _jsonl(out / "judgments.jsonl", judgments)
-    scores = {"run": run_id, "judge": spec.label, "rows": rows}
+    scores = {"run": run_id, "judge": spec.label, "rows": rows,
+              "rubrics": {r.name: {"version": r.version, "hash": r.hash} for r in rubrics}}
     (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     run = {
         "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

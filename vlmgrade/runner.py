@@ -27,6 +27,8 @@ class RunConfig:
     judge_base_url: str | None = None
     limit: int | None = None
     concurrency: int = 16
+    repeats: int = 1  # judgments per caption and rubric; >1 needs a judge temperature above 0 to mean much
+    judge_temperature: float | None = None  # overrides the rubric's judge temperature
     seed: int = 0
     out: str | None = None
     ci: str = "t"
@@ -65,8 +67,8 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
         bad = next(r.name for r in rubrics if not r.offline)
         raise UserError(f"rubric {bad} needs an LLM judge; pass --judge openai:MODEL (with OPENAI_API_KEY or "
                         "--judge-base-url), or use --rubric grounded")
-    if cfg.concurrency < 1:
-        raise UserError("--concurrency must be at least 1")
+    if cfg.concurrency < 1 or cfg.repeats < 1:
+        raise UserError("--concurrency and --repeats must be at least 1")
     samples = load_samples(cfg.data, cfg.limit)
     if not samples:
         raise UserError(f"dataset {cfg.data} has no samples")
@@ -176,7 +178,7 @@ async def judge_stage(samples: list[Sample], captions: list[Caption], rubrics: l
             if rubric.offline:
                 results.append(_row(grounded.judge(by_id[c.sample_id], c, rubric.name), usage={}))
             else:
-                llm_jobs.append((rubric, c))
+                llm_jobs += [(rubric, c, r) for r in range(cfg.repeats)]
     if not llm_jobs:
         return results, counters
     judge = OpenAIJudge(spec)
@@ -188,7 +190,7 @@ async def judge_stage(samples: list[Sample], captions: list[Caption], rubrics: l
             async def fetch(rubric: Rubric, messages: list[dict], key: str) -> dict:
                 async with sem:
                     try:
-                        text, usage = await judge.complete(rubric, messages)
+                        text, usage = await judge.complete(rubric, messages, cfg.judge_temperature)
                     except UserError:
                         raise
                     except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
@@ -201,10 +203,11 @@ async def judge_stage(samples: list[Sample], captions: list[Caption], rubrics: l
                 cache.put("judgments", key, hit)  # committed now: a kill after this loses nothing
                 return hit
 
-            async def one(rubric: Rubric, caption: Caption) -> dict:
+            async def one(rubric: Rubric, caption: Caption, repeat: int) -> dict:
                 messages = build_messages(rubric, by_id[caption.sample_id], caption)
                 key = key_of({"judge": spec.model, "endpoint": spec.endpoint, "messages": messages,
-                              "params": judge.request_params(rubric), "rubric": rubric.hash, "repeat": 0})
+                              "params": judge.request_params(rubric, cfg.judge_temperature), "rubric": rubric.hash,
+                              "repeat": repeat})
                 hit = cache.get("judgments", key)
                 if hit is not None or key in inflight:
                     counters["cache_hits"] += 1
@@ -214,12 +217,12 @@ async def judge_stage(samples: list[Sample], captions: list[Caption], rubrics: l
                     hit = await asyncio.shield(inflight[key])
                 bar.advance(1, retries=judge.retries.count)
                 if "error" in hit:
-                    return _failed(rubric, caption, hit["error"])
+                    return _failed(rubric, caption, hit["error"], repeat)
                 scores, reason = parse_reply(rubric, hit["raw"])
-                return _row(Judgment(caption.sample_id, caption.model, rubric.name, scores, reason, hit["raw"]),
-                            usage=hit["usage"])
+                return _row(Judgment(caption.sample_id, caption.model, rubric.name, scores, reason, hit["raw"],
+                                     repeat), usage=hit["usage"])
 
-            tasks = [asyncio.ensure_future(one(r, c)) for r, c in llm_jobs]
+            tasks = [asyncio.ensure_future(one(r, c, k)) for r, c, k in llm_jobs]
             try:
                 results += await asyncio.gather(*tasks)
             except BaseException:
@@ -238,6 +241,7 @@ def _row(j: Judgment, usage: dict) -> dict:
             "unscored_reason": j.unscored_reason, "raw": j.raw, "usage": usage}
 
 
-def _failed(rubric: Rubric, caption: Caption, reason: str) -> dict:
-    j = Judgment(caption.sample_id, caption.model, rubric.name, {c.name: None for c in rubric.criteria}, reason)
+def _failed(rubric: Rubric, caption: Caption, reason: str, repeat: int = 0) -> dict:
+    j = Judgment(caption.sample_id, caption.model, rubric.name, {c.name: None for c in rubric.criteria}, reason,
+                 repeat=repeat)
     return _row(j, usage={})

@@ -58,9 +58,99 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, seed: int = 
     return Estimate(mean, float(low), float(high), n, "bootstrap")
 
 
-def estimate(values: Sequence[float], method: str = "t", seed: int = 0) -> Estimate:
+def estimate(values: Sequence[float], method: str = "t", seed: int = 0,
+             clusters: Sequence[str] | None = None) -> Estimate:
+    """The interval a report shows. With repeated judgments of one sample (clusters that repeat), a
+    cluster bootstrap replaces both t and plain bootstrap, which would treat repeats as independent."""
+    if clusters is not None and len(set(clusters)) < len(clusters):
+        return cluster_bootstrap_ci(values, clusters, seed=seed)
     if method == "t":
         return mean_ci(values)
     if method == "bootstrap":
         return bootstrap_ci(values, seed=seed)
     raise ValueError(f"unknown interval method {method!r}")
+
+
+def cluster_bootstrap_ci(values: Sequence[float], clusters: Sequence[str], confidence: float = 0.95, seed: int = 0,
+                         n_resamples: int = 2000) -> Estimate:
+    """Mean over all values, interval from resampling whole clusters (a sample's repeats move together),
+    so K judgments of one caption count as one piece of evidence, not K."""
+    pairs = [(v, c) for v, c in zip(values, clusters) if v is not None]
+    n = len(pairs)
+    if n == 0:
+        return Estimate(None, None, None, 0, "cluster-bootstrap")
+    x = np.asarray([v for v, _ in pairs], dtype=float)
+    ids = {c: i for i, c in enumerate(dict.fromkeys(c for _, c in pairs))}
+    groups = np.asarray([ids[c] for _, c in pairs])
+    sums = np.bincount(groups, weights=x)
+    counts = np.bincount(groups).astype(float)
+    mean = float(x.mean())
+    if len(sums) == 1 or float(x.std()) == 0.0:
+        return Estimate(mean, mean, mean, n, "cluster-bootstrap")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(sums), size=(n_resamples, len(sums)))  # (R, clusters)
+    boot = sums[picks].sum(1) / counts[picks].sum(1)  # ratio estimator of the pooled mean
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    return Estimate(mean, float(low), float(high), n, "cluster-bootstrap")
+
+
+@dataclass(frozen=True)
+class Paired:
+    n: int
+    diff: float | None  # mean of (a - b) over the samples both have
+    ci_low: float | None
+    ci_high: float | None
+    p: float | None  # scipy.stats.wilcoxon with its defaults
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Paired:
+    """Paired comparison: t interval of the mean difference and the Wilcoxon signed-rank p value."""
+    import warnings
+
+    from scipy import stats
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n = len(d)
+    if n == 0:
+        return Paired(0, None, None, None, None)
+    e = mean_ci(d.tolist(), confidence)
+    if n < 2 or not np.any(d):
+        return Paired(n, e.mean, e.ci_low, e.ci_high, 1.0 if n else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = float(stats.wilcoxon(a, b).pvalue)
+    return Paired(n, e.mean, e.ci_low, e.ci_high, p)
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment across a family (the criteria of one comparison)."""
+    present = [(p, i) for i, p in enumerate(pvalues) if p is not None]
+    m = len(present)
+    adjusted: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(present)):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def icc_oneway(table: np.ndarray) -> float | None:
+    """ICC(1): agreement of K judge repeats (columns) over items (rows); 1 means the judge never wavers."""
+    table = np.asarray(table, dtype=float)
+    n, k = table.shape
+    if n < 2 or k < 2:
+        return None
+    grand = table.mean()
+    ms_between = k * ((table.mean(1) - grand) ** 2).sum() / (n - 1)
+    ms_within = ((table - table.mean(1, keepdims=True)) ** 2).sum() / (n * (k - 1))
+    denom = ms_between + (k - 1) * ms_within
+    return float((ms_between - ms_within) / denom) if denom > 0 else None
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    from scipy import stats
+
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return None
+    return float(stats.spearmanr(x, y).statistic)

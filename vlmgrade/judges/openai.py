@@ -100,15 +100,17 @@ class OpenAIJudge:
         client_log.propagate = False  # the bar shows retries; the log lines would break it
         client_log.addHandler(self.retries)
 
-    def request_params(self, rubric: Rubric) -> dict:
+    def request_params(self, rubric: Rubric, temperature: float | None = None) -> dict:
         """Sampling parameters that change the answer (part of the cache key)."""
-        return {"model": self.spec.model, "temperature": rubric.judge.get("temperature", 0.0)}
+        t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
+        return {"model": self.spec.model, "temperature": t}
 
-    async def complete(self, rubric: Rubric, messages: list[dict]) -> tuple[str, dict]:
+    async def complete(self, rubric: Rubric, messages: list[dict],
+                       temperature: float | None = None) -> tuple[str, dict]:
         """The reply text and token usage; raises UserError for failures no retry can fix."""
         import openai
 
-        params = self.request_params(rubric)
+        params = self.request_params(rubric, temperature)
         schema = {"type": "json_schema", "json_schema": {"name": _schema_name(rubric.name), "strict": True,
                                                          "schema": json_schema(rubric)}}
         try:
