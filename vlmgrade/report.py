@@ -50,7 +50,7 @@ def _jsonl(path: Path, rows) -> None:
 
 
 def write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters) -> Path:
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")  # noqa: UP017 - keeps 3.10 working
     out = Path(cfg.out) if cfg.out else Path("reports") / run_id
     out.mkdir(parents=True, exist_ok=True)
     _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
@@ -67,7 +67,20 @@ def write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters) 
     }
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     (out / "report.md").write_text(markdown(run, rows, judgments))
+    (out / "report.html").write_text(_html(out, run, rows, judgments, rubrics, samples, captions))
     return out
+
+
+def _html(out: Path, run: dict, rows, judgments, rubrics, samples, captions) -> str:
+    from vlmgrade.compare import compare, load_run
+    from vlmgrade.html import render_html
+
+    models = list(dict.fromkeys(c.model for c in captions))
+    comparison = None
+    if len(models) >= 2:
+        the_run = load_run(out)
+        comparison = compare(the_run, the_run, models[0], models[1])
+    return render_html(run, rows, judgments, rubrics, samples, captions, comparison)
 
 
 def _fmt(v) -> str:
