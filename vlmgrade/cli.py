@@ -114,7 +114,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = RunConfig(models=args.model, data=args.data, rubrics=args.rubric or [], judge=args.judge,
                     judge_base_url=args.judge_base_url, limit=args.limit, concurrency=args.concurrency,
-                    repeats=args.repeats, judge_temperature=args.judge_temperature,
+                    repeats=args.repeats, judge_temperature=args.judge_temperature, judge_image=args.judge_image,
+                    rpm=args.rpm, tpm=args.tpm, max_cost=args.max_cost, price_table=args.price_table,
+                    dry_run=args.dry_run,
                     seed=args.seed, out=args.out, ci=args.ci, max_new_tokens=args.max_new_tokens,
                     batch_size=args.batch_size, device=args.device, dtype=args.dtype,
                     allow_pickle=args.allow_pickle, progress=not args.quiet)
@@ -125,6 +127,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"vlmgrade: {note}", file=sys.stderr)
     result = evaluate(cfg)
     if result is None:  # a torchrun rank other than 0: it captioned its share, rank 0 reports
+        return 0
+    if cfg.dry_run:
+        e = result.stats["estimate"]
+        cost = "unknown (no price for this judge model)" if e["est_usd"] is None else f"${e['est_usd']:.4f}"
+        print(f"dry run, nothing sent: {e['judge_requests']} judge requests, {e['from_cache']} from cache, "
+              f"{e['to_send']} to send; estimated {e['est_prompt_tokens']} prompt + {e['est_completion_tokens']} "
+              f"completion tokens, cost {cost}")
         return 0
     print_table(result.rows, title=f"judge: {result.judge}")
     s = result.stats
@@ -233,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive, default=1, help="judgments per caption and rubric (each cached "
                    "separately; intervals then resample whole samples)")
     p.add_argument("--judge-temperature", type=float, help="override the rubric's judge temperature")
+    p.add_argument("--judge-image", action="store_true", help="send the picture with every LLM rubric's prompt")
+    p.add_argument("--rpm", type=_positive, help="at most this many judge requests per minute")
+    p.add_argument("--tpm", type=_positive, help="at most this many (estimated) judge tokens per minute")
+    p.add_argument("--dry-run", action="store_true", help="caption, then print the judge requests, estimated "
+                   "tokens and cost; send nothing")
+    p.add_argument("--max-cost", type=float, help="USD: refuse a run whose estimate exceeds it, stop one that "
+                   "reaches it")
+    p.add_argument("--price-table", help="YAML of USD per million tokens per judge model (default: built in)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default reports/<run-id>)")
     p.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="interval method (default Student t)")

@@ -95,7 +95,7 @@ def markdown(run: dict, rows: list[dict], judgments: list[dict]) -> str:
              + ", ".join(f"`{n}` ({v['hash']})" for n, v in run["rubrics"].items()),
              f"- judge requests sent: {run['requests_sent']}, from cache: {run['cache_hits']}, "
              f"retries: {run['retries']}, failed: {run['failed_requests']}",
-             f"- tokens: {run['usage']['total_tokens']}", "",
+             f"- tokens: {run['usage']['total_tokens']}, cost: ${run.get('cost_usd', 0):.4f}", "",
              "| model | rubric | criterion | mean | 95% CI | n | unscored |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['rubric']} | {r['criterion']} | {_fmt(r['mean'])} | "

@@ -111,14 +111,22 @@ def _environment():
                                 keep_trailing_newline=False, autoescape=False)
 
 
+_COMPILED: dict[tuple[str, str | None], tuple] = {}  # templates compile once per text, not per request
+
+
 def _compile(rubric: Rubric):
     from jinja2 import TemplateSyntaxError
 
+    key = (rubric.prompt, rubric.system)
+    if key in _COMPILED:
+        return _COMPILED[key]
     env = _environment()
     try:
-        return env.from_string(rubric.prompt), env.from_string(rubric.system) if rubric.system else None
+        compiled = env.from_string(rubric.prompt), env.from_string(rubric.system) if rubric.system else None
     except TemplateSyntaxError as e:
         raise UserError(f"rubric {rubric.name}: template syntax error on line {e.lineno}: {e.message}") from None
+    _COMPILED[key] = compiled
+    return compiled
 
 
 def template_context(rubric: Rubric, sample: Sample, caption: Caption) -> dict:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from vlmgrade.cache import Cache, file_digest, image_digest, key_of
 from vlmgrade.errors import UserError
-from vlmgrade.judges import grounded
-from vlmgrade.judges.openai import JudgeSpec, OpenAIJudge, build_messages, parse_judge
+from vlmgrade.judges.openai import build_messages, parse_judge
+from vlmgrade.judging import judge_stage, plan
 from vlmgrade.progress import progress_bar
-from vlmgrade.rubric import Rubric, load_rubric, parse_reply
-from vlmgrade.types import Caption, GenerationParams, Judgment, Sample
+from vlmgrade.rubric import load_rubric
+from vlmgrade.types import Caption, GenerationParams, Sample
 
 
 @dataclass
@@ -29,6 +29,12 @@ class RunConfig:
     concurrency: int = 16
     repeats: int = 1  # judgments per caption and rubric; >1 needs a judge temperature above 0 to mean much
     judge_temperature: float | None = None  # overrides the rubric's judge temperature
+    judge_image: bool = False  # attach the picture for every LLM rubric, not only those asking for it
+    rpm: int | None = None
+    tpm: int | None = None
+    max_cost: float | None = None  # USD; refuse (before) or stop (during) past it
+    price_table: str | None = None
+    dry_run: bool = False
     seed: int = 0
     out: str | None = None
     ci: str = "t"
@@ -89,7 +95,11 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
             return None
         caption_s = time.time() - t0
         t0 = time.time()
-        judgments, counters = asyncio.run(judge_stage(samples, captions, rubrics, spec, cfg, cache))
+        judge_plan = plan(samples, captions, rubrics, spec, cfg, cache)
+        if cfg.dry_run:
+            return RunResult(Path(cfg.out or "-"), spec.label, [], captions, [], {"estimate": judge_plan.summary()},
+                             note)
+        judgments, counters = asyncio.run(judge_stage(judge_plan, spec, cfg, cache))
         judge_s = time.time() - t0
     finally:
         cache.close()
@@ -162,86 +172,3 @@ def _throughput(captioner, device: str) -> dict:
     return {"device": str(device), "dtype": str(next(captioner.model.parameters()).dtype).replace("torch.", ""),
             "images_per_s": round(st["images"] / seconds, 2), "tokens_per_s": round(st["tokens"] / seconds, 1),
             "tokens": st["tokens"], "seconds": round(st["seconds"], 3), "peak_memory_mb": round(peak_mb, 1)}
-
-
-# ----------------------------------------------------------------------------- judgments
-
-async def judge_stage(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], spec: JudgeSpec,
-                      cfg: RunConfig, cache: Cache) -> tuple[list[dict], dict]:
-    by_id = {s.id: s for s in samples}
-    counters = {"requests_sent": 0, "cache_hits": 0, "retries": 0, "failed_requests": 0,
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
-    results: list[dict] = []
-    llm_jobs = []
-    for rubric in rubrics:
-        for c in captions:
-            if rubric.offline:
-                results.append(_row(grounded.judge(by_id[c.sample_id], c, rubric.name), usage={}))
-            else:
-                llm_jobs += [(rubric, c, r) for r in range(cfg.repeats)]
-    if not llm_jobs:
-        return results, counters
-    judge = OpenAIJudge(spec)
-    sem = asyncio.Semaphore(cfg.concurrency)
-    try:
-        with progress_bar(f"judge {spec.label}", len(llm_jobs), cfg.progress, retries=True) as bar:
-            inflight: dict[str, asyncio.Future] = {}  # identical requests share one answer
-
-            async def fetch(rubric: Rubric, messages: list[dict], key: str) -> dict:
-                async with sem:
-                    try:
-                        text, usage = await judge.complete(rubric, messages, cfg.judge_temperature)
-                    except UserError:
-                        raise
-                    except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
-                        counters["failed_requests"] += 1
-                        return {"error": f"request failed: {type(e).__name__}: {e}"}
-                counters["requests_sent"] += 1
-                for k, v in usage.items():
-                    counters["usage"][k] += v or 0
-                hit = {"raw": text, "usage": usage}
-                cache.put("judgments", key, hit)  # committed now: a kill after this loses nothing
-                return hit
-
-            async def one(rubric: Rubric, caption: Caption, repeat: int) -> dict:
-                messages = build_messages(rubric, by_id[caption.sample_id], caption)
-                key = key_of({"judge": spec.model, "endpoint": spec.endpoint, "messages": messages,
-                              "params": judge.request_params(rubric, cfg.judge_temperature), "rubric": rubric.hash,
-                              "repeat": repeat})
-                hit = cache.get("judgments", key)
-                if hit is not None or key in inflight:
-                    counters["cache_hits"] += 1
-                if hit is None:
-                    if key not in inflight:
-                        inflight[key] = asyncio.ensure_future(fetch(rubric, messages, key))
-                    hit = await asyncio.shield(inflight[key])
-                bar.advance(1, retries=judge.retries.count)
-                if "error" in hit:
-                    return _failed(rubric, caption, hit["error"], repeat)
-                scores, reason = parse_reply(rubric, hit["raw"])
-                return _row(Judgment(caption.sample_id, caption.model, rubric.name, scores, reason, hit["raw"],
-                                     repeat), usage=hit["usage"])
-
-            tasks = [asyncio.ensure_future(one(r, c, k)) for r, c, k in llm_jobs]
-            try:
-                results += await asyncio.gather(*tasks)
-            except BaseException:
-                for t in [*tasks, *inflight.values()]:
-                    t.cancel()
-                await asyncio.gather(*tasks, *inflight.values(), return_exceptions=True)
-                raise
-    finally:
-        counters["retries"] = judge.retries.count
-        await judge.close()
-    return results, counters
-
-
-def _row(j: Judgment, usage: dict) -> dict:
-    return {"sample_id": j.sample_id, "model": j.model, "rubric": j.rubric, "repeat": j.repeat, "scores": j.scores,
-            "unscored_reason": j.unscored_reason, "raw": j.raw, "usage": usage}
-
-
-def _failed(rubric: Rubric, caption: Caption, reason: str, repeat: int = 0) -> dict:
-    j = Judgment(caption.sample_id, caption.model, rubric.name, {c.name: None for c in rubric.criteria}, reason,
-                 repeat=repeat)
-    return _row(j, usage={})

@@ -55,16 +55,24 @@ def parse_judge(spec: str | None, base_url: str | None = None) -> tuple[JudgeSpe
     return JudgeSpec("openai", model, base_url), None
 
 
-def image_data_url(image) -> str:
+JUDGE_IMAGE_MAX_SIDE = 512  # one high-detail tile: image tokens stay predictable
+
+
+def image_data_url(image, max_side: int = JUDGE_IMAGE_MAX_SIDE) -> str:
+    """The picture as a PNG data URL, shrunk (never enlarged) to fit max_side."""
+    image = image.convert("RGB")
+    if max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side))
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def build_messages(rubric: Rubric, sample: Sample, caption: Caption) -> list[dict]:
+def build_messages(rubric: Rubric, sample: Sample, caption: Caption, force_image: bool = False) -> list[dict]:
     system, prompt = render(rubric, sample, caption)
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
-    if rubric.judge.get("image") and sample.image is not None:
+    if (rubric.judge.get("image") or force_image) and sample.image is not None:
         content = [{"type": "text", "text": prompt},
                    {"type": "image_url", "image_url": {"url": image_data_url(sample.image)}}]
         messages.append({"role": "user", "content": content})
@@ -100,17 +108,13 @@ class OpenAIJudge:
         client_log.propagate = False  # the bar shows retries; the log lines would break it
         client_log.addHandler(self.retries)
 
-    def request_params(self, rubric: Rubric, temperature: float | None = None) -> dict:
-        """Sampling parameters that change the answer (part of the cache key)."""
-        t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
-        return {"model": self.spec.model, "temperature": t}
-
     async def complete(self, rubric: Rubric, messages: list[dict],
                        temperature: float | None = None) -> tuple[str, dict]:
         """The reply text and token usage; raises UserError for failures no retry can fix."""
         import openai
 
-        params = self.request_params(rubric, temperature)
+        t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
+        params = {"model": self.spec.model, "temperature": t}
         schema = {"type": "json_schema", "json_schema": {"name": _schema_name(rubric.name), "strict": True,
                                                          "schema": json_schema(rubric)}}
         try:

@@ -1,0 +1,94 @@
+"""Cost control: dry runs, --max-cost, token and dollar accounting, rate limits, vision judging."""
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from vlmgrade.cli import main
+from vlmgrade.cost import dollars, load_prices
+from vlmgrade.fakeserver import FakeOpenAI, Reply
+from vlmgrade.judges.ratelimit import RateLimiter
+
+REPLY = json.dumps({"grammar": 5, "creativity": 5, "consistency": 5, "meaningfulness": 5, "plot": 5,
+                    "feedback": "ok"})
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("VLMGRADE_CACHE", str(tmp_path / "cache.sqlite"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    return tmp_path
+
+
+def args(model, url, out, *extra, n="10"):
+    return ["run", "--model", str(model), "--data", "scenes-short:test", "--limit", n, "--rubric", "nanovlm-paper",
+            "--judge", "openai:gpt-4o", "--judge-base-url", url, "--out", str(out), "--max-new-tokens", "6",
+            "--quiet", *extra]
+
+
+def test_dry_run_sends_nothing_and_prints_an_estimate(tiny_model, env, capsys):
+    with FakeOpenAI(lambda b, n: Reply(REPLY)) as server:
+        assert main(args(tiny_model, server.base_url, env / "d", "--dry-run", "--repeats", "3")) == 0
+        assert server.requests == []
+    out = capsys.readouterr().out
+    assert "dry run, nothing sent: 30 judge requests, 0 from cache" in out and "cost $" in out
+    assert not (env / "d").exists()
+
+
+def test_max_cost_refuses_before_sending_and_run_json_records_cost(tiny_model, env, capsys):
+    with FakeOpenAI(lambda b, n: Reply(REPLY)) as server:
+        assert main(args(tiny_model, server.base_url, env / "r", "--max-cost", "0.000001")) == 2
+        assert server.requests == []
+        assert "exceeds --max-cost" in capsys.readouterr().err
+        assert main(args(tiny_model, server.base_url, env / "r", "--max-cost", "1")) == 0
+        sent = len(server.requests)
+    run = json.loads((env / "r" / "run.json").read_text())
+    price = load_prices()["gpt-4o"]
+    assert run["usage"]["prompt_tokens"] == 100 * sent and run["usage"]["completion_tokens"] == 20 * sent
+    assert run["cost_usd"] == pytest.approx(dollars(100 * sent, 20 * sent, price))
+    assert run["estimate"]["to_send"] == sent and run["estimate"]["est_usd"] > 0
+
+
+def test_rate_limiter_spaces_requests():
+    async def go():
+        limiter = RateLimiter(rpm=2, window=0.5)
+        start = time.monotonic()
+        for _ in range(5):
+            await limiter.acquire(10)
+        return time.monotonic() - start
+
+    assert 1.0 <= asyncio.run(go()) < 2.0  # 5 requests at 2 per half second: two full waits
+
+    async def tokens():
+        limiter = RateLimiter(tpm=100, window=0.5)
+        start = time.monotonic()
+        for _ in range(3):
+            await limiter.acquire(60)
+        return time.monotonic() - start
+
+    assert 1.0 <= asyncio.run(tokens()) < 2.0
+
+
+def test_picture_rubric_and_judge_image_flag_send_a_bounded_picture(tiny_model, env):
+    import base64
+    import io
+
+    from PIL import Image
+
+    def reply(body, n):
+        return Reply(json.dumps({"faithfulness": 7, "detail": 6, "grammar": 5, "creativity": 5, "consistency": 5,
+                                 "meaningfulness": 5, "plot": 5, "feedback": ""}))
+
+    with FakeOpenAI(reply) as server:
+        assert main(args(tiny_model, server.base_url, env / "p", "--rubric", "picture-consistency", n="2")) == 0
+        assert main(args(tiny_model, server.base_url, env / "q", "--judge-image", n="2")) == 0
+        with_image = [b for b in server.requests if isinstance(b["messages"][-1]["content"], list)]
+    # run p: nanovlm-paper without the picture, picture-consistency with it; run q: --judge-image, all with it
+    assert len(server.requests) == 6 and len(with_image) == 4
+    url = with_image[0]["messages"][-1]["content"][1]["image_url"]["url"]
+    assert max(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size) <= 512
+    rows = json.loads((env / "p" / "scores.json").read_text())["rows"]
+    assert {(r["rubric"], r["criterion"], r["mean"]) for r in rows if r["rubric"] == "picture-consistency"} == {
+        ("picture-consistency", "faithfulness", 7.0), ("picture-consistency", "detail", 6.0)}
