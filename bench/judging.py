@@ -1,0 +1,151 @@
+"""Judging throughput: vlmgrade's judging stage against a bare AsyncOpenAI loop, and a cached rerun.
+
+The same N judge requests (default 2,000) go to an OpenAI-compatible server on 127.0.0.1, in its own
+process, that answers each after 100 ms, at concurrency 64:
+  (a) through vlmgrade's judging stage (templates, cache, parsing, progress bar included);
+  (b) through a bare `AsyncOpenAI` loop with a semaphore: the baseline;
+  (c) the same vlmgrade run again, every answer from the cache.
+
+    python bench/judging.py [--n 2000] [--concurrency 64] [--latency 0.1]
+
+Last line: one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vlmgrade.fakeserver import FakeOpenAI, Reply
+
+SCORES = json.dumps({"grammar": 6, "creativity": 5, "consistency": 7, "meaningfulness": 6, "plot": 5,
+                     "feedback": "Nice."})
+
+
+def _answer(body: dict, count: int) -> Reply:
+    return Reply(SCORES)
+
+
+def _serve(port_queue, latency: float) -> None:
+    with FakeOpenAI(_answer, latency=latency) as server:
+        port_queue.put(server.httpd.server_address[1])
+        while True:
+            time.sleep(3600)
+
+
+@dataclass
+class Settings:
+    """The RunConfig fields the judging stage reads."""
+
+    concurrency: int
+    repeats: int = 1
+    judge_temperature: float | None = None
+    judge_image: bool = False
+    rpm: int | None = None
+    tpm: int | None = None
+    max_cost: float | None = None
+    price_table: str | None = None
+    progress: bool = True
+
+
+def workload(n: int):
+    from vlmgrade.data import load_samples
+    from vlmgrade.types import Caption
+
+    samples = load_samples("scenes-short:test", min(n, 1000))
+    captions = []
+    for i in range(n):  # distinct completions, so every request is distinct
+        s = samples[i % len(samples)]
+        captions.append(Caption(s.id, f"model-{i // len(samples)}", f"see a red ball number {i}."))
+    return samples, captions
+
+
+def run_vlmgrade(samples, captions, spec, settings, cache_path: Path) -> float:
+    from vlmgrade.cache import Cache
+    from vlmgrade.judging import judge_stage, plan
+    from vlmgrade.rubric import load_rubric
+
+    rubric = load_rubric("nanovlm-paper")
+    cache = Cache(cache_path)
+    t0 = time.perf_counter()
+    p = plan(samples, captions, [rubric], spec, settings, cache)
+    results, counters = asyncio.run(judge_stage(p, spec, settings, cache))
+    seconds = time.perf_counter() - t0
+    cache.close()
+    assert len(results) == len(captions) and all(r["unscored_reason"] is None for r in results)
+    return seconds
+
+
+def run_bare(samples, captions, base_url: str, concurrency: int) -> float:
+    from openai import AsyncOpenAI
+
+    from vlmgrade.judges.openai import build_messages
+    from vlmgrade.rubric import json_schema, load_rubric
+
+    rubric = load_rubric("nanovlm-paper")
+    by_id = {s.id: s for s in samples}
+    schema = {"type": "json_schema", "json_schema": {"name": "nanovlm-paper", "strict": True,
+                                                     "schema": json_schema(rubric)}}
+    requests = [build_messages(rubric, by_id[c.sample_id], c) for c in captions]  # prepared before the clock
+
+    async def go() -> None:
+        client = AsyncOpenAI(api_key="bench", base_url=base_url, max_retries=6, timeout=120)
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(messages):
+            async with sem:
+                r = await client.chat.completions.create(model="gpt-4o", messages=messages, temperature=0.0,
+                                                         response_format=schema)
+                return json.loads(r.choices[0].message.content)
+
+        await asyncio.gather(*(one(m) for m in requests))
+        await client.close()
+
+    t0 = time.perf_counter()
+    asyncio.run(go())
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    from vlmgrade.judges.openai import JudgeSpec
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--latency", type=float, default=0.1)
+    args = ap.parse_args()
+
+    ports = multiprocessing.Queue()
+    server = multiprocessing.Process(target=_serve, args=(ports, args.latency), daemon=True)
+    server.start()
+    base_url = f"http://127.0.0.1:{ports.get(timeout=30)}/v1"
+    os.environ.setdefault("OPENAI_API_KEY", "bench")
+    try:
+        samples, captions = workload(args.n)
+        spec = JudgeSpec("openai", "gpt-4o", base_url)
+        settings = Settings(concurrency=args.concurrency)
+        with tempfile.TemporaryDirectory() as tmp:
+            bare = run_bare(samples, captions, base_url, args.concurrency)
+            ours = run_vlmgrade(samples, captions, spec, settings, Path(tmp) / "cache.sqlite")
+            cached = run_vlmgrade(samples, captions, spec, settings, Path(tmp) / "cache.sqlite")
+    finally:
+        server.terminate()
+    floor = args.n / args.concurrency * args.latency
+    print(f"latency floor ({args.n} requests x {args.latency * 1000:.0f} ms / {args.concurrency}): {floor:.2f} s")
+    print(f"(b) bare AsyncOpenAI loop:       {bare:6.2f} s  ({bare / floor:.2f}x the floor)")
+    print(f"(a) vlmgrade judging stage:      {ours:6.2f} s  ({ours / bare:.3f}x the bare loop)")
+    print(f"(c) vlmgrade again, from cache:  {cached:6.2f} s")
+    print(json.dumps({"requests": args.n, "concurrency": args.concurrency, "latency_s": args.latency,
+                      "floor_s": round(floor, 3), "bare_s": round(bare, 3), "vlmgrade_s": round(ours, 3),
+                      "judge_vs_bare": round(ours / bare, 3), "cached_rerun_s": round(cached, 3)}))
+
+
+if __name__ == "__main__":
+    main()
