@@ -115,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = RunConfig(models=args.model, data=args.data, rubrics=args.rubric or [], judge=args.judge,
                     judge_base_url=args.judge_base_url, limit=args.limit, concurrency=args.concurrency,
                     repeats=args.repeats, judge_temperature=args.judge_temperature, judge_image=args.judge_image,
+                    judge_logprobs=args.judge_logprobs,
                     rpm=args.rpm, tpm=args.tpm, max_cost=args.max_cost, price_table=args.price_table,
                     dry_run=args.dry_run,
                     seed=args.seed, out=args.out, ci=args.ci, max_new_tokens=args.max_new_tokens,
@@ -243,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "separately; intervals then resample whole samples)")
     p.add_argument("--judge-temperature", type=float, help="override the rubric's judge temperature")
     p.add_argument("--judge-image", action="store_true", help="send the picture with every LLM rubric's prompt")
+    p.add_argument("--judge-logprobs", action="store_true", help="probability-weighted scores: the expectation "
+                   "over the judge's top-20 score tokens (the plain score is kept beside it)")
     p.add_argument("--rpm", type=_positive, help="at most this many judge requests per minute")
     p.add_argument("--tpm", type=_positive, help="at most this many (estimated) judge tokens per minute")
     p.add_argument("--dry-run", action="store_true", help="caption, then print the judge requests, estimated "

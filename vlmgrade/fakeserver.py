@@ -25,6 +25,7 @@ class Reply:
     headers: dict = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
     hang: float = 0.0  # seconds to wait before acting (a hang longer than the client timeout)
+    logprobs: list | None = None  # chat-completions `logprobs.content` entries, sent when given
 
 
 def body_digest(body: dict) -> str:
@@ -77,7 +78,8 @@ class FakeOpenAI:
                 payload = {"id": f"chatcmpl-{count}", "object": "chat.completion", "created": int(time.time()),
                            "model": body.get("model", ""),
                            "choices": [{"index": 0, "finish_reason": "stop",
-                                        "message": {"role": "assistant", "content": r.content}}],
+                                        "message": {"role": "assistant", "content": r.content},
+                                        "logprobs": {"content": r.logprobs} if r.logprobs else None}],
                            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
                 self._send(200, payload, r.headers)
                 with server._lock:

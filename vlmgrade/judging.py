@@ -15,6 +15,7 @@ from vlmgrade.cache import Cache, key_of
 from vlmgrade.cost import dollars, estimate_completion_tokens, estimate_prompt_tokens, load_prices
 from vlmgrade.errors import UserError
 from vlmgrade.judges import grounded
+from vlmgrade.judges.logprobs import weighted_scores
 from vlmgrade.judges.openai import JudgeSpec, OpenAIJudge, build_messages
 from vlmgrade.judges.ratelimit import RateLimiter
 from vlmgrade.progress import progress_bar
@@ -48,10 +49,14 @@ class Plan:
                 "est_completion_tokens": self.est_completion_tokens, "est_usd": self.est_usd}
 
 
-def request_params(spec: JudgeSpec, rubric: Rubric, temperature: float | None) -> dict:
+def wants_logprobs(rubric: Rubric, cfg) -> bool:
+    return bool(rubric.judge.get("logprobs") or getattr(cfg, "judge_logprobs", False))
+
+
+def request_params(spec: JudgeSpec, rubric: Rubric, temperature: float | None, logprobs: bool = False) -> dict:
     """Sampling parameters that change the answer (part of the cache key)."""
     t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
-    return {"model": spec.model, "temperature": t}
+    return {"model": spec.model, "temperature": t, **({"top_logprobs": 20} if logprobs else {})}
 
 
 def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], spec: JudgeSpec, cfg,
@@ -67,7 +72,8 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
             est = (estimate_prompt_tokens(messages), estimate_completion_tokens(len(rubric.criteria)))
             for r in range(cfg.repeats):
                 key = key_of({"judge": spec.model, "endpoint": spec.endpoint, "messages": messages,
-                              "params": request_params(spec, rubric, cfg.judge_temperature),
+                              "params": request_params(spec, rubric, cfg.judge_temperature,
+                                                       wants_logprobs(rubric, cfg)),
                               "rubric": rubric.hash, "repeat": r})
                 jobs.append(Job(rubric, c, r, messages, key, est))
     cached = cache.get_many("judgments", [j.key for j in jobs])
@@ -106,7 +112,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list
         async with sem:
             await limiter.acquire(sum(job.est_tokens))
             try:
-                text, usage = await judge.complete(job.rubric, job.messages, cfg.judge_temperature)
+                text, usage, tokens = await judge.complete(job.rubric, job.messages, cfg.judge_temperature,
+                                                           wants_logprobs(job.rubric, cfg))
             except UserError:
                 raise
             except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
@@ -117,7 +124,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list
             counters["usage"][k] += v or 0
         counters["cost_usd"] += dollars(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0,
                                         price) or 0.0
-        hit = {"raw": text, "usage": usage}
+        hit = {"raw": text, "usage": usage, **({"logprobs": tokens} if tokens else {})}
         cache.put("judgments", job.key, hit)  # committed now: a kill after this loses nothing
         if cfg.max_cost is not None and counters["cost_usd"] > cfg.max_cost:
             raise UserError(f"stopped: judge cost reached ${counters['cost_usd']:.4f}, over --max-cost "
@@ -137,8 +144,13 @@ async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list
             if "error" in hit:
                 return _failed(job, hit["error"])
             scores, reason = parse_reply(job.rubric, hit["raw"])
-            return _row(Judgment(job.caption.sample_id, job.caption.model, job.rubric.name, scores, reason,
-                                 hit["raw"], job.repeat), usage=hit["usage"])
+            row = _row(Judgment(job.caption.sample_id, job.caption.model, job.rubric.name, scores, reason,
+                                hit["raw"], job.repeat), usage=hit["usage"])
+            if wants_logprobs(job.rubric, cfg) and reason is None:
+                # the expectation replaces the plain score; the plain one stays beside it
+                weighted, which = weighted_scores(job.rubric, hit["raw"], hit.get("logprobs") or [], scores)
+                row.update(scores=weighted, plain_scores=scores, weighted=which)
+            return row
 
         tasks = [asyncio.ensure_future(one(j)) for j in p.jobs]
         try:

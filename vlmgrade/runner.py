@@ -30,6 +30,7 @@ class RunConfig:
     repeats: int = 1  # judgments per caption and rubric; >1 needs a judge temperature above 0 to mean much
     judge_temperature: float | None = None  # overrides the rubric's judge temperature
     judge_image: bool = False  # attach the picture for every LLM rubric, not only those asking for it
+    judge_logprobs: bool = False  # probability-weighted scores for every LLM rubric
     rpm: int | None = None
     tpm: int | None = None
     max_cost: float | None = None  # USD; refuse (before) or stop (during) past it

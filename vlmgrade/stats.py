@@ -151,6 +151,6 @@ def icc_oneway(table: np.ndarray) -> float | None:
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     from scipy import stats
 
-    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+    if len(x) < 3 or np.ptp(np.asarray(x, float)) == 0 or np.ptp(np.asarray(y, float)) == 0:
         return None
     return float(stats.spearmanr(x, y).statistic)

@@ -102,19 +102,25 @@ class OpenAIJudge:
         key = os.environ.get("OPENAI_API_KEY") or "no-key"
         self.client = AsyncOpenAI(api_key=key, base_url=spec.base_url, timeout=timeout, max_retries=max_retries)
         self.structured = True
+        self.logprobs = True
         self.retries = RetryCounter()
         client_log = logging.getLogger("openai._base_client")
         client_log.setLevel(logging.INFO)
         client_log.propagate = False  # the bar shows retries; the log lines would break it
         client_log.addHandler(self.retries)
 
-    async def complete(self, rubric: Rubric, messages: list[dict],
-                       temperature: float | None = None) -> tuple[str, dict]:
-        """The reply text and token usage; raises UserError for failures no retry can fix."""
+    async def complete(self, rubric: Rubric, messages: list[dict], temperature: float | None = None,
+                       logprobs: bool = False) -> tuple[str, dict, list | None]:
+        """The reply text, token usage and (when asked for and sent) token logprobs; raises UserError
+        for failures no retry can fix."""
         import openai
+
+        from vlmgrade.judges.logprobs import from_response
 
         t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
         params = {"model": self.spec.model, "temperature": t}
+        if logprobs and self.logprobs:
+            params.update(logprobs=True, top_logprobs=20)
         schema = {"type": "json_schema", "json_schema": {"name": _schema_name(rubric.name), "strict": True,
                                                          "schema": json_schema(rubric)}}
         try:
@@ -125,10 +131,15 @@ class OpenAIJudge:
                 else:
                     response = await self.client.chat.completions.create(messages=messages, **params)
             except openai.BadRequestError as e:
-                if not self.structured or "response_format" not in str(e):
+                if "logprobs" in str(e) and "logprobs" in params:
+                    self.logprobs = False  # this endpoint has no logprobs: plain scores from now on
+                    params = {k: v for k, v in params.items() if k not in ("logprobs", "top_logprobs")}
+                elif self.structured and "response_format" in str(e):
+                    self.structured = False  # this endpoint has no structured output: ask plainly from now on
+                else:
                     raise
-                self.structured = False  # this endpoint has no structured output: ask plainly from now on
-                response = await self.client.chat.completions.create(messages=messages, **params)
+                extra = {"response_format": schema} if self.structured else {}
+                response = await self.client.chat.completions.create(messages=messages, **params, **extra)
         except openai.AuthenticationError:
             raise UserError(f"the judge at {self.spec.endpoint} rejected the API key (401)") from None
         except openai.PermissionDeniedError:
@@ -137,9 +148,11 @@ class OpenAIJudge:
             raise UserError(f"the judge at {self.spec.endpoint} has no model {self.spec.model!r} (404)") from None
         except openai.APIConnectionError:
             raise UserError(f"cannot reach the judge at {self.spec.endpoint} (after retries)") from None
-        text = response.choices[0].message.content or "" if response.choices else ""
+        choice = response.choices[0] if response.choices else None
+        text = (choice.message.content or "") if choice else ""
         usage = response.usage.model_dump() if response.usage else {}
-        return text, {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        tokens = from_response(choice) if choice and "logprobs" in params else None
+        return text, {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}, tokens
 
     async def close(self) -> None:
         await self.client.close()
