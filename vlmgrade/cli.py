@@ -117,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     repeats=args.repeats, judge_temperature=args.judge_temperature, judge_image=args.judge_image,
                     judge_logprobs=args.judge_logprobs,
                     rpm=args.rpm, tpm=args.tpm, max_cost=args.max_cost, price_table=args.price_table,
-                    dry_run=args.dry_run,
+                    dry_run=args.dry_run, batch=args.batch, batch_poll_s=args.batch_poll,
                     seed=args.seed, out=args.out, ci=args.ci, max_new_tokens=args.max_new_tokens,
                     batch_size=args.batch_size, device=args.device, dtype=args.dtype,
                     allow_pickle=args.allow_pickle, progress=not args.quiet)
@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "tokens and cost; send nothing")
     p.add_argument("--max-cost", type=float, help="USD: refuse a run whose estimate exceeds it, stop one that "
                    "reaches it")
+    p.add_argument("--batch", action="store_true", help="judge through the OpenAI Batch API (half price); a killed "
+                   "run picks up its submitted batches")
+    p.add_argument("--batch-poll", type=float, default=10.0, help="seconds between batch status checks")
     p.add_argument("--price-table", help="YAML of USD per million tokens per judge model (default: built in)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default reports/<run-id>)")

@@ -40,9 +40,13 @@ def scripted_scores(body: dict, criteria: tuple[str, ...], lo: int = 1, hi: int 
 
 
 class FakeOpenAI:
-    def __init__(self, reply: Callable[[dict, int], Reply], latency: float = 0.0, port: int = 0) -> None:
-        self.reply, self.latency = reply, latency
-        self.requests: list[dict] = []  # every body received, in order
+    def __init__(self, reply: Callable[[dict, int], Reply], latency: float = 0.0, port: int = 0,
+                 batch_delay: float = 0.0) -> None:
+        self.reply, self.latency, self.batch_delay = reply, latency, batch_delay
+        self.requests: list[dict] = []  # every chat body received directly, in order
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}  # the Batch API: id -> batch object (plus internal fields)
+        self.batch_bodies: list[dict] = []  # chat bodies answered inside batches
         self.answered: list[dict] = []  # bodies whose 200 answer was written out
         self.auth_headers: list[str] = []
         self._lock = threading.Lock()
@@ -54,9 +58,29 @@ class FakeOpenAI:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                parts = self.path.split("?")[0].rstrip("/").split("/")
+                if len(parts) >= 2 and parts[-2] == "batches":
+                    batch = server._batch(parts[-1])
+                    return self._send(200, batch) if batch else self._send(404, {"error": {"message": "no batch"}})
+                if parts[-1] == "content" and parts[-2] in server.files:
+                    data = server.files[parts[-2]]
+                    self.send_response(200)
+                    self.send_header("content-type", "application/octet-stream")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
+                return self._send(404, {"error": {"message": f"no route {self.path}"}})
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if self.path.rstrip("/").endswith("/files"):
+                    return self._send(200, server._upload(self.headers.get("content-type", ""), raw))
+                if self.path.rstrip("/").endswith("/batches"):
+                    return self._send(200, server._create_batch(json.loads(raw)))
+                body = json.loads(raw or b"{}")
                 with server._lock:
                     server.requests.append(body)
                     server.auth_headers.append(self.headers.get("authorization", ""))
@@ -105,6 +129,59 @@ class FakeOpenAI:
         self.httpd = Server(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    # ------------------------------------------------------------------ files and batches
+    def _upload(self, content_type: str, raw: bytes) -> dict:
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        message = BytesParser(policy=HTTP).parsebytes(b"content-type: " + content_type.encode() + b"\r\n\r\n" + raw)
+        data = next(p.get_payload(decode=True) for p in message.iter_parts() if p.get_filename())
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = data
+        return {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                "filename": "batch.jsonl", "purpose": "batch", "status": "processed"}
+
+    def _create_batch(self, body: dict) -> dict:
+        with self._lock:
+            batch_id = f"batch-{len(self.batches) + 1}"
+            lines = self.files[body["input_file_id"]].decode().splitlines()
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
+                "input_file_id": body["input_file_id"], "completion_window": body["completion_window"],
+                "status": "in_progress", "output_file_id": None, "error_file_id": None,
+                "created_at": int(time.time()), "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                "_ready_at": time.time() + self.batch_delay}
+            return self._public(self.batches[batch_id])
+
+    def _batch(self, batch_id: str) -> dict | None:
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return None
+            if batch["status"] == "in_progress" and time.time() >= batch["_ready_at"]:
+                out = []
+                for line in self.files[batch["input_file_id"]].decode().splitlines():
+                    request = json.loads(line)
+                    self.batch_bodies.append(request["body"])
+                    r = self.reply(request["body"], len(self.batch_bodies))
+                    chat = {"id": f"chatcmpl-b{len(out)}", "object": "chat.completion", "created": int(time.time()),
+                            "model": request["body"].get("model", ""),
+                            "choices": [{"index": 0, "finish_reason": "stop",
+                                         "message": {"role": "assistant", "content": r.content}}],
+                            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
+                    out.append(json.dumps({"id": f"req-{len(out)}", "custom_id": request["custom_id"],
+                                           "response": {"status_code": 200, "body": chat}, "error": None}))
+                file_id = f"file-{len(self.files) + 1}"
+                self.files[file_id] = ("\n".join(out) + "\n").encode()
+                batch.update(status="completed", output_file_id=file_id)
+                batch["request_counts"]["completed"] = len(out)
+            return self._public(batch)
+
+    @staticmethod
+    def _public(batch: dict) -> dict:
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
 
     @property
     def base_url(self) -> str:

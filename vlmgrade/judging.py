@@ -86,7 +86,7 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     p.est_completion_tokens = sum(j.est_tokens[1] for j in new.values())
     if spec.model:
         price = load_prices(cfg.price_table).get(spec.model)
-        p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, price)
+        p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, price, batch=cfg.batch)
     return p
 
 
@@ -104,6 +104,9 @@ async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list
     if not p.jobs:
         return list(p.offline), counters
     judge = OpenAIJudge(spec)
+    batch_errors: dict[str, str] = {}
+    if cfg.batch and p.new_keys:
+        batch_errors = await _through_batches(p, spec, judge, cfg, cache, counters, price)
     sem = asyncio.Semaphore(cfg.concurrency)
     limiter = RateLimiter(cfg.rpm, cfg.tpm)
     inflight: dict[str, asyncio.Future] = {}  # identical requests share one answer
@@ -133,6 +136,9 @@ async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list
 
     with progress_bar(f"judge {spec.label}", len(p.jobs), cfg.progress, retries=True) as bar:
         async def one(job: Job) -> dict:
+            if job.key in batch_errors:
+                bar.advance(1)
+                return _failed(job, batch_errors[job.key])
             hit = p.cached.get(job.key)
             if hit is not None or job.key in inflight:
                 counters["cache_hits"] += 1
@@ -165,6 +171,41 @@ async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list
             await judge.close()
     counters["cost_usd"] = round(counters["cost_usd"], 6)
     return list(p.offline) + list(results), counters
+
+
+async def _through_batches(p: Plan, spec: JudgeSpec, judge: OpenAIJudge, cfg, cache: Cache, counters: dict,
+                           price) -> dict[str, str]:
+    """Send the plan's new requests as Batch API jobs; answers go to the cache and into the plan."""
+    from pathlib import Path
+
+    from vlmgrade.judges.batch import run_batches
+    from vlmgrade.rubric import json_schema
+
+    first = {}
+    for j in p.jobs:
+        first.setdefault(j.key, j)
+    bodies = {}
+    for key in p.new_keys:
+        j = first[key]
+        body = {"messages": j.messages, **request_params(spec, j.rubric, cfg.judge_temperature),
+                "response_format": {"type": "json_schema", "json_schema": {
+                    "name": "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in j.rubric.name)[:64],
+                    "strict": True, "schema": json_schema(j.rubric)}}}
+        if wants_logprobs(j.rubric, cfg):
+            body.update(logprobs=True, top_logprobs=20)
+        bodies[key] = body
+    with progress_bar(f"batch {spec.label}", len(bodies), cfg.progress) as bar:
+        answers, errors = await run_batches(judge.client, spec.endpoint, bodies, cache,
+                                            Path(cfg.out) if cfg.out else None, cfg.batch_poll_s, bar)
+    p.cached.update(answers)
+    counters["batch_requests"] = len(answers) + len(errors)
+    counters["batches"] = sorted({a["batch"] for a in answers.values()})
+    for hit in answers.values():
+        for k, v in hit["usage"].items():
+            counters["usage"][k] += v or 0
+        counters["cost_usd"] += dollars(hit["usage"].get("prompt_tokens") or 0,
+                                        hit["usage"].get("completion_tokens") or 0, price, batch=True) or 0.0
+    return errors
 
 
 def _row(j: Judgment, usage: dict) -> dict:

@@ -10,6 +10,10 @@ class Bar:
     def __init__(self, progress=None, task=None) -> None:
         self.progress, self.task = progress, task
 
+    def set(self, done: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=done)
+
     def advance(self, n: int = 1, retries: int | None = None) -> None:
         if self.progress is None:
             return

@@ -36,6 +36,8 @@ class RunConfig:
     max_cost: float | None = None  # USD; refuse (before) or stop (during) past it
     price_table: str | None = None
     dry_run: bool = False
+    batch: bool = False  # judge through the Batch API (half price, results within 24 h)
+    batch_poll_s: float = 10.0
     seed: int = 0
     out: str | None = None
     ci: str = "t"

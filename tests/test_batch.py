@@ -1,0 +1,58 @@
+"""The Batch API: submitted once, picked up again after a kill, answers land in the cache."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from vlmgrade.fakeserver import FakeOpenAI, Reply, body_digest, scripted_scores
+
+from .conftest import ROOT
+
+PAPER = ("grammar", "creativity", "consistency", "meaningfulness", "plot")
+
+
+def reply(body, count):
+    return Reply(json.dumps({**scripted_scores(body, PAPER), "feedback": "ok"}))
+
+
+def test_batch_run_killed_after_submitting_resumes_the_same_batch(tiny_model, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLMGRADE_CACHE": str(tmp_path / "cache.sqlite"),
+           "OPENAI_API_KEY": "sk-test"}
+    with FakeOpenAI(reply, batch_delay=3600) as server:
+        cmd = [sys.executable, "-m", "vlmgrade", "run", "--model", str(tiny_model), "--data", "scenes-short:test",
+               "--limit", "30", "--rubric", "nanovlm-paper", "--judge", "openai:gpt-4o", "--judge-base-url",
+               server.base_url, "--out", str(tmp_path / "b"), "--max-new-tokens", "6", "--quiet", "--batch",
+               "--batch-poll", "0.2"]
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
+        deadline = time.time() + 120
+        while not server.batches:
+            assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "timeout"
+            time.sleep(0.05)
+        time.sleep(0.5)  # polling now
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert len(server.batches) == 1
+        batch = next(iter(server.batches.values()))
+        batch["_ready_at"] = 0  # the batch finishes while nobody is watching
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert len(server.batches) == 1 and server.requests == []  # no second batch, no direct request
+        served = {body_digest(b): scripted_scores(b, PAPER) for b in server.batch_bodies}
+        assert batch["request_counts"]["total"] == len(served) <= 30
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["batches"] == [batch["id"]] and run["requests_sent"] == 0
+    assert json.loads((tmp_path / "b" / "batches.json").read_text())[0]["id"] == batch["id"]
+    judgments = [json.loads(x) for x in (tmp_path / "b" / "judgments.jsonl").read_text().splitlines()]
+    by_raw_scores = [j["scores"] for j in judgments]
+    rows = {r["criterion"]: r for r in json.loads((tmp_path / "b" / "scores.json").read_text())["rows"]}
+    for c in PAPER:
+        assert rows[c]["n"] == 30
+        assert rows[c]["mean"] == pytest.approx(np.mean([s[c] for s in by_raw_scores]))
+    assert {json.dumps(s, sort_keys=True) for s in by_raw_scores} <= {
+        json.dumps({c: float(v) for c, v in s.items()}, sort_keys=True) for s in served.values()}
