@@ -156,3 +156,25 @@ def test_pickle_checkpoints_are_refused_unless_opted_in(tiny_model, tmp_path):
     reference = tmp_path / "ref.jsonl"
     assert run_cli(*args[:-3], "--out", str(reference), "--quiet", "--model", str(tiny_model)).returncode == 0
     assert out.read_text().replace(str(folder), "M") == reference.read_text().replace(str(tiny_model), "M")
+
+
+def test_torchrun_run_captions_on_two_processes_and_reports_once(tiny_model, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    args = ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "7", "--judge", "grounded",
+            "--max-new-tokens", "6", "--batch-size", "2", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    single = subprocess.run([sys.executable, "-m", "vlmgrade", *args, "--out", str(tmp_path / "one")],
+                            env={**env, "VLMGRADE_CACHE": str(tmp_path / "c1.sqlite")}, capture_output=True)
+    assert single.returncode == 0
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "vlmgrade", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                            env={**env, "VLMGRADE_CACHE": str(tmp_path / "c2.sqlite")}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "two" / "captions.jsonl").read_text() == (tmp_path / "one" / "captions.jsonl").read_text()
+    run = json.loads((tmp_path / "two" / "run.json").read_text())
+    assert run["generation"][str(tiny_model)]["ranks"] == 2

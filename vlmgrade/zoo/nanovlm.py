@@ -248,10 +248,7 @@ class NanoVLM(nn.Module):
         seq = torch.gather(seq, 1, order[..., None].expand(-1, -1, seq.shape[2]))  # padding, image, prompt
         valid = torch.arange(seq.shape[1], device=dev)[None] >= pad[:, None]  # (B, S)
         positions = (valid.cumsum(1) - 1).clamp(min=0)  # (B, S)
-        S = seq.shape[1]
-        causal = torch.ones(S, S, dtype=torch.bool, device=dev).tril()
-        mask = (causal[None] & valid[:, None, :])[:, None]  # (B, 1, S, S)
-        mask = mask | torch.eye(S, dtype=torch.bool, device=dev)[None, None]  # padded rows attend to themselves
+        mask = _padded_causal_mask(valid)  # (B, 1, S, S)
         caches = [None] * len(self.blocks)
         gen = torch.Generator(device=dev).manual_seed(seed) if seed is not None else None
         written = torch.full((B, max_new_tokens), eos_id, dtype=torch.long, device=dev)  # (B, N)
@@ -262,11 +259,8 @@ class NanoVLM(nn.Module):
             if use_cache:
                 logits, caches = self._step(seq, positions, mask, caches)
             else:
-                full_mask = (torch.ones(all_x.shape[1], all_x.shape[1], dtype=torch.bool, device=dev).tril()[None]
-                             & all_valid[:, None, :])[:, None]
-                full_mask = full_mask | torch.eye(all_x.shape[1], dtype=torch.bool, device=dev)[None, None]
                 full_pos = (all_valid.cumsum(1) - 1).clamp(min=0)
-                logits, _ = self._step(all_x, full_pos, full_mask, [None] * len(self.blocks))
+                logits, _ = self._step(all_x, full_pos, _padded_causal_mask(all_valid), [None] * len(self.blocks))
             nxt = _sample(logits, temperature, top_k, top_p, gen)  # (B,)
             nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)  # finished rows only repeat EOS
             written[:, t] = nxt
@@ -323,6 +317,15 @@ class NanoVLM(nn.Module):
         state.setdefault("head.weight", state["tok.weight"])
         model.load_state_dict({k: v.float() for k, v in state.items()})
         return model.to(device).eval()
+
+
+def _padded_causal_mask(valid):
+    """(B, S) validity -> (B, 1, S, S) attention mask: causal, blind to padding; a padding row sees
+    itself so its softmax stays finite (its output is never read)."""
+    S = valid.shape[1]
+    causal = torch.ones(S, S, dtype=torch.bool, device=valid.device).tril()
+    eye = torch.eye(S, dtype=torch.bool, device=valid.device)
+    return ((causal[None] & valid[:, None, :]) | eye[None])[:, None]
 
 
 def _sample(logits, temperature: float, top_k: int, top_p: float, gen):
