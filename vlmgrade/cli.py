@@ -139,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_table(result.rows, title=f"judge: {result.judge}")
     s = result.stats
     print(f"judge requests sent {s['requests_sent']}, from cache {s['cache_hits']}, retries {s['retries']}, "
-          f"failed {s['failed_requests']}; wrote {result.out}", file=sys.stderr)
+          f"failed {s['failed_requests']}; wrote {result.out} (report.md, report.html)", file=sys.stderr)
     return 0
 
 

@@ -66,7 +66,7 @@ def write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters) 
         "n_samples": len(samples), "seed": cfg.seed, "versions": _versions(), **counters,
     }
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    (out / "report.md").write_text(markdown(run, rows, judgments))
+    (out / "report.md").write_text(markdown(run, rows, judgments) + _examples(samples, captions))
     (out / "report.html").write_text(_html(out, run, rows, judgments, rubrics, samples, captions))
     return out
 
@@ -81,6 +81,18 @@ def _html(out: Path, run: dict, rows, judgments, rubrics, samples, captions) -> 
         the_run = load_run(out)
         comparison = compare(the_run, the_run, models[0], models[1])
     return render_html(run, rows, judgments, rubrics, samples, captions, comparison)
+
+
+def _examples(samples, captions, n: int = 5) -> str:
+    """What the models wrote for the first few samples: numbers mean little without the text."""
+    by_id = {s.id: s for s in samples}
+    lines = ["", "## Examples", "", "| sample | model | beginning | completion |", "|---|---|---|---|"]
+    first = {s.id for s in samples[:n]}
+    for c in captions:
+        if c.sample_id in first:
+            text = c.text.replace("|", "\\|")
+            lines.append(f"| {c.sample_id} | {c.model} | {by_id[c.sample_id].prefix} | {text} |")
+    return "\n".join(lines) + "\n"
 
 
 def _fmt(v) -> str:
