@@ -34,7 +34,7 @@ def test_batch_run_killed_after_submitting_resumes_the_same_batch(tiny_model, tm
         while not server.batches:
             assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "timeout"
             time.sleep(0.05)
-        time.sleep(0.5)  # polling now
+        time.sleep(1.0)  # the batch id is recorded; the client is polling now
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert len(server.batches) == 1

@@ -181,7 +181,7 @@ def test_a_killed_run_resumes_and_every_request_is_answered_once(tiny_model, env
         while not (len(server.answered) == answered_first and len(server.requests) > answered_first):
             assert time.time() < deadline and proc.poll() is None, "the run never reached the judge"
             time.sleep(0.05)
-        time.sleep(0.5)  # let the client commit the answers it has read
+        time.sleep(1.0)  # let the client commit the answers it has read
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         first = [body_digest(b) for b in server.answered]
