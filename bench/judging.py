@@ -86,13 +86,12 @@ def run_vlmgrade(samples, captions, spec, settings, cache_path: Path) -> float:
 def run_bare(samples, captions, base_url: str, concurrency: int) -> float:
     from openai import AsyncOpenAI
 
-    from vlmgrade.judges.openai import build_messages
-    from vlmgrade.rubric import json_schema, load_rubric
+    from vlmgrade.judges.openai import build_messages, response_format
+    from vlmgrade.rubric import load_rubric
 
     rubric = load_rubric("nanovlm-paper")
     by_id = {s.id: s for s in samples}
-    schema = {"type": "json_schema", "json_schema": {"name": "nanovlm-paper", "strict": True,
-                                                     "schema": json_schema(rubric)}}
+    schema = response_format(rubric)
     requests = [build_messages(rubric, by_id[c.sample_id], c) for c in captions]  # prepared before the clock
 
     async def go() -> None:

@@ -16,7 +16,7 @@ from vlmgrade.cost import dollars, estimate_completion_tokens, estimate_prompt_t
 from vlmgrade.errors import UserError
 from vlmgrade.judges import grounded
 from vlmgrade.judges.logprobs import weighted_scores
-from vlmgrade.judges.openai import JudgeSpec, OpenAIJudge, build_messages
+from vlmgrade.judges.openai import JudgeSpec, OpenAIJudge, build_messages, request_params, response_format
 from vlmgrade.judges.ratelimit import RateLimiter
 from vlmgrade.progress import progress_bar
 from vlmgrade.rubric import Rubric, parse_reply
@@ -53,10 +53,9 @@ def wants_logprobs(rubric: Rubric, cfg) -> bool:
     return bool(rubric.judge.get("logprobs") or getattr(cfg, "judge_logprobs", False))
 
 
-def request_params(spec: JudgeSpec, rubric: Rubric, temperature: float | None, logprobs: bool = False) -> dict:
-    """Sampling parameters that change the answer (part of the cache key)."""
-    t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
-    return {"model": spec.model, "temperature": t, **({"top_logprobs": 20} if logprobs else {})}
+def cache_params(spec: JudgeSpec, rubric: Rubric, temperature: float | None, logprobs: bool) -> dict:
+    """Everything about a request besides its messages that changes the answer (part of the cache key)."""
+    return {**request_params(spec, rubric, temperature), **({"top_logprobs": 20} if logprobs else {})}
 
 
 def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], spec: JudgeSpec, cfg,
@@ -72,8 +71,8 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
             est = (estimate_prompt_tokens(messages), estimate_completion_tokens(len(rubric.criteria)))
             for r in range(cfg.repeats):
                 key = key_of({"judge": spec.model, "endpoint": spec.endpoint, "messages": messages,
-                              "params": request_params(spec, rubric, cfg.judge_temperature,
-                                                       wants_logprobs(rubric, cfg)),
+                              "params": cache_params(spec, rubric, cfg.judge_temperature,
+                                                     wants_logprobs(rubric, cfg)),
                               "rubric": rubric.hash, "repeat": r})
                 jobs.append(Job(rubric, c, r, messages, key, est))
     cached = cache.get_many("judgments", [j.key for j in jobs])
@@ -179,7 +178,6 @@ async def _through_batches(p: Plan, spec: JudgeSpec, judge: OpenAIJudge, cfg, ca
     from pathlib import Path
 
     from vlmgrade.judges.batch import run_batches
-    from vlmgrade.rubric import json_schema
 
     first = {}
     for j in p.jobs:
@@ -188,9 +186,7 @@ async def _through_batches(p: Plan, spec: JudgeSpec, judge: OpenAIJudge, cfg, ca
     for key in p.new_keys:
         j = first[key]
         body = {"messages": j.messages, **request_params(spec, j.rubric, cfg.judge_temperature),
-                "response_format": {"type": "json_schema", "json_schema": {
-                    "name": "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in j.rubric.name)[:64],
-                    "strict": True, "schema": json_schema(j.rubric)}}}
+                "response_format": response_format(j.rubric)}
         if wants_logprobs(j.rubric, cfg):
             body.update(logprobs=True, top_logprobs=20)
         bodies[key] = body

@@ -117,12 +117,10 @@ class OpenAIJudge:
 
         from vlmgrade.judges.logprobs import from_response
 
-        t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
-        params = {"model": self.spec.model, "temperature": t}
+        params = request_params(self.spec, rubric, temperature)
         if logprobs and self.logprobs:
             params.update(logprobs=True, top_logprobs=20)
-        schema = {"type": "json_schema", "json_schema": {"name": _schema_name(rubric.name), "strict": True,
-                                                         "schema": json_schema(rubric)}}
+        schema = response_format(rubric)
         try:
             try:
                 if self.structured:
@@ -159,5 +157,13 @@ class OpenAIJudge:
         logging.getLogger("openai._base_client").removeHandler(self.retries)
 
 
-def _schema_name(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name)[:64] or "rubric"
+def request_params(spec: JudgeSpec, rubric: Rubric, temperature: float | None) -> dict:
+    """Model and sampling parameters of a request (part of the cache key)."""
+    t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
+    return {"model": spec.model, "temperature": t}
+
+
+def response_format(rubric: Rubric) -> dict:
+    """Structured output: the rubric's criteria as a strict JSON schema."""
+    name = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in rubric.name)[:64] or "rubric"
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": json_schema(rubric)}}
