@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from vlmgrade.fakeserver import FakeOpenAI, Reply
@@ -38,21 +37,6 @@ def _serve(port_queue, latency: float) -> None:
         port_queue.put(server.httpd.server_address[1])
         while True:
             time.sleep(3600)
-
-
-@dataclass
-class Settings:
-    """The RunConfig fields the judging stage reads."""
-
-    concurrency: int
-    repeats: int = 1
-    judge_temperature: float | None = None
-    judge_image: bool = False
-    rpm: int | None = None
-    tpm: int | None = None
-    max_cost: float | None = None
-    price_table: str | None = None
-    progress: bool = True
 
 
 def workload(n: int):
@@ -114,6 +98,7 @@ def run_bare(samples, captions, base_url: str, concurrency: int) -> float:
 
 def main() -> None:
     from vlmgrade.judges.openai import JudgeSpec
+    from vlmgrade.runner import RunConfig
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
@@ -129,7 +114,7 @@ def main() -> None:
     try:
         samples, captions = workload(args.n)
         spec = JudgeSpec("openai", "gpt-4o", base_url)
-        settings = Settings(concurrency=args.concurrency)
+        settings = RunConfig(models=[], data="", concurrency=args.concurrency)  # the judging stage's fields
         with tempfile.TemporaryDirectory() as tmp:
             bare = run_bare(samples, captions, base_url, args.concurrency)
             ours = run_vlmgrade(samples, captions, spec, settings, Path(tmp) / "cache.sqlite")
