@@ -203,6 +203,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _engine_options(p: argparse.ArgumentParser) -> None:
+    """Generation options that `caption` and `run` share."""
+    p.add_argument("--max-new-tokens", type=_positive, default=48)
+    p.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--dtype", default="auto", help="auto (float32 on CPU, float16 on GPU), float32, float16, "
                    "bfloat16")
@@ -219,8 +222,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="built-in NAME:SPLIT (scenes-short:test) or manifest path")
     p.add_argument("--out", required=True, help="output .jsonl file (id, model, text)")
     p.add_argument("--limit", type=_nonnegative, help="first N samples only")
-    p.add_argument("--max-new-tokens", type=_positive, default=48)
-    p.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-k", type=_nonnegative, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
@@ -259,8 +260,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default reports/<run-id>)")
     p.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="interval method (default Student t)")
-    p.add_argument("--max-new-tokens", type=_positive, default=48)
-    p.add_argument("--batch-size", type=_positive, default=32)
     _engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)

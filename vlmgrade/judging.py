@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from vlmgrade.cache import Cache, key_of
-from vlmgrade.cost import dollars, estimate_completion_tokens, estimate_prompt_tokens, load_prices
+from vlmgrade.cost import Price, dollars, estimate_completion_tokens, estimate_prompt_tokens, load_prices
 from vlmgrade.errors import UserError
 from vlmgrade.judges import grounded
 from vlmgrade.judges.logprobs import weighted_scores
@@ -41,6 +41,7 @@ class Plan:
     est_prompt_tokens: int = 0
     est_completion_tokens: int = 0
     est_usd: float | None = None
+    price: Price | None = None  # of the judge model, when the price table knows it
     offline: list[dict] = field(default_factory=list)  # grounded judgments, computed on the spot
 
     def summary(self) -> dict:
@@ -84,13 +85,13 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     p.est_prompt_tokens = sum(j.est_tokens[0] for j in new.values())
     p.est_completion_tokens = sum(j.est_tokens[1] for j in new.values())
     if spec.model:
-        price = load_prices(cfg.price_table).get(spec.model)
-        p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, price, batch=cfg.batch)
+        p.price = load_prices(cfg.price_table).get(spec.model)
+        p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, p.price, batch=cfg.batch)
     return p
 
 
 async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list[dict], dict]:
-    price = load_prices(cfg.price_table).get(spec.model) if spec.model else None
+    price = p.price
     counters = {"requests_sent": 0, "cache_hits": 0, "retries": 0, "failed_requests": 0,
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, "cost_usd": 0.0,
                 "estimate": p.summary()}

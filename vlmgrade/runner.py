@@ -58,7 +58,6 @@ class RunResult:
     captions: list[Caption]
     judgments: list[dict]
     stats: dict  # requests sent, cache hits, retries, usage, timings
-    note: str | None = None
 
 
 def evaluate(cfg: RunConfig) -> RunResult | None:
@@ -69,7 +68,7 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
     from vlmgrade.report import score_rows, write_run
 
     started = time.time()
-    spec, note = parse_judge(cfg.judge, cfg.judge_base_url)
+    spec, _ = parse_judge(cfg.judge, cfg.judge_base_url)  # the CLI says why the default changed
     names = cfg.rubrics or (["grounded"] if spec.kind == "grounded" else ["nanovlm-paper"])
     rubrics = [load_rubric(r) for r in dict.fromkeys(names)]
     if spec.kind == "grounded" and any(not r.offline for r in rubrics):
@@ -100,8 +99,7 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
         t0 = time.time()
         judge_plan = plan(samples, captions, rubrics, spec, cfg, cache)
         if cfg.dry_run:
-            return RunResult(Path(cfg.out or "-"), spec.label, [], captions, [], {"estimate": judge_plan.summary()},
-                             note)
+            return RunResult(Path(cfg.out or "-"), spec.label, [], captions, [], {"estimate": judge_plan.summary()})
         judgments, counters = asyncio.run(judge_stage(judge_plan, spec, cfg, cache))
         judge_s = time.time() - t0
     finally:
@@ -111,7 +109,7 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
     counters["timings"] = {"caption_s": round(caption_s, 3), "judge_s": round(judge_s, 3),
                            "total_s": round(time.time() - started, 3)}
     out = write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters)
-    return RunResult(out, spec.label, rows, captions, judgments, counters, note)
+    return RunResult(out, spec.label, rows, captions, judgments, counters)
 
 
 # ----------------------------------------------------------------------------- captions

@@ -286,8 +286,7 @@ def _save_checkpoint(ckpt: Path, model, opt, tok, step: int, elapsed: float, his
     from safetensors.torch import save_file
 
     ckpt.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k != "head.weight"}
-    save_file(state, str(ckpt / "model.tmp"))
+    save_file(model.saved_state(), str(ckpt / "model.tmp"))
     torch.save(opt.state_dict(), ckpt / "optimizer.tmp")
     tok.save(str(ckpt / "tokenizer.json"))
     # rename last, so a kill mid-write leaves the previous checkpoint whole
@@ -300,9 +299,7 @@ def _load_checkpoint(ckpt: Path, model, opt, device):
     import torch
     from safetensors.torch import load_file
 
-    state = load_file(str(ckpt / "model.safetensors"), device=str(device))
-    state["head.weight"] = state["tok.weight"]
-    model.load_state_dict(state)
+    model.load_saved_state(load_file(str(ckpt / "model.safetensors"), device=str(device)))
     opt.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
     meta = json.loads((ckpt / "state.json").read_text())
     _console().print(f"resuming from step {meta['step']} ({ckpt})")

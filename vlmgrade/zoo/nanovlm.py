@@ -286,15 +286,24 @@ class NanoVLM(nn.Module):
         return torch.where(idx < p, n_img + idx, torch.where(idx < p + n_img, idx - p, idx))
 
     # ------------------------------------------------------------------ persistence
+    def saved_state(self, dtype: torch.dtype | None = None) -> dict:
+        """The weights as safetensors stores them: on the CPU, without the head (tied to tok.weight;
+        safetensors refuses shared storage)."""
+        return {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in self.state_dict().items()
+                if k != "head.weight"}
+
+    def load_saved_state(self, state: dict) -> None:
+        """Inverse of saved_state: re-tie the head, take any stored dtype."""
+        state = {**state, "head.weight": state.get("head.weight", state["tok.weight"])}
+        self.load_state_dict({k: v.float() for k, v in state.items()})
+
     def save_pretrained(self, folder: str | Path, tokenizer=None, dtype: torch.dtype | None = None,
                         extra: dict | None = None) -> None:
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in self.state_dict().items()
-                 if k != "head.weight"}  # tied to tok.weight; safetensors refuses shared storage
-        save_file(state, str(folder / WEIGHTS_NAME))
+        save_file(self.saved_state(dtype), str(folder / WEIGHTS_NAME))
         config = {"kind": "nanovlm", **asdict(self.config), **(extra or {})}
         (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         if tokenizer is not None:
@@ -314,8 +323,7 @@ class NanoVLM(nn.Module):
             state = torch.load(weights, map_location=device, weights_only=True)
         else:
             state = load_file(str(folder / WEIGHTS_NAME), device=device)
-        state.setdefault("head.weight", state["tok.weight"])
-        model.load_state_dict({k: v.float() for k, v in state.items()})
+        model.load_saved_state(state)
         return model.to(device).eval()
 
 
