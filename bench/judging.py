@@ -52,19 +52,20 @@ def workload(n: int):
     return samples, captions
 
 
-def run_vlmgrade(samples, captions, spec, settings, cache_path: Path) -> float:
+def run_vlmgrade(samples, captions, spec, judging, cache_path: Path) -> float:
     from vlmgrade.cache import Cache
+    from vlmgrade.config import BudgetOptions
     from vlmgrade.judging import judge_stage, plan
     from vlmgrade.rubric import load_rubric
 
     rubric = load_rubric("nanovlm-paper")
     cache = Cache(cache_path)
     t0 = time.perf_counter()
-    p = plan(samples, captions, [rubric], spec, settings, cache)
-    results, counters = asyncio.run(judge_stage(p, spec, settings, cache))
+    p = plan(samples, captions, [rubric], spec, judging, BudgetOptions(), cache)
+    results, _ = asyncio.run(judge_stage(p, spec, judging, BudgetOptions(), cache))
     seconds = time.perf_counter() - t0
     cache.close()
-    assert len(results) == len(captions) and all(r["unscored_reason"] is None for r in results)
+    assert len(results) == len(captions) and all(r.unscored_reason is None for r in results)
     return seconds
 
 
@@ -98,8 +99,8 @@ def run_bare(samples, captions, base_url: str, concurrency: int) -> float:
 
 
 def main() -> None:
-    from vlmgrade.judges.openai import JudgeSpec
-    from vlmgrade.runner import RunConfig
+    from vlmgrade.config import JudgingOptions
+    from vlmgrade.judges import JudgeSpec
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
@@ -116,7 +117,7 @@ def main() -> None:
     try:
         samples, captions = workload(args.n)
         spec = JudgeSpec("openai", "gpt-4o", base_url)
-        settings = RunConfig(models=[], data="", concurrency=args.concurrency)  # the judging stage's fields
+        settings = JudgingOptions(concurrency=args.concurrency)
         with tempfile.TemporaryDirectory() as tmp:
             # alternate the two, twice, and keep each one's best: order and warm-up effects cancel out
             bare, ours = float("inf"), float("inf")

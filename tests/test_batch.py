@@ -12,9 +12,7 @@ import pytest
 
 from vlmgrade.fakeserver import FakeOpenAI, Reply, body_digest, scripted_scores
 
-from .conftest import ROOT
-
-PAPER = ("grammar", "creativity", "consistency", "meaningfulness", "plot")
+from .conftest import PAPER, ROOT
 
 
 def reply(body, count):
@@ -56,3 +54,22 @@ def test_batch_run_killed_after_submitting_resumes_the_same_batch(tiny_model, tm
         assert rows[c]["mean"] == pytest.approx(np.mean([s[c] for s in by_raw_scores]))
     assert {json.dumps(s, sort_keys=True) for s in by_raw_scores} <= {
         json.dumps({c: float(v) for c, v in s.items()}, sort_keys=True) for s in served.values()}
+
+
+def test_a_batch_line_and_a_direct_request_carry_the_same_body(tiny_model, env, monkeypatch):
+    """Both come from `request_body`, and so does the cache key: one job, one body, whichever way it goes."""
+    from vlmgrade.cli import main
+
+    from .conftest import run_args
+
+    with FakeOpenAI(reply) as server:
+        monkeypatch.setenv("VLMGRADE_CACHE", str(env / "direct.sqlite"))
+        assert main(run_args(tiny_model, server.base_url, env / "d", "--judge-logprobs")) == 0
+        monkeypatch.setenv("VLMGRADE_CACHE", str(env / "batch.sqlite"))
+        assert main(run_args(tiny_model, server.base_url, env / "b", "--judge-logprobs", "--batch",
+                             "--batch-poll", "0.05")) == 0
+        direct, batched = server.requests, server.batch_bodies
+    assert len(direct) == len(batched) == 3
+    key = lambda b: json.dumps(b["messages"], sort_keys=True)  # noqa: E731
+    assert sorted(direct, key=key) == sorted(batched, key=key)
+    assert set(direct[0]) == {"model", "messages", "temperature", "response_format", "logprobs", "top_logprobs"}

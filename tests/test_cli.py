@@ -129,7 +129,8 @@ def test_torchrun_two_process_captioning_equals_one_process(tiny_model, tmp_path
     single = tmp_path / "one.jsonl"
     assert run_cli(*args, "--out", str(single)).returncode == 0
     double = tmp_path / "two.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # a cache of its own: the two processes must generate, not read what the single one cached
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "VLMGRADE_CACHE": str(tmp_path / "c2")}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                              "-m", "vlmgrade", *args, "--out", str(double)], capture_output=True, text=True, env=env,
                             timeout=300)

@@ -9,7 +9,7 @@ from scipy import stats
 from vlmgrade.cli import main
 from vlmgrade.fakeserver import FakeOpenAI, Reply, body_digest, scripted_scores
 
-PAPER = ("grammar", "creativity", "consistency", "meaningfulness", "plot")
+from .conftest import PAPER
 
 
 def reply(body, count):
@@ -106,3 +106,41 @@ def test_repeats_send_k_requests_and_intervals_resample_samples(tiny_model, tmp_
     assert sorted({j["repeat"] for j in lines}) == [0, 1, 2] and len(lines) == 30
     rows = json.loads((tmp_path / "r" / "scores.json").read_text())["rows"]
     assert all(r["ci_method"] == "cluster-bootstrap" and r["n"] == 30 for r in rows)
+
+
+def _in_memory_run(name: str, means: dict[str, float], better: str):
+    from pathlib import Path
+
+    from vlmgrade.compare import Run
+
+    rows = [{"model": m, "rubric": "r", "criterion": "errors", "mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1,
+             "ci_method": "t", "n": 10, "n_unscored": 0, "better": better} for m, v in means.items()]
+    return Run(Path(name), {"run": name, "judge": "grounded", "rows": rows, "rubrics": {}}, [])
+
+
+@pytest.mark.parametrize(("better", "first"), [("lower", "small"), ("higher", "big")])
+def test_ranks_follow_the_direction_the_rubric_gives(better, first):
+    from vlmgrade.compare import leaderboard
+    from vlmgrade.tables import leaderboard_table
+
+    board = leaderboard([_in_memory_run("a", {"small": 0.2, "big": 0.9}, better)])
+    ranks = {r["model"]: r["rank"] for r in board["rows"]}
+    assert ranks[first] == 1 and ranks[{"small": "big", "big": "small"}[first]] == 2
+    header, _ = leaderboard_table(board)
+    assert ("errors (lower is better)" in header) == (better == "lower")
+
+
+def test_a_criterion_says_which_way_is_better_in_the_rubric_and_in_scores_json(env, tmp_path):
+    from vlmgrade.errors import UserError
+    from vlmgrade.rubric import load_rubric
+
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\ncriteria:\n  errors: {description: mistakes, scale: [0, 1], better: sideways}\n"
+                    "prompt: x\n")
+    with pytest.raises(UserError, match="better must be 'higher' or 'lower'"):
+        load_rubric(str(path))
+    assert [c.better for c in load_rubric("grounded").criteria] == ["lower", "higher"]
+    assert main(["run", "--model", "nanovlm-mini-scenes", "--data", "scenes-short:test", "--limit", "3", "--judge",
+                 "grounded", "--out", str(tmp_path / "g"), "--quiet"]) == 0
+    rows = json.loads((tmp_path / "g" / "scores.json").read_text())["rows"]
+    assert {r["criterion"]: r["better"] for r in rows} == {"hallucination": "lower", "coverage": "higher"}

@@ -11,21 +11,15 @@ from vlmgrade.cost import dollars, load_prices
 from vlmgrade.fakeserver import FakeOpenAI, Reply
 from vlmgrade.judges.ratelimit import RateLimiter
 
+from .conftest import run_args
+
 REPLY = json.dumps({"grammar": 5, "creativity": 5, "consistency": 5, "meaningfulness": 5, "plot": 5,
                     "feedback": "ok"})
 
 
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("VLMGRADE_CACHE", str(tmp_path / "cache.sqlite"))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    return tmp_path
-
 
 def args(model, url, out, *extra, n="10"):
-    return ["run", "--model", str(model), "--data", "scenes-short:test", "--limit", n, "--rubric", "nanovlm-paper",
-            "--judge", "openai:gpt-4o", "--judge-base-url", url, "--out", str(out), "--max-new-tokens", "6",
-            "--quiet", *extra]
+    return run_args(model, url, out, *extra, limit=int(n), max_new_tokens=6, rubric="nanovlm-paper")
 
 
 def test_dry_run_sends_nothing_and_prints_an_estimate(tiny_model, env, capsys):

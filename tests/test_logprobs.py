@@ -9,7 +9,8 @@ import pytest
 from vlmgrade.cli import main
 from vlmgrade.fakeserver import FakeOpenAI, Reply
 
-PAPER = ("grammar", "creativity", "consistency", "meaningfulness", "plot")
+from .conftest import PAPER, run_args
+
 # per criterion: the distribution over score tokens at its position (plus junk the expectation ignores)
 DISTS = {"grammar": {"6": 0.2, "7": 0.5, "8": 0.3}, "creativity": {"3": 0.6, "4": 0.4},
          "consistency": {"9": 0.7, "10": 0.2, "x": 0.1}, "meaningfulness": {"5": 1.0},
@@ -35,17 +36,9 @@ def logprob_reply(body, count, with_logprobs=True):
     return Reply(text, logprobs=content)
 
 
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("VLMGRADE_CACHE", str(tmp_path / "cache.sqlite"))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    return tmp_path
-
 
 def run(model, url, out, *extra):
-    return main(["run", "--model", str(model), "--data", "scenes-short:test", "--limit", "6", "--rubric",
-                 "nanovlm-paper", "--judge", "openai:gpt-4o", "--judge-base-url", url, "--out", str(out),
-                 "--max-new-tokens", "6", "--quiet", *extra])
+    return main(run_args(model, url, out, *extra, limit=6, max_new_tokens=6, rubric="nanovlm-paper"))
 
 
 def test_weighted_means_equal_the_served_expectations(tiny_model, env):

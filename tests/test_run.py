@@ -14,22 +14,12 @@ from scipy import stats
 from vlmgrade.cli import main
 from vlmgrade.fakeserver import FakeOpenAI, Reply, body_digest, scripted_scores
 
-from .conftest import ROOT
-
-PAPER = ("grammar", "creativity", "consistency", "meaningfulness", "plot")
-SECRET = "sk-test-DO-NOT-LEAK-4242"
+from .conftest import PAPER, ROOT, SECRET
 
 
 def json_reply(body: dict, count: int) -> Reply:
     return Reply(json.dumps({**scripted_scores(body, PAPER), "feedback": "Nice work."}))
 
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("VLMGRADE_CACHE", str(tmp_path / "cache.sqlite"))
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    return tmp_path
 
 
 def request_bodies(folder) -> list[dict]:

@@ -7,7 +7,8 @@ import pytest
 from vlmgrade.cli import main
 from vlmgrade.fakeserver import FakeOpenAI, Reply
 
-from .test_run import SECRET, json_reply
+from .conftest import run_args
+from .test_run import json_reply
 
 GOOD = """name: custom
 version: 2
@@ -17,22 +18,11 @@ prompt: "Rate {{ caption.text }} after '{{ sample.prefix }}'."
 """
 
 
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("VLMGRADE_CACHE", str(tmp_path / "cache.sqlite"))
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    return tmp_path
-
 
 def one_line_exit_2(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
-
-
-def run_args(model, url, out, *extra):
-    return ["run", "--model", str(model), "--data", "scenes-short:test", "--limit", "3", "--judge", "openai:gpt-4o",
-            "--judge-base-url", url, "--out", str(out), "--max-new-tokens", "4", "--quiet", *extra]
 
 
 @pytest.mark.parametrize(("text", "needle"), [

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 TABLES = ("captions", "judgments", "meta")
@@ -34,11 +35,26 @@ class Cache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # The busy timeout must be in force before the first statement: switching a new file to WAL takes
+        # an exclusive lock, and without it a second process opening the same new cache fails at once.
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._set_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
         for table in TABLES:
             self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._db.commit()
+
+    def _set_wal(self, attempts: int = 50) -> None:
+        """The WAL switch can still report 'locked' without waiting on the busy handler (SQLite gives up
+        at once when waiting could deadlock); it succeeds as soon as the other opener is done, so retry."""
+        for attempt in range(attempts):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (1 + attempt % 5))
 
     def get(self, table: str, key: str) -> dict | None:
         with self._lock:

@@ -25,30 +25,40 @@ def _nonnegative(text: str) -> int:
     return value
 
 
+def _generation(args: argparse.Namespace):
+    from vlmgrade.types import GenerationParams
+
+    return GenerationParams(max_new_tokens=args.max_new_tokens, temperature=getattr(args, "temperature", 0.0),
+                            top_k=getattr(args, "top_k", 0), top_p=getattr(args, "top_p", 1.0), seed=args.seed)
+
+
+def _engine(args: argparse.Namespace):
+    from vlmgrade.config import EngineOptions
+
+    return EngineOptions(batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+                         allow_pickle=args.allow_pickle)
+
+
 def cmd_caption(args: argparse.Namespace) -> int:
     from vlmgrade import distributed
+    from vlmgrade.cache import Cache
+    from vlmgrade.captioning import caption_stage
     from vlmgrade.data import load_samples
-    from vlmgrade.types import GenerationParams
-    from vlmgrade.zoo import load_captioner
-    from vlmgrade.zoo.captioner import generate_captions
 
-    device = distributed.setup(args.device)  # under torchrun: one share of the samples per rank
-    samples = load_samples(args.data, args.limit)
-    params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                              top_p=args.top_p, seed=args.seed)
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a .jsonl file path")
-    captioner = load_captioner(args.model, device, args.dtype, args.allow_pickle)
-    mine = distributed.shard(samples)
-    made = generate_captions(captioner, mine, params, args.batch_size,
-                             show_progress=not args.quiet and distributed.is_main())
-    made = distributed.gather(made)
-    distributed.teardown()
+    samples = load_samples(args.data, args.limit)
+    device = distributed.setup(args.device)  # under torchrun: one share of the samples per rank
+    cache = Cache()
+    try:
+        captions, _ = caption_stage(args.model, samples, _generation(args), _engine(args), device, cache,
+                                    progress=not args.quiet)
+    finally:
+        cache.close()
+        distributed.teardown()
     if not distributed.is_main():
         return 0
-    position = {s.id: i for i, s in enumerate(samples)}
-    captions = sorted(made, key=lambda c: position[c.sample_id])
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as f:
         for c in captions:
@@ -108,28 +118,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_config(args: argparse.Namespace):
+    """The CLI's flags as a RunConfig, grouped the way the stages read them."""
+    from vlmgrade.config import BudgetOptions, JudgingOptions, OutputOptions, RunConfig
+
+    judging = JudgingOptions(judge=args.judge, base_url=args.judge_base_url, concurrency=args.concurrency,
+                             repeats=args.repeats, temperature=args.judge_temperature, image=args.judge_image,
+                             logprobs=args.judge_logprobs, rpm=args.rpm, tpm=args.tpm, batch=args.batch,
+                             batch_poll_s=args.batch_poll)
+    return RunConfig(models=tuple(args.model), data=args.data, rubrics=tuple(args.rubric or ()), limit=args.limit,
+                     seed=args.seed, generation=_generation(args), engine=_engine(args), judging=judging,
+                     budget=BudgetOptions(max_cost=args.max_cost, price_table=args.price_table, dry_run=args.dry_run),
+                     output=OutputOptions(out=args.out, ci=args.ci, progress=not args.quiet))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from vlmgrade.judges import parse_judge
     from vlmgrade.report import print_table
-    from vlmgrade.runner import RunConfig, evaluate
+    from vlmgrade.runner import evaluate
 
-    cfg = RunConfig(models=args.model, data=args.data, rubrics=args.rubric or [], judge=args.judge,
-                    judge_base_url=args.judge_base_url, limit=args.limit, concurrency=args.concurrency,
-                    repeats=args.repeats, judge_temperature=args.judge_temperature, judge_image=args.judge_image,
-                    judge_logprobs=args.judge_logprobs,
-                    rpm=args.rpm, tpm=args.tpm, max_cost=args.max_cost, price_table=args.price_table,
-                    dry_run=args.dry_run, batch=args.batch, batch_poll_s=args.batch_poll,
-                    seed=args.seed, out=args.out, ci=args.ci, max_new_tokens=args.max_new_tokens,
-                    batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-                    allow_pickle=args.allow_pickle, progress=not args.quiet)
-    from vlmgrade.judges.openai import parse_judge
-
-    _, note = parse_judge(cfg.judge, cfg.judge_base_url)
+    cfg = run_config(args)
+    _, note = parse_judge(cfg.judging.judge, cfg.judging.base_url)
     if note:
         print(f"vlmgrade: {note}", file=sys.stderr)
     result = evaluate(cfg)
     if result is None:  # a torchrun rank other than 0: it captioned its share, rank 0 reports
         return 0
-    if cfg.dry_run:
+    if cfg.budget.dry_run:
         e = result.stats["estimate"]
         cost = "unknown (no price for this judge model)" if e["est_usd"] is None else f"${e['est_usd']:.4f}"
         print(f"dry run, nothing sent: {e['judge_requests']} judge requests, {e['from_cache']} from cache, "

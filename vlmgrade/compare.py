@@ -2,7 +2,8 @@
 
 `compare` pairs judgments by sample (repeats averaged per sample first) and tests the difference
 per criterion: mean difference with a t interval, the Wilcoxon signed-rank p value, Holm across the
-criteria. `leaderboard` reads only each run's scores.json.
+criteria. Both work on in-memory runs (the runner's, for its report) and on run folders. `leaderboard`
+reads only each run's scores.json; which way a criterion is better comes from its rows (`better`).
 """
 
 from __future__ import annotations
@@ -13,22 +14,30 @@ from pathlib import Path
 
 from vlmgrade.errors import UserError
 from vlmgrade.stats import holm, paired_difference
+from vlmgrade.types import Judgment
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
+    """A run's scores.json and its judgments: built in memory by the runner, or read from a run folder."""
+
     folder: Path
     scores: dict
+    _judgments: list[Judgment] | None = None
 
     @property
     def models(self) -> list[str]:
         return list(dict.fromkeys(r["model"] for r in self.scores["rows"]))
 
-    def judgments(self) -> list[dict]:
-        path = self.folder / "judgments.jsonl"
-        if not path.exists():
-            raise UserError(f"{self.folder} has no judgments.jsonl")
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    @property
+    def judgments(self) -> list[Judgment]:
+        if self._judgments is None:  # read on first use: a leaderboard needs only scores.json
+            path = self.folder / "judgments.jsonl"
+            if not path.exists():
+                raise UserError(f"{self.folder} has no judgments.jsonl")
+            self._judgments = [Judgment.from_dict(json.loads(line)) for line in path.read_text().splitlines()
+                               if line.strip()]
+        return self._judgments
 
 
 def load_run(folder: str | Path) -> Run:
@@ -45,12 +54,12 @@ def load_run(folder: str | Path) -> Run:
     return Run(path.parent, scores)
 
 
-def _per_sample(judgments: list[dict], model: str, rubric: str, criterion: str) -> dict[str, float]:
+def _per_sample(judgments: list[Judgment], model: str, rubric: str, criterion: str) -> dict[str, float]:
     """Mean score per sample over its scored repeats; unscored judgments drop out of the pairing."""
     sums: dict[str, list[float]] = {}
     for j in judgments:
-        if j["model"] == model and j["rubric"] == rubric and j["scores"].get(criterion) is not None:
-            sums.setdefault(j["sample_id"], []).append(j["scores"][criterion])
+        if j.model == model and j.rubric == rubric and j.scores.get(criterion) is not None:
+            sums.setdefault(j.sample_id, []).append(j.scores[criterion])
     return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
@@ -65,20 +74,21 @@ def compare(run_a: Run, run_b: Run, model_a: str | None = None, model_b: str | N
     for run, model in ((run_a, model_a), (run_b, model_b)):
         if model not in run.models:
             raise UserError(f"model {model!r} is not in {run.folder} ({', '.join(run.models)})")
-    ja, jb = run_a.judgments(), run_b.judgments()
-    criteria = [(r["rubric"], r["criterion"]) for r in run_a.scores["rows"] if r["model"] == model_a]
+    ja, jb = run_a.judgments, run_b.judgments
+    criteria = [(r["rubric"], r["criterion"], r.get("better", "higher")) for r in run_a.scores["rows"]
+                if r["model"] == model_a]
     criteria = [c for c in criteria if any(r["rubric"] == c[0] and r["criterion"] == c[1] and r["model"] == model_b
                                            for r in run_b.scores["rows"])]
     if not criteria:
         raise UserError("the two runs share no rubric criterion")
     rows = []
-    for rubric, criterion in criteria:
+    for rubric, criterion, better in criteria:
         a = _per_sample(ja, model_a, rubric, criterion)
         b = _per_sample(jb, model_b, rubric, criterion)
         both = sorted(set(a) & set(b))
         res = paired_difference([a[s] for s in both], [b[s] for s in both])
         rows.append({"rubric": rubric, "criterion": criterion, "model_a": model_a, "model_b": model_b, "n": res.n,
-                     "diff": res.diff, "ci_low": res.ci_low, "ci_high": res.ci_high, "p": res.p})
+                     "diff": res.diff, "ci_low": res.ci_low, "ci_high": res.ci_high, "p": res.p, "better": better})
     for rubric in dict.fromkeys(r["rubric"] for r in rows):  # one family per rubric
         family = [r for r in rows if r["rubric"] == rubric]
         for r, adjusted in zip(family, holm([r["p"] for r in family])):
@@ -102,11 +112,9 @@ def leaderboard(runs: list[Run], allow_mixed: bool = False) -> dict:
         for r in run.scores["rows"]:
             rows.append({**r, "run": run.scores.get("run", str(run.folder))})
     for key in dict.fromkeys((r["rubric"], r["criterion"]) for r in rows):
-        _rank([r for r in rows if (r["rubric"], r["criterion"]) == key], lower_is_better=key[1] in LOWER_IS_BETTER)
+        group = [r for r in rows if (r["rubric"], r["criterion"]) == key]
+        _rank(group, lower_is_better=any(r.get("better") == "lower" for r in group))
     return {"rows": rows, "mixed": mixed}
-
-
-LOWER_IS_BETTER = {"hallucination"}
 
 
 def _rank(rows: list[dict], lower_is_better: bool) -> None:

@@ -19,20 +19,16 @@ def is_main() -> bool:
 
 def setup(device: str) -> str:
     """Start the process group when launched by torchrun; returns the device this rank should use."""
-    rank, size = world()
-    if size == 1:
+    from vlmgrade.devices import rank_device
+
+    device = rank_device(device)
+    if world()[1] == 1:
         return device
-    import torch
     import torch.distributed as dist
 
-    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    if use_cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return f"cuda:{local}"
-    return "cpu" if device == "auto" else device
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return device
 
 
 def shard(items: Sequence) -> list:

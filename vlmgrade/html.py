@@ -11,7 +11,7 @@ import io
 import json
 from html import escape
 
-from vlmgrade.stats import icc_oneway, spearman
+from vlmgrade.fmt import interval, num
 
 MAX_SAMPLES = 300  # the browser shows the first samples; the JSONL files hold them all
 
@@ -31,17 +31,13 @@ function filterRows(q){q=q.toLowerCase();for(const r of document.querySelectorAl
 """
 
 
-def _f(v, digits: int = 2) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
 def _thumb(image, size: int = 72) -> str:
     buf = io.BytesIO()
     image.convert("RGB").resize((size, size)).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def interval_plot(criterion: str, rows: list[dict], lo: float, hi: float) -> str:
+def interval_plot(criterion: str, rows, lo: float, hi: float) -> str:
     """An SVG: one line per model from ci_low to ci_high, a dot at the mean, on the criterion's scale."""
     width, left, row_h = 360, 150, 22
     height = 26 + row_h * len(rows)
@@ -56,12 +52,12 @@ def interval_plot(criterion: str, rows: list[dict], lo: float, hi: float) -> str
     for i, r in enumerate(rows):
         y = 12 + i * row_h
         parts.append(f'<text x="{left - 6}" y="{y + 4}" font-size="11" text-anchor="end">'
-                     f'{escape(r["model"][-24:])}</text>')
-        if r["mean"] is not None:
-            parts.append(f'<line x1="{x(r["ci_low"])}" y1="{y}" x2="{x(r["ci_high"])}" y2="{y}" stroke="#3568d4" '
+                     f'{escape(r.model[-24:])}</text>')
+        if r.mean is not None:
+            parts.append(f'<line x1="{x(r.ci_low)}" y1="{y}" x2="{x(r.ci_high)}" y2="{y}" stroke="#3568d4" '
                          'stroke-width="3"/>')
-            parts.append(f'<circle cx="{x(r["mean"])}" cy="{y}" r="4" fill="#d43c35"><title>{r["mean"]:.3f} '
-                         f'[{r["ci_low"]:.3f}, {r["ci_high"]:.3f}] n={r["n"]}</title></circle>')
+            parts.append(f'<circle cx="{x(r.mean)}" cy="{y}" r="4" fill="#d43c35"><title>{r.mean:.3f} '
+                         f'{interval(r.ci_low, r.ci_high, 3)} n={r.n}</title></circle>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -74,28 +70,6 @@ def _feedback(raw: str) -> str:
     return str(data.get("feedback", "")) if isinstance(data, dict) else ""
 
 
-def judge_noise(judgments: list[dict], captions: dict, rubrics) -> list[list[str]]:
-    """Per rubric and criterion: Spearman of score with completion length; with repeats, the judge's
-    mean within-sample standard deviation and ICC(1) across repeats."""
-    import numpy as np
-
-    out = []
-    for rubric in rubrics:
-        for c in rubric.criteria:
-            mine = [j for j in judgments if j["rubric"] == rubric.name and j["scores"].get(c.name) is not None]
-            lengths = [len(captions.get((j["model"], j["sample_id"]), "").split()) for j in mine]
-            rho = spearman(lengths, [j["scores"][c.name] for j in mine])
-            by_item: dict[tuple, list[float]] = {}
-            for j in mine:
-                by_item.setdefault((j["model"], j["sample_id"]), []).append(j["scores"][c.name])
-            k = max((len(v) for v in by_item.values()), default=0)
-            full = np.array([v for v in by_item.values() if len(v) == k]) if k > 1 else None
-            sd = float(np.mean(full.std(axis=1, ddof=1))) if full is not None and len(full) else None
-            icc = icc_oneway(full) if full is not None else None
-            out.append([rubric.name, c.name, _f(rho), str(k or 0), _f(sd), _f(icc)])
-    return out
-
-
 def _table(header: list[str], rows: list[list[str]], cls: str = "", table_id: str = "") -> str:
     head = "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead>" if header else ""
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -103,8 +77,7 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "", table_id: st
     return f'<table class="{cls}"{ident}>{head}<tbody>{body}</tbody></table>'
 
 
-def render_html(run: dict, rows: list[dict], judgments: list[dict], rubrics, samples, captions,
-                comparison: dict | None) -> str:
+def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparison: dict | None, noise) -> str:
     texts = {(c.model, c.sample_id): c.text for c in captions}
     meta = [["run", escape(run["run"])], ["data", f"{escape(run['config']['data'])} ({run['n_samples']} samples)"],
             ["models", escape(", ".join(run["config"]["models"]))], ["judge", escape(run["judge"]["spec"])],
@@ -115,50 +88,55 @@ def render_html(run: dict, rows: list[dict], judgments: list[dict], rubrics, sam
     html = [f"<!doctype html><html><head><meta charset='utf-8'><title>vlmgrade {escape(run['run'])}</title>",
             f"<style>{CSS}</style><script>{FILTER_JS}</script></head><body>",
             f"<h1>vlmgrade run {escape(run['run'])}</h1>", _table([], meta, "meta"), "<h2>Scores</h2>"]
-    score_rows = [[escape(r["model"]), escape(r["rubric"]), escape(r["criterion"]), _f(r["mean"]),
-                   f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}] {escape(r['ci_method'])}", str(r["n"]),
-                   f"<span class='unscored'>{r['n_unscored']}</span>" if r["n_unscored"] else "0"] for r in rows]
+    score_rows = [[escape(r.model), escape(r.rubric), escape(r.criterion) + _direction(r.better), num(r.mean),
+                   f"{interval(r.ci_low, r.ci_high)} {escape(r.ci_method)}", str(r.n),
+                   f"<span class='unscored'>{r.n_unscored}</span>" if r.n_unscored else "0"] for r in rows]
     html.append(_table(["model", "rubric", "criterion", "mean", "95% interval", "n", "unscored"], score_rows))
     for rubric in rubrics:
         for c in rubric.criteria:
-            mine = [r for r in rows if r["rubric"] == rubric.name and r["criterion"] == c.name]
-            html.append(f"<div class='plot'><h3>{escape(rubric.name)} · {escape(c.name)}</h3>"
+            mine = [r for r in rows if r.rubric == rubric.name and r.criterion == c.name]
+            html.append(f"<div class='plot'><h3>{escape(rubric.name)} · {escape(c.name)}{_direction(c.better)}</h3>"
                         f"{interval_plot(c.name, mine, c.lo, c.hi)}</div>")
     if comparison:
         a, b = comparison["rows"][0]["model_a"], comparison["rows"][0]["model_b"]
         html.append(f"<h2>Comparison: {escape(a)} − {escape(b)}</h2><p class='small'>Paired on the samples "
                     "both have; t interval of the mean difference; Wilcoxon signed-rank p, Holm-adjusted.</p>")
         html.append(_table(["rubric", "criterion", "n", "diff", "95% interval", "p", "p (Holm)"],
-                           [[escape(r["rubric"]), escape(r["criterion"]), str(r["n"]), _f(r["diff"], 3),
-                             f"[{_f(r['ci_low'], 3)}, {_f(r['ci_high'], 3)}]", _f(r["p"], 4), _f(r["p_holm"], 4)]
-                            for r in comparison["rows"]]))
+                           [[escape(r["rubric"]), escape(r["criterion"]) + _direction(r["better"]), str(r["n"]),
+                             num(r["diff"], 3), interval(r["ci_low"], r["ci_high"], 3), num(r["p"], 4),
+                             num(r["p_holm"], 4)] for r in comparison["rows"]]))
     html.append("<h2>Judge noise and length bias</h2><p class='small'>Spearman ρ of each score with the "
                 "completion's length in words (tiny models' lengths vary a lot); with --repeats, the judge's mean "
                 "within-sample standard deviation and ICC(1) across repeats.</p>")
     html.append(_table(["rubric", "criterion", "ρ with length", "repeats", "within-sample SD", "ICC(1)"],
-                       judge_noise(judgments, texts, rubrics)))
+                       [[escape(n.rubric), escape(n.criterion), num(n.rho_length), str(n.repeats), num(n.within_sd),
+                         num(n.icc)] for n in noise]))
     html.append(_sample_browser(judgments, samples, texts))
     html.append("</body></html>")
     return "\n".join(html)
 
 
-def _sample_browser(judgments: list[dict], samples, texts: dict) -> str:
+def _direction(better: str) -> str:
+    return " <span class='small'>(lower is better)</span>" if better == "lower" else ""
+
+
+def _sample_browser(judgments, samples, texts: dict) -> str:
     shown = samples[:MAX_SAMPLES]
-    by_sample: dict[str, list[dict]] = {}
+    by_sample: dict[str, list] = {}
     for j in judgments:
-        by_sample.setdefault(j["sample_id"], []).append(j)
+        by_sample.setdefault(j.sample_id, []).append(j)
     rows = []
     for s in shown:
         for j in by_sample.get(s.id, []):
-            scores = ", ".join(f"{k} {_f(v)}" for k, v in j["scores"].items())
-            verdict = (f"<span class='unscored'>unscored: {escape(j['unscored_reason'])}</span>"
-                       if j["unscored_reason"] else escape(scores))
+            scores = ", ".join(f"{k} {num(v)}" for k, v in j.scores.items())
+            verdict = (f"<span class='unscored'>unscored: {escape(j.unscored_reason)}</span>"
+                       if j.unscored_reason else escape(scores))
             rows.append([f"<img class='thumb' alt='{escape(s.id)}' src='{_thumb(s.image)}'>",
-                         f"{escape(s.id)}<br><span class='small'>{escape(j['model'])} · {escape(j['rubric'])}"
-                         f"{' #' + str(j['repeat']) if j['repeat'] else ''}</span>",
+                         f"{escape(s.id)}<br><span class='small'>{escape(j.model)} · {escape(j.rubric)}"
+                         f"{' #' + str(j.repeat) if j.repeat else ''}</span>",
                          f"<span class='prefix'>{escape(s.prefix)}</span> "
-                         f"{escape(texts.get((j['model'], s.id), ''))}",
-                         verdict, escape(_feedback(j["raw"]))])
+                         f"{escape(texts.get((j.model, s.id), ''))}",
+                         verdict, escape(_feedback(j.raw))])
     note = f" (the first {MAX_SAMPLES} of {len(samples)})" if len(samples) > MAX_SAMPLES else ""
     return (f"<h2>Samples{note}</h2><input placeholder='filter: id, words, model, unscored…' "
             f"oninput='filterRows(this.value)'>"

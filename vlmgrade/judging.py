@@ -1,48 +1,57 @@
 """The judging stage: every caption through every rubric, from the cache or the judge, within budget.
 
-Requests are planned first (rendered messages and cache keys for all of them), so a dry run can
-price them, `--max-cost` can refuse them, and identical requests go out once. Then up to
-`--concurrency` requests fly at once, within `--rpm`/`--tpm`; each answer is committed to the cache
-the moment it arrives, so a killed run resumes without paying twice.
+Requests are planned first (one body per job from `request_body`, and its cache key), so a dry run
+can price them, `--max-cost` can refuse them, and identical requests go out once. Then up to
+`--concurrency` requests fly at once, within `--rpm`/`--tpm` (or go as Batch API jobs); each answer is
+committed to the cache the moment it arrives, so a killed run resumes without paying twice. Usage and
+cost of direct and batch answers go through one `Ledger`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vlmgrade.cache import Cache, key_of
+from vlmgrade.config import BudgetOptions, JudgingOptions
 from vlmgrade.cost import Price, dollars, estimate_completion_tokens, estimate_prompt_tokens, load_prices
 from vlmgrade.errors import UserError
-from vlmgrade.judges import grounded
+from vlmgrade.judges import JudgeSpec, grounded, open_judge
 from vlmgrade.judges.logprobs import weighted_scores
-from vlmgrade.judges.openai import JudgeSpec, OpenAIJudge, build_messages, request_params, response_format
+from vlmgrade.judges.openai import Reply, build_messages, request_body
 from vlmgrade.judges.ratelimit import RateLimiter
 from vlmgrade.progress import progress_bar
 from vlmgrade.rubric import Rubric, parse_reply
 from vlmgrade.types import Caption, Judgment, Sample
 
+PENDING_BATCHES = "pending_batches"  # meta-table key of the Batch API jobs submitted and not yet collected
 
-@dataclass
+
+@dataclass(frozen=True)
 class Job:
     rubric: Rubric
     caption: Caption
     repeat: int
-    messages: list[dict]
+    body: dict  # the request exactly as sent (direct or batch)
     key: str
     est_tokens: tuple[int, int]  # (prompt, completion) estimate
+
+    @property
+    def weighted(self) -> bool:
+        return "logprobs" in self.body
 
 
 @dataclass
 class Plan:
     jobs: list[Job]
-    cached: dict[str, dict]
+    cached: dict[str, Reply]
     new_keys: list[str]  # distinct requests not in the cache: what the run will pay for
     est_prompt_tokens: int = 0
     est_completion_tokens: int = 0
     est_usd: float | None = None
     price: Price | None = None  # of the judge model, when the price table knows it
-    offline: list[dict] = field(default_factory=list)  # grounded judgments, computed on the spot
+    offline: list[Judgment] = field(default_factory=list)  # grounded judgments, computed on the spot
 
     def summary(self) -> dict:
         return {"judge_requests": len(self.jobs), "from_cache": len(self.jobs) - len(self.new_keys),
@@ -50,33 +59,53 @@ class Plan:
                 "est_completion_tokens": self.est_completion_tokens, "est_usd": self.est_usd}
 
 
-def wants_logprobs(rubric: Rubric, cfg) -> bool:
-    return bool(rubric.judge.get("logprobs") or getattr(cfg, "judge_logprobs", False))
+@dataclass
+class Ledger:
+    """What judging did and cost; run.json records it."""
+
+    price: Price | None = None
+    requests_sent: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    failed_requests: int = 0
+    batch_requests: int = 0
+    batches: list[str] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0,
+                                                           "total_tokens": 0})
+    cost_usd: float = 0.0
+
+    def add(self, reply: Reply, batch: bool = False) -> None:
+        for k in self.usage:
+            self.usage[k] += reply.usage.get(k) or 0
+        self.cost_usd += dollars(reply.usage.get("prompt_tokens") or 0, reply.usage.get("completion_tokens") or 0,
+                                 self.price, batch=batch) or 0.0
+
+    def to_dict(self) -> dict:
+        out = {"requests_sent": self.requests_sent, "cache_hits": self.cache_hits, "retries": self.retries,
+               "failed_requests": self.failed_requests, "usage": dict(self.usage),
+               "cost_usd": round(self.cost_usd, 6)}
+        if self.batch_requests:
+            out.update(batch_requests=self.batch_requests, batches=self.batches)
+        return out
 
 
-def cache_params(spec: JudgeSpec, rubric: Rubric, temperature: float | None, logprobs: bool) -> dict:
-    """Everything about a request besides its messages that changes the answer (part of the cache key)."""
-    return {**request_params(spec, rubric, temperature), **({"top_logprobs": 20} if logprobs else {})}
-
-
-def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], spec: JudgeSpec, cfg,
-         cache: Cache) -> Plan:
+def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], spec: JudgeSpec,
+         judging: JudgingOptions, budget: BudgetOptions, cache: Cache) -> Plan:
     by_id = {s.id: s for s in samples}
     jobs, offline = [], []
     for rubric in rubrics:
         for c in captions:
             if rubric.offline:
-                offline.append(_row(grounded.judge(by_id[c.sample_id], c, rubric.name), usage={}))
+                offline.append(grounded.judge(by_id[c.sample_id], c, rubric.name))
                 continue
-            messages = build_messages(rubric, by_id[c.sample_id], c, force_image=cfg.judge_image)
+            messages = build_messages(rubric, by_id[c.sample_id], c, force_image=judging.image)
+            body = request_body(spec, rubric, messages, judging.temperature,
+                                logprobs=bool(rubric.judge.get("logprobs") or judging.logprobs))
             est = (estimate_prompt_tokens(messages), estimate_completion_tokens(len(rubric.criteria)))
-            for r in range(cfg.repeats):
-                key = key_of({"judge": spec.model, "endpoint": spec.endpoint, "messages": messages,
-                              "params": cache_params(spec, rubric, cfg.judge_temperature,
-                                                     wants_logprobs(rubric, cfg)),
-                              "rubric": rubric.hash, "repeat": r})
-                jobs.append(Job(rubric, c, r, messages, key, est))
-    cached = cache.get_many("judgments", [j.key for j in jobs])
+            for r in range(judging.repeats):
+                key = key_of({"endpoint": spec.endpoint, "body": body, "rubric": rubric.hash, "repeat": r})
+                jobs.append(Job(rubric, c, r, body, key, est))
+    cached = {k: Reply.from_cache(v) for k, v in cache.get_many("judgments", [j.key for j in jobs]).items()}
     new: dict[str, Job] = {}
     for j in jobs:
         if j.key not in cached:
@@ -85,78 +114,67 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     p.est_prompt_tokens = sum(j.est_tokens[0] for j in new.values())
     p.est_completion_tokens = sum(j.est_tokens[1] for j in new.values())
     if spec.model:
-        p.price = load_prices(cfg.price_table).get(spec.model)
-        p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, p.price, batch=cfg.batch)
+        p.price = load_prices(budget.price_table).get(spec.model)
+        p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, p.price, batch=judging.batch)
     return p
 
 
-async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list[dict], dict]:
-    price = p.price
-    counters = {"requests_sent": 0, "cache_hits": 0, "retries": 0, "failed_requests": 0,
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, "cost_usd": 0.0,
-                "estimate": p.summary()}
-    if cfg.max_cost is not None and p.new_keys:
-        if p.est_usd is None:
-            raise UserError(f"--max-cost needs a price for {spec.model}; add it to a --price-table YAML")
-        if p.est_usd > cfg.max_cost:
-            raise UserError(f"estimated judge cost ${p.est_usd:.4f} for {len(p.new_keys)} requests exceeds "
-                            f"--max-cost ${cfg.max_cost:g}; nothing was sent (see --dry-run)")
+def _check_budget(p: Plan, spec: JudgeSpec, max_cost: float | None) -> None:
+    if max_cost is None or not p.new_keys:
+        return
+    if p.est_usd is None:
+        raise UserError(f"--max-cost needs a price for {spec.model}; add it to a --price-table YAML")
+    if p.est_usd > max_cost:
+        raise UserError(f"estimated judge cost ${p.est_usd:.4f} for {len(p.new_keys)} requests exceeds "
+                        f"--max-cost ${max_cost:g}; nothing was sent (see --dry-run)")
+
+
+async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget: BudgetOptions, cache: Cache,
+                      out: Path | None = None, progress: bool = True) -> tuple[list[Judgment], Ledger]:
+    ledger = Ledger(price=p.price)
+    _check_budget(p, spec, budget.max_cost)
     if not p.jobs:
-        return list(p.offline), counters
-    judge = OpenAIJudge(spec)
+        return list(p.offline), ledger
+    judge = open_judge(spec)
     batch_errors: dict[str, str] = {}
-    if cfg.batch and p.new_keys:
-        batch_errors = await _through_batches(p, spec, judge, cfg, cache, counters, price)
-    sem = asyncio.Semaphore(cfg.concurrency)
-    limiter = RateLimiter(cfg.rpm, cfg.tpm)
+    if judging.batch and p.new_keys:
+        batch_errors = await _through_batches(p, spec, judge, judging, cache, ledger, out, progress)
+    sem = asyncio.Semaphore(judging.concurrency)
+    limiter = RateLimiter(judging.rpm, judging.tpm)
     inflight: dict[str, asyncio.Future] = {}  # identical requests share one answer
 
-    async def fetch(job: Job) -> dict:
+    async def fetch(job: Job) -> Reply | str:
         async with sem:
             await limiter.acquire(sum(job.est_tokens))
             try:
-                text, usage, tokens = await judge.complete(job.rubric, job.messages, cfg.judge_temperature,
-                                                           wants_logprobs(job.rubric, cfg))
+                reply = await judge.complete(job.body)
             except UserError:
                 raise
             except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
-                counters["failed_requests"] += 1
-                return {"error": f"request failed: {type(e).__name__}: {e}"}
-        counters["requests_sent"] += 1
-        for k, v in usage.items():
-            counters["usage"][k] += v or 0
-        counters["cost_usd"] += dollars(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0,
-                                        price) or 0.0
-        hit = {"raw": text, "usage": usage, **({"logprobs": tokens} if tokens else {})}
-        cache.put("judgments", job.key, hit)  # committed now: a kill after this loses nothing
-        if cfg.max_cost is not None and counters["cost_usd"] > cfg.max_cost:
-            raise UserError(f"stopped: judge cost reached ${counters['cost_usd']:.4f}, over --max-cost "
-                            f"${cfg.max_cost:g}; what was judged is cached, rerun with a higher limit to finish")
-        return hit
+                ledger.failed_requests += 1
+                return f"request failed: {type(e).__name__}: {e}"
+        ledger.requests_sent += 1
+        ledger.add(reply)
+        cache.put("judgments", job.key, reply.to_cache())  # committed now: a kill after this loses nothing
+        if budget.max_cost is not None and ledger.cost_usd > budget.max_cost:
+            raise UserError(f"stopped: judge cost reached ${ledger.cost_usd:.4f}, over --max-cost "
+                            f"${budget.max_cost:g}; what was judged is cached, rerun with a higher limit to finish")
+        return reply
 
-    with progress_bar(f"judge {spec.label}", len(p.jobs), cfg.progress, retries=True) as bar:
-        async def one(job: Job) -> dict:
+    with progress_bar(f"judge {spec.label}", len(p.jobs), progress, retries=True) as bar:
+        async def one(job: Job) -> Judgment:
             if job.key in batch_errors:
                 bar.advance(1)
                 return _failed(job, batch_errors[job.key])
-            hit = p.cached.get(job.key)
-            if hit is not None or job.key in inflight:
-                counters["cache_hits"] += 1
-            if hit is None:
+            reply = p.cached.get(job.key)
+            if reply is not None or job.key in inflight:
+                ledger.cache_hits += 1
+            if reply is None:
                 if job.key not in inflight:
                     inflight[job.key] = asyncio.ensure_future(fetch(job))
-                hit = await asyncio.shield(inflight[job.key])
+                reply = await asyncio.shield(inflight[job.key])
             bar.advance(1, retries=judge.retries.count)
-            if "error" in hit:
-                return _failed(job, hit["error"])
-            scores, reason = parse_reply(job.rubric, hit["raw"])
-            row = _row(Judgment(job.caption.sample_id, job.caption.model, job.rubric.name, scores, reason,
-                                hit["raw"], job.repeat), usage=hit["usage"])
-            if wants_logprobs(job.rubric, cfg) and reason is None:
-                # the expectation replaces the plain score; the plain one stays beside it
-                weighted, which = weighted_scores(job.rubric, hit["raw"], hit.get("logprobs") or [], scores)
-                row.update(scores=weighted, plain_scores=scores, weighted=which)
-            return row
+            return _failed(job, reply) if isinstance(reply, str) else judgment_of(job, reply)
 
         tasks = [asyncio.ensure_future(one(j)) for j in p.jobs]
         try:
@@ -167,50 +185,48 @@ async def judge_stage(p: Plan, spec: JudgeSpec, cfg, cache: Cache) -> tuple[list
             await asyncio.gather(*tasks, *inflight.values(), return_exceptions=True)
             raise
         finally:
-            counters["retries"] = judge.retries.count
+            ledger.retries = judge.retries.count
             await judge.close()
-    counters["cost_usd"] = round(counters["cost_usd"], 6)
-    return list(p.offline) + list(results), counters
+    return list(p.offline) + list(results), ledger
 
 
-async def _through_batches(p: Plan, spec: JudgeSpec, judge: OpenAIJudge, cfg, cache: Cache, counters: dict,
-                           price) -> dict[str, str]:
-    """Send the plan's new requests as Batch API jobs; answers go to the cache and into the plan."""
-    from pathlib import Path
+def judgment_of(job: Job, reply: Reply) -> Judgment:
+    """Parse a reply into scores; with logprobs the expectation replaces the plain score, kept beside it."""
+    c = job.caption
+    scores, reason = parse_reply(job.rubric, reply.text)
+    if job.weighted and reason is None:
+        weighted, which = weighted_scores(job.rubric, reply.text, reply.logprobs or [], scores)
+        return Judgment(c.sample_id, c.model, job.rubric.name, weighted, None, reply.text, job.repeat, reply.usage,
+                        plain_scores=scores, weighted=tuple(which))
+    return Judgment(c.sample_id, c.model, job.rubric.name, scores, reason, reply.text, job.repeat, reply.usage)
 
-    from vlmgrade.judges.batch import run_batches
 
-    first = {}
+def _failed(job: Job, reason: str) -> Judgment:
+    scores = {c.name: None for c in job.rubric.criteria}
+    return Judgment(job.caption.sample_id, job.caption.model, job.rubric.name, scores, reason, repeat=job.repeat)
+
+
+async def _through_batches(p: Plan, spec: JudgeSpec, judge, judging: JudgingOptions, cache: Cache, ledger: Ledger,
+                           out: Path | None, progress: bool) -> dict[str, str]:
+    """Send the plan's new requests as Batch API jobs; answers go to the cache, the ledger and the plan."""
+    from vlmgrade.judges.batch import PendingBatches, run_batches
+
+    first: dict[str, Job] = {}
     for j in p.jobs:
         first.setdefault(j.key, j)
-    bodies = {}
-    for key in p.new_keys:
-        j = first[key]
-        body = {"messages": j.messages, **request_params(spec, j.rubric, cfg.judge_temperature),
-                "response_format": response_format(j.rubric)}
-        if wants_logprobs(j.rubric, cfg):
-            body.update(logprobs=True, top_logprobs=20)
-        bodies[key] = body
-    with progress_bar(f"batch {spec.label}", len(bodies), cfg.progress) as bar:
-        answers, errors = await run_batches(judge.client, spec.endpoint, bodies, cache,
-                                            Path(cfg.out) if cfg.out else None, cfg.batch_poll_s, bar)
+    bodies = {key: first[key].body for key in p.new_keys}
+    pending = PendingBatches(load=lambda: (cache.get("meta", PENDING_BATCHES) or {}).get("batches", []),
+                             save=lambda batches: cache.put("meta", PENDING_BATCHES, {"batches": batches}))
+
+    def store(answers: dict[str, Reply]) -> None:
+        cache.put_many("judgments", [(k, r.to_cache()) for k, r in answers.items()])
+        for reply in answers.values():
+            ledger.add(reply, batch=True)
+
+    with progress_bar(f"batch {spec.label}", len(bodies), progress) as bar:
+        answers, errors = await run_batches(judge.client, spec.endpoint, bodies, pending, out, store,
+                                            judging.batch_poll_s, bar)
     p.cached.update(answers)
-    counters["batch_requests"] = len(answers) + len(errors)
-    counters["batches"] = sorted({a["batch"] for a in answers.values()})
-    for hit in answers.values():
-        for k, v in hit["usage"].items():
-            counters["usage"][k] += v or 0
-        counters["cost_usd"] += dollars(hit["usage"].get("prompt_tokens") or 0,
-                                        hit["usage"].get("completion_tokens") or 0, price, batch=True) or 0.0
+    ledger.batch_requests = len(answers) + len(errors)
+    ledger.batches = sorted({r.batch for r in answers.values() if r.batch})
     return errors
-
-
-def _row(j: Judgment, usage: dict) -> dict:
-    return {"sample_id": j.sample_id, "model": j.model, "rubric": j.rubric, "repeat": j.repeat, "scores": j.scores,
-            "unscored_reason": j.unscored_reason, "raw": j.raw, "usage": usage}
-
-
-def _failed(job: Job, reason: str) -> dict:
-    scores = {c.name: None for c in job.rubric.criteria}
-    return _row(Judgment(job.caption.sample_id, job.caption.model, job.rubric.name, scores, reason,
-                         repeat=job.repeat), usage={})

@@ -1,4 +1,5 @@
-"""Progress bars (rich, on stderr): done/total, rate, ETA, and retries so far where asked for."""
+"""Progress bars (rich, on stderr): done/total, rate, ETA, plus any extra fields a stage shows
+(retries while judging, loss while training). The one bar implementation every stage uses."""
 
 from __future__ import annotations
 
@@ -7,35 +8,82 @@ from contextlib import contextmanager
 
 
 class Bar:
+    """A started bar, or a silent stand-in when progress is off (every method is then a no-op)."""
+
     def __init__(self, progress=None, task=None) -> None:
         self.progress, self.task = progress, task
 
-    def set(self, done: int) -> None:
+    def set(self, done: int, **fields: str) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=done)
+            self.progress.update(self.task, completed=done, **fields)
+            self._rate()
 
     def advance(self, n: int = 1, retries: int | None = None) -> None:
         if self.progress is None:
             return
         fields = {} if retries is None else {"retries": f"retries {retries}"}
         self.progress.update(self.task, advance=n, **fields)
+        self._rate()
+
+    def _rate(self) -> None:
         speed = self.progress.tasks[0].speed
         self.progress.update(self.task, rate=f"{speed:.1f}/s" if speed else "")
+
+    def print(self, message: str) -> None:
+        """A line above the bar (or on stderr when there is no bar)."""
+        if self.progress is not None:
+            self.progress.console.print(message)
+        else:
+            stderr_console().print(message)
+
+    @property
+    def live(self) -> bool:
+        """Whether a person watches it: without a terminal (logs, CI, nohup) a live bar shows nothing."""
+        return self.progress is not None and self.progress.console.is_terminal
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def start_bar(description: str, total: int, enabled: bool = True, done: int = 0, retries: bool = False,
+              fields: tuple[str, ...] = ()) -> Bar:
+    """A running bar; call `stop()` when done (or use `progress_bar`)."""
+    if not enabled:
+        return Bar()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn(description), BarColumn(), MofNCompleteColumn(),
+               *(TextColumn(f"{name} {{task.fields[{name}]}}") for name in fields), TextColumn("{task.fields[rate]}")]
+    columns += [TimeElapsedColumn()] if fields else []
+    columns += [TextColumn("ETA"), TimeRemainingColumn()]
+    if retries:
+        columns.append(TextColumn("{task.fields[retries]}"))
+    progress = Progress(*columns, console=stderr_console())
+    task = progress.add_task(description, total=total, completed=done, rate="", retries="retries 0",
+                             **{name: "-" for name in fields})
+    progress.start()
+    return Bar(progress, task)
 
 
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True, done: int = 0,
                  retries: bool = False) -> Iterator[Bar]:
-    if not enabled:
-        yield Bar()
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = [TextColumn(description), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TextColumn("ETA"), TimeRemainingColumn()]
-    if retries:
-        columns.append(TextColumn("{task.fields[retries]}"))
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        task = progress.add_task(description, total=total, completed=done, rate="", retries="retries 0")
-        yield Bar(progress, task)
+    bar = start_bar(description, total, enabled, done, retries)
+    try:
+        yield bar
+    finally:
+        bar.stop()

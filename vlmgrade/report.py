@@ -9,26 +9,8 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vlmgrade.stats import estimate
-
-SCORE_KEYS = ("model", "rubric", "criterion", "mean", "ci_low", "ci_high", "ci_method", "n", "n_unscored")
-
-
-def score_rows(judgments: list[dict], rubrics, ci: str = "t", seed: int = 0) -> list[dict]:
-    """One row per model x rubric x criterion: mean, 95% interval, n scored and n unscored."""
-    rows = []
-    models = list(dict.fromkeys(j["model"] for j in judgments))
-    for model in models:
-        for rubric in rubrics:
-            mine = [j for j in judgments if j["model"] == model and j["rubric"] == rubric.name]
-            for c in rubric.criteria:
-                scored = [j for j in mine if j["scores"].get(c.name) is not None]
-                values = [j["scores"][c.name] for j in scored]
-                e = estimate(values, ci, seed, clusters=[j["sample_id"] for j in scored])
-                rows.append({"model": model, "rubric": rubric.name, "criterion": c.name, "mean": e.mean,
-                             "ci_low": e.ci_low, "ci_high": e.ci_high, "ci_method": e.method, "n": e.n,
-                             "n_unscored": len(mine) - e.n})
-    return rows
+from vlmgrade.fmt import interval, num
+from vlmgrade.types import ScoreRow
 
 
 def _versions() -> dict:
@@ -49,38 +31,38 @@ def _jsonl(path: Path, rows) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-def write_run(cfg, spec, rubrics, samples, captions, judgments, rows, counters) -> Path:
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")  # noqa: UP017 - keeps 3.10 working
-    out = Path(cfg.out) if cfg.out else Path("reports") / run_id
-    out.mkdir(parents=True, exist_ok=True)
-    _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
-    _jsonl(out / "judgments.jsonl", judgments)
-    scores = {"run": run_id, "judge": spec.label, "rows": rows,
-              "rubrics": {r.name: {"version": r.version, "hash": r.hash} for r in rubrics}}
-    (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
-    run = {
-        "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")  # noqa: UP017 - keeps 3.10 working
+
+
+def run_record(run_id: str, cfg, spec, rubrics, n_samples: int, stats: dict) -> dict:
+    """run.json: the full config, versions, rubric hashes, judge, seed, timings, usage and cost."""
+    config = asdict(cfg)
+    config["output"] = {k: v for k, v in config["output"].items() if k != "progress"}
+    return {
+        "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": config,
         "judge": {"spec": spec.label, "model": spec.model, "endpoint": spec.endpoint if spec.model else None},
         "rubrics": {r.name: {"version": r.version, "hash": r.hash, "path": r.path} for r in rubrics},
-        "n_samples": len(samples), "seed": cfg.seed, "versions": _versions(), **counters,
+        "n_samples": n_samples, "seed": cfg.seed, "versions": _versions(), **stats,
     }
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    (out / "report.md").write_text(markdown(run, rows, judgments) + _examples(samples, captions))
-    (out / "report.html").write_text(_html(out, run, rows, judgments, rubrics, samples, captions))
-    return out
 
 
-def _html(out: Path, run: dict, rows, judgments, rubrics, samples, captions) -> str:
-    from vlmgrade.compare import compare, load_run
+def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, rows: list[ScoreRow],
+              comparison: dict | None, noise) -> Path:
+    """Write what the run computed; nothing here computes a score or reads a file back."""
     from vlmgrade.html import render_html
 
-    models = list(dict.fromkeys(c.model for c in captions))
-    comparison = None
-    if len(models) >= 2:
-        the_run = load_run(out)
-        comparison = compare(the_run, the_run, models[0], models[1])
-    return render_html(run, rows, judgments, rubrics, samples, captions, comparison)
+    out.mkdir(parents=True, exist_ok=True)
+    _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
+    _jsonl(out / "judgments.jsonl", (j.to_dict() for j in judgments))
+    scores = {"run": run["run"], "judge": run["judge"]["spec"], "rows": [r.to_dict() for r in rows],
+              "rubrics": {r.name: {"version": r.version, "hash": r.hash} for r in rubrics}}
+    (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    (out / "report.md").write_text(markdown(run, rows, judgments) + _examples(samples, captions))
+    (out / "report.html").write_text(render_html(run, rows, judgments, rubrics, samples, captions, comparison,
+                                                 noise))
+    return out
 
 
 def _examples(samples, captions, n: int = 5) -> str:
@@ -95,11 +77,7 @@ def _examples(samples, captions, n: int = 5) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
-def markdown(run: dict, rows: list[dict], judgments: list[dict]) -> str:
+def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
     lines = [f"# vlmgrade run {run['run']}", "",
              f"- data: `{run['config']['data']}` ({run['n_samples']} samples)",
              f"- models: {', '.join(f'`{m}`' for m in run['config']['models'])}",
@@ -110,19 +88,23 @@ def markdown(run: dict, rows: list[dict], judgments: list[dict]) -> str:
              f"- tokens: {run['usage']['total_tokens']}, cost: ${run.get('cost_usd', 0):.4f}", "",
              "| model | rubric | criterion | mean | 95% CI | n | unscored |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['rubric']} | {r['criterion']} | {_fmt(r['mean'])} | "
-                     f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] ({r['ci_method']}) | {r['n']} | {r['n_unscored']} |")
+        lines.append(f"| {r.model} | {r.rubric} | {_criterion(r)} | {num(r.mean)} | "
+                     f"{interval(r.ci_low, r.ci_high)} ({r.ci_method}) | {r.n} | {r.n_unscored} |")
     reasons: dict[str, int] = {}
     for j in judgments:
-        if j["unscored_reason"]:
-            reasons[j["unscored_reason"]] = reasons.get(j["unscored_reason"], 0) + 1
+        if j.unscored_reason:
+            reasons[j.unscored_reason] = reasons.get(j.unscored_reason, 0) + 1
     if reasons:
         lines += ["", "## Unscored", "", "| reason | count |", "|---|---|"]
         lines += [f"| {reason} | {n} |" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
     return "\n".join(lines) + "\n"
 
 
-def print_table(rows: list[dict], title: str = "") -> None:
+def _criterion(r: ScoreRow) -> str:
+    return f"{r.criterion} (lower is better)" if r.lower_is_better else r.criterion
+
+
+def print_table(rows: list[ScoreRow], title: str = "") -> None:
     """One small table per model x rubric, so names never have to fold in a narrow terminal."""
     from rich.console import Console
     from rich.table import Column, Table
@@ -130,14 +112,13 @@ def print_table(rows: list[dict], title: str = "") -> None:
     console = Console()
     if title:
         console.print(title)
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str], list[ScoreRow]] = {}
     for r in rows:
-        groups.setdefault((r["model"], r["rubric"]), []).append(r)
+        groups.setdefault((r.model, r.rubric), []).append(r)
     for (model, rubric), group in groups.items():
         table = Table(Column("criterion", no_wrap=True), *(Column(h, no_wrap=True, justify="right")
                                                            for h in ("mean", "95% CI", "n", "unscored")),
                       title=f"{model} · {rubric}", title_justify="left")
         for r in group:
-            table.add_row(r["criterion"], _fmt(r["mean"]), f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
-                          str(r["n"]), str(r["n_unscored"]))
+            table.add_row(_criterion(r), num(r.mean), interval(r.ci_low, r.ci_high), str(r.n), str(r.n_unscored))
         console.print(table)

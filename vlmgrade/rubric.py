@@ -28,6 +28,7 @@ class Criterion:
     description: str
     lo: float
     hi: float
+    better: str = "higher"  # or "lower": which way every table, rank and plot reads this criterion
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,10 @@ def _validate(raw, path: Path) -> Rubric:
         if (not isinstance(scale, list) or len(scale) != 2 or not all(isinstance(v, (int, float)) for v in scale)
                 or scale[0] >= scale[1]):
             raise UserError(f"{where}: criterion {name!r} needs scale: [lo, hi] with lo < hi")
-        criteria.append(Criterion(str(name), str(spec.get("description", "")).strip(), scale[0], scale[1]))
+        better = spec.get("better", "higher")
+        if better not in ("higher", "lower"):
+            raise UserError(f"{where}: criterion {name!r}: better must be 'higher' or 'lower', not {better!r}")
+        criteria.append(Criterion(str(name), str(spec.get("description", "")).strip(), scale[0], scale[1], better))
     judge = raw.get("judge") or {}
     if not isinstance(judge, dict):
         raise UserError(f"{where}: 'judge' must be a mapping (model, temperature, image, logprobs)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vlmgrade.fmt import interval, num
 from vlmgrade.stats import mean_ci
 from vlmgrade.types import Caption, Sample
 
@@ -28,7 +29,7 @@ def caption_table(samples: Sequence[Sample], captions: Sequence[Caption], max_ro
             unscored += h is None
             hall.append(h)
             cov.append(v)
-            cells += ["-" if h is None else f"{h:.2f}", "-" if v is None else f"{v:.2f}"]
+            cells += [num(h), num(v)]
         if i < max_rows:
             table.add_row(*cells)
     console = Console()
@@ -41,5 +42,5 @@ def caption_table(samples: Sequence[Sample], captions: Sequence[Caption], max_ro
             if e.mean is None:
                 console.print(f"grounded {name}: no scored texts")
                 continue
-            console.print(f"grounded {name}: {e.mean:.3f} [95% CI {e.ci_low:.3f}, {e.ci_high:.3f}] n={e.n}"
+            console.print(f"grounded {name}: {num(e.mean, 3)} 95% CI {interval(e.ci_low, e.ci_high, 3)} n={e.n}"
                           + (f", unscored {unscored} (no object named)" if name == "hallucination" else ""))

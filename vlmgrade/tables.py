@@ -6,15 +6,7 @@ import csv
 import io
 import json
 
-from vlmgrade.compare import LOWER_IS_BETTER
-
-
-def _num(v, digits: int = 2) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
-def _p(v) -> str:
-    return "-" if v is None else (f"{v:.2g}" if v < 0.001 else f"{v:.3f}")
+from vlmgrade.fmt import interval, num, pvalue
 
 
 def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
@@ -23,8 +15,10 @@ def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
     rows = board["rows"]
     criteria = list(dict.fromkeys((r["rubric"], r["criterion"]) for r in rows))
     rubrics = list(dict.fromkeys(r["rubric"] for r in rows))
-    same_way = [rb for rb in rubrics if not any(c in LOWER_IS_BETTER for r_, c in criteria if r_ == rb)]
-    header = ["model", "run"] + [f"{c} ({rb})" if len(rubrics) > 1 else c for rb, c in criteria]
+    lower = {(r["rubric"], r["criterion"]) for r in rows if r.get("better") == "lower"}
+    same_way = [rb for rb in rubrics if not any(key in lower for key in criteria if key[0] == rb)]
+    header = ["model", "run"] + [(f"{c} ({rb})" if len(rubrics) > 1 else c) + (" (lower is better)"
+                                 if (rb, c) in lower else "") for rb, c in criteria]
     header += [f"overall ({rb})" for rb in same_way] + ["n", "unscored"]
     body = []
     for model, run in dict.fromkeys((r["model"], r["run"]) for r in rows):
@@ -32,11 +26,11 @@ def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
         cells = [model, run]
         for key in criteria:
             r = mine.get(key)
-            cells.append("-" if r is None or r["mean"] is None else
-                         f"{r['mean']:.2f} [{_num(r['ci_low'])}, {_num(r['ci_high'])}] #{r['rank']}")
+            cells.append(num(None) if r is None or r["mean"] is None else
+                         f"{num(r['mean'])} {interval(r['ci_low'], r['ci_high'])} #{r['rank']}")
         for rb in same_way:
             means = [r["mean"] for k, r in mine.items() if k[0] == rb and r["mean"] is not None]
-            cells.append(_num(sum(means) / len(means)) if means else "-")
+            cells.append(num(sum(means) / len(means)) if means else num(None))
         cells += [str(max((r["n"] for r in mine.values()), default=0)),
                   str(max((r["n_unscored"] for r in mine.values()), default=0))]
         body.append(cells)
@@ -45,8 +39,8 @@ def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
 
 def compare_table(result: dict) -> tuple[list[str], list[list[str]]]:
     header = ["rubric", "criterion", "n", "diff (a - b)", "95% CI", "p (Wilcoxon)", "p (Holm)"]
-    body = [[r["rubric"], r["criterion"], str(r["n"]), _num(r["diff"], 3),
-             f"[{_num(r['ci_low'], 3)}, {_num(r['ci_high'], 3)}]", _p(r["p"]), _p(r.get("p_holm"))]
+    body = [[r["rubric"], r["criterion"], str(r["n"]), num(r["diff"], 3), interval(r["ci_low"], r["ci_high"], 3),
+             pvalue(r["p"]), pvalue(r.get("p_holm"))]
             for r in result["rows"]]
     return header, body
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from vlmgrade import distributed
 from vlmgrade.errors import UserError
+from vlmgrade.progress import start_bar, stderr_console
 
 
 @dataclass
@@ -83,15 +85,13 @@ def aux_label_names(objects: list[tuple]) -> list[str]:
 
 def collect(samples, image_size: int) -> tuple[np.ndarray, list[str], list[tuple]]:
     """One pass over (possibly generated) samples: stacked images at the model's size, texts, objects."""
-    from PIL import Image
+    from vlmgrade.zoo.nanovlm import image_array
 
     images, texts, objects = [], [], []
     for s in samples:
         if not s.references:
             raise UserError(f"training sample {s.id!r} has no reference text")
-        im = s.image if s.image.size == (image_size, image_size) else s.image.resize((image_size, image_size),
-                                                                                    Image.BILINEAR)
-        images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        images.append(image_array(s.image, image_size))
         texts.append(s.references[0])
         objects.append(s.objects)
     if not images:
@@ -122,7 +122,9 @@ def _lr(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 def _batch(ts: TensorSet, idx, device, torch):
-    img = torch.from_numpy(ts.images[idx]).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (B,3,H,W)
+    from vlmgrade.zoo.nanovlm import pixels_to_input
+
+    img = pixels_to_input(torch.from_numpy(ts.images[idx]).to(device))  # (B, 3, H, W)
     tokens = ts.tokens[idx]
     width = int((tokens != tokens[:, -1:]).any(0).nonzero()[0].max()) + 2 if tokens.size else 1
     tokens = torch.from_numpy(tokens[:, :width]).to(device)  # (B, T): trailing all-padding columns cut
@@ -167,13 +169,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     from vlmgrade.zoo.tokenizer import TextTokenizer
 
     torch.set_flush_denormal(True)  # denormals slowed CPU training by ~40% after a few minutes
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    device = _pick_device(cfg.device, ddp, torch)
-    if ddp:
-        import torch.distributed as dist
-
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank, world = distributed.world()
+    ddp = world > 1
+    device = torch.device(distributed.setup(cfg.device))
     main = rank == 0
     out = Path(cfg.out)
     ckpt = out / "checkpoint"
@@ -212,11 +210,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     n = len(train_set.tokens)
     per_epoch = max(1, n // (cfg.batch_size * world))
     total = min(cfg.max_steps or per_epoch * cfg.epochs, per_epoch * cfg.epochs)
-    bar = _progress(total, step, enabled=progress and main)
-    task = bar.tasks[0].id if bar else None
+    bar = start_bar("train", total, enabled=progress and main, done=step, fields=("loss",))
     started, loss_avg = time.time() - elapsed, None
     # without a terminal (logs, CI, nohup) a live bar shows nothing, so print a plain line each minute
-    plain_log = main and progress and not _console().is_terminal
+    plain_log = main and progress and not bar.live
     last_log = time.time()
     net.train()
     while step < total:
@@ -237,13 +234,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             opt.step()
             step += 1
             loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
-            if bar:
-                bar.update(task, completed=step, loss=f"{loss_avg:.3f}",
-                           rate=f"{step * cfg.batch_size * world / max(1e-9, time.time() - started):.0f} img/s")
+            bar.set(step, loss=f"{loss_avg:.3f}")
             if plain_log and time.time() - last_log > 60:
                 last_log = time.time()
                 rate = (step * cfg.batch_size * world) / max(1e-9, last_log - started)
-                _console().print(f"step {step}/{total}  loss {loss_avg:.4f}  {rate:.0f} img/s  "
+                bar.print(f"step {step}/{total}  loss {loss_avg:.4f}  {rate:.0f} img/s  "
                                  f"ETA {(total - step) * cfg.batch_size * world / max(rate, 1e-9) / 60:.1f} min")
             if main and step % cfg.checkpoint_every == 0:
                 _save_checkpoint(ckpt, model, opt, tok, step, time.time() - started, history)
@@ -251,11 +246,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             val = evaluate_loss(model, val_set, tok.pad_id, 128, device)
             history.append({"epoch": step / per_epoch, "step": step, "train_loss": loss_avg, "val_loss": val})
             if main:
-                (bar.console if bar else _console()).print(
+                bar.print(
                     f"epoch {step / per_epoch:.2f}  step {step}  train loss {loss_avg:.4f}  val loss {val:.4f}")
                 _save_checkpoint(ckpt, model, opt, tok, step, time.time() - started, history)
-    if bar:
-        bar.stop()
+    bar.stop()
     summary = {"steps": step, "images_seen": step * cfg.batch_size * world,
                "train_seconds": round(time.time() - started),
                "final_val_loss": history[-1]["val_loss"] if history else None, "history": history,
@@ -264,21 +258,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(cfg.save_dtype)
         model.save_pretrained(out, tok, dtype=dtype)
         (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if ddp:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
+    distributed.teardown()
     return summary
-
-
-def _pick_device(spec: str, ddp: bool, torch):
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec == "cuda" and ddp:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return torch.device("cuda", local)
-    return torch.device(spec)
 
 
 def _save_checkpoint(ckpt: Path, model, opt, tok, step: int, elapsed: float, history: list) -> None:
@@ -302,31 +283,5 @@ def _load_checkpoint(ckpt: Path, model, opt, device):
     model.load_saved_state(load_file(str(ckpt / "model.safetensors"), device=str(device)))
     opt.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
     meta = json.loads((ckpt / "state.json").read_text())
-    _console().print(f"resuming from step {meta['step']} ({ckpt})")
+    stderr_console().print(f"resuming from step {meta['step']} ({ckpt})")
     return meta["step"], meta["elapsed"], meta["history"]
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _progress(total: int, done: int, enabled: bool):
-    if not enabled:
-        return None
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                   console=_console())
-    bar.add_task("train", total=total, completed=done, loss="-", rate="-")
-    bar.start()
-    return bar

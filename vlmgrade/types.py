@@ -54,7 +54,11 @@ class Caption:
 
 @dataclass(frozen=True)
 class Judgment:
-    """Scores of one caption on one rubric; `scores` values are None when unscored."""
+    """Scores of one caption on one rubric; `scores` values are None when unscored.
+
+    With probability weighting, `scores` holds the expectations, `plain_scores` the numbers the judge
+    wrote and `weighted` the criteria whose expectation could be taken.
+    """
 
     sample_id: str
     model: str
@@ -63,7 +67,60 @@ class Judgment:
     unscored_reason: str | None = None
     raw: str = ""
     repeat: int = 0
+    usage: dict[str, int | None] = field(default_factory=dict)
+    plain_scores: dict[str, float | None] | None = None
+    weighted: tuple[str, ...] | None = None
 
     @property
     def scored(self) -> bool:
         return self.unscored_reason is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """One judgments.jsonl line."""
+        row = {"sample_id": self.sample_id, "model": self.model, "rubric": self.rubric, "repeat": self.repeat,
+               "scores": self.scores, "unscored_reason": self.unscored_reason, "raw": self.raw, "usage": self.usage}
+        if self.plain_scores is not None:
+            row.update(plain_scores=self.plain_scores, weighted=list(self.weighted or ()))
+        return row
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Judgment:
+        weighted = row.get("weighted")
+        return cls(row["sample_id"], row["model"], row["rubric"], dict(row["scores"]), row.get("unscored_reason"),
+                   row.get("raw", ""), int(row.get("repeat", 0)), dict(row.get("usage") or {}),
+                   row.get("plain_scores"), tuple(weighted) if weighted is not None else None)
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One model x rubric x criterion: the mean with its 95% interval, n scored and n unscored.
+
+    `better` ("higher" or "lower") comes from the rubric's criterion, so every reader ranks the same way.
+    """
+
+    model: str
+    rubric: str
+    criterion: str
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    ci_method: str
+    n: int
+    n_unscored: int
+    better: str = "higher"
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.better == "lower"
+
+    def to_dict(self) -> dict[str, Any]:
+        """One scores.json row."""
+        return {"model": self.model, "rubric": self.rubric, "criterion": self.criterion, "mean": self.mean,
+                "ci_low": self.ci_low, "ci_high": self.ci_high, "ci_method": self.ci_method, "n": self.n,
+                "n_unscored": self.n_unscored, "better": self.better}
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> ScoreRow:
+        return cls(row["model"], row["rubric"], row["criterion"], row.get("mean"), row.get("ci_low"),
+                   row.get("ci_high"), row.get("ci_method", "t"), int(row.get("n", 0)), int(row.get("n_unscored", 0)),
+                   row.get("better", "higher"))

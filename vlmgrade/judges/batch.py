@@ -1,8 +1,10 @@
 """The OpenAI Batch API: a run's judge requests as batches (files API + /v1/batches), at half price.
 
-Each request's `custom_id` is its cache key, so results land in the same cache as direct requests.
-Submitted batches are recorded in the cache (and the run folder) before polling starts: a run killed
-after submitting finds them on its next start and polls them instead of submitting again.
+Each request's `custom_id` is its cache key, so the judging stage stores batch answers where direct
+ones go. This module owns the transport only: it never touches the cache. Submitted batches are
+recorded through a `PendingBatches` store (the judging stage backs it with the cache) and in the run
+folder before polling starts, so a run killed after submitting polls them on its next start instead
+of submitting again; each batch's answers go to `on_answers` the moment its output is read.
 """
 
 from __future__ import annotations
@@ -11,31 +13,30 @@ import asyncio
 import io
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from vlmgrade.cache import Cache
 from vlmgrade.errors import UserError
+from vlmgrade.judges.openai import Reply, usage_of
 
 MAX_PER_BATCH = 50_000  # OpenAI's limit of requests per batch
-PENDING = "pending_batches"  # meta-table key: [{id, endpoint, keys}] submitted and not yet collected
 DONE_STATES = ("completed", "failed", "expired", "cancelled")
 
 
-def _pending(cache: Cache) -> list[dict]:
-    return (cache.get("meta", PENDING) or {}).get("batches", [])
+@dataclass(frozen=True)
+class PendingBatches:
+    """Where submitted, not yet collected batches are recorded: [{id, endpoint, keys, submitted}]."""
+
+    load: Callable[[], list[dict]]
+    save: Callable[[list[dict]], None]
 
 
-def _set_pending(cache: Cache, batches: list[dict]) -> None:
-    cache.put("meta", PENDING, {"batches": batches})
-
-
-async def run_batches(client, endpoint: str, bodies: dict[str, dict], cache: Cache, out: Path | None,
-                      poll_s: float = 5.0, bar=None) -> tuple[dict[str, dict], dict[str, str]]:
-    """Answers for `bodies` (cache key -> chat request body): ({key: {raw, usage}}, {key: error}).
-
-    Every answer is committed to the cache as soon as its batch's output is read.
-    """
-    pending = [b for b in _pending(cache) if b["endpoint"] == endpoint]
+async def run_batches(client, endpoint: str, bodies: dict[str, dict], pending_store: PendingBatches,
+                      out: Path | None, on_answers: Callable[[dict[str, Reply]], None], poll_s: float = 5.0,
+                      bar=None) -> tuple[dict[str, Reply], dict[str, str]]:
+    """Answers for `bodies` (cache key -> chat request body): ({key: Reply}, {key: error})."""
+    pending = [b for b in pending_store.load() if b["endpoint"] == endpoint]
     covered = {k for b in pending for k in b["keys"]}
     todo = [k for k in bodies if k not in covered]
     for start in range(0, len(todo), MAX_PER_BATCH):
@@ -47,13 +48,13 @@ async def run_batches(client, endpoint: str, bodies: dict[str, dict], cache: Cac
                                             completion_window="24h", metadata={"tool": "vlmgrade"})
         pending.append({"id": batch.id, "endpoint": endpoint, "keys": keys, "submitted": time.time()})
         # recorded before any wait: a kill from here on resumes by polling, never by submitting again
-        _set_pending(cache, [b for b in _pending(cache) if b["endpoint"] != endpoint] + pending)
+        pending_store.save([b for b in pending_store.load() if b["endpoint"] != endpoint] + pending)
     wanted = [b for b in pending if set(b["keys"]) & set(bodies)]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "batches.json").write_text(json.dumps([{"id": b["id"], "requests": len(b["keys"])} for b in wanted],
                                                      indent=2) + "\n")
-    answers: dict[str, dict] = {}
+    answers: dict[str, Reply] = {}
     errors: dict[str, str] = {}
     remaining = {b["id"]: b for b in wanted}
     while remaining:
@@ -64,14 +65,15 @@ async def run_batches(client, endpoint: str, bodies: dict[str, dict], cache: Cac
             done_counts += (counts.completed + counts.failed) if counts else 0
             if batch.status not in DONE_STATES:
                 continue
-            got, failed = await _collect(client, batch, cache)
+            got, failed = await _collect(client, batch)
+            on_answers(got)  # stored before the batch leaves the pending list: a kill loses nothing
             answers.update(got)
             errors.update(failed)
             for k in info["keys"]:
                 if k not in got and k not in failed:
                     errors[k] = f"batch {batch_id} {batch.status} without an answer for this request"
             del remaining[batch_id]
-            _set_pending(cache, [b for b in _pending(cache) if b["id"] != batch_id])
+            pending_store.save([b for b in pending_store.load() if b["id"] != batch_id])
         if bar is not None:
             bar.set(len(answers) + len(errors) + done_counts)
         if remaining:
@@ -79,8 +81,8 @@ async def run_batches(client, endpoint: str, bodies: dict[str, dict], cache: Cac
     return answers, errors
 
 
-async def _collect(client, batch, cache: Cache) -> tuple[dict[str, dict], dict[str, str]]:
-    got: dict[str, dict] = {}
+async def _collect(client, batch) -> tuple[dict[str, Reply], dict[str, str]]:
+    got: dict[str, Reply] = {}
     failed: dict[str, str] = {}
     for file_id in (batch.output_file_id, batch.error_file_id):
         if not file_id:
@@ -93,15 +95,11 @@ async def _collect(client, batch, cache: Cache) -> tuple[dict[str, dict], dict[s
             key, response = row["custom_id"], row.get("response") or {}
             body = response.get("body") or {}
             if response.get("status_code") == 200 and body.get("choices"):
-                usage = body.get("usage") or {}
-                hit = {"raw": body["choices"][0]["message"].get("content") or "",
-                       "usage": {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
-                       "batch": batch.id}
-                got[key] = hit
+                got[key] = Reply(body["choices"][0]["message"].get("content") or "", usage_of(body.get("usage")),
+                                 batch=batch.id)
             else:
                 error = row.get("error") or body.get("error") or {}
                 failed[key] = f"batch request failed: {error.get('message', response.get('status_code'))}"
-    cache.put_many("judgments", list(got.items()))
     if batch.status == "failed" and not got and not failed:
         errors = getattr(batch, "errors", None)
         raise UserError(f"batch {batch.id} failed: {errors}")

@@ -15,45 +15,9 @@ import os
 from dataclasses import dataclass
 
 from vlmgrade.errors import UserError
+from vlmgrade.judges import JudgeSpec
 from vlmgrade.rubric import Rubric, json_schema, render
 from vlmgrade.types import Caption, Sample
-
-
-@dataclass(frozen=True)
-class JudgeSpec:
-    """What `--judge` names. `model` is None for the grounded judge."""
-
-    kind: str  # "openai" or "grounded"
-    model: str | None = None
-    base_url: str | None = None
-
-    @property
-    def label(self) -> str:
-        return "grounded" if self.kind == "grounded" else f"openai:{self.model}"
-
-    @property
-    def endpoint(self) -> str:
-        return self.base_url or "https://api.openai.com/v1"
-
-
-def parse_judge(spec: str | None, base_url: str | None = None) -> tuple[JudgeSpec, str | None]:
-    """The judge to use and, when the default was changed for lack of credentials, a note saying so."""
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-    if spec is None:
-        if not os.environ.get("OPENAI_API_KEY") and not base_url:
-            return JudgeSpec("grounded"), ("no OPENAI_API_KEY or OPENAI_BASE_URL set: judging offline with the "
-                                           "grounded judge; set OPENAI_API_KEY (or --judge-base-url) and pass "
-                                           "--judge openai:gpt-4o --rubric nanovlm-paper to grade with GPT-4o")
-        return JudgeSpec("openai", "gpt-4o", base_url), None
-    if spec == "grounded":
-        return JudgeSpec("grounded"), None
-    kind, _, model = spec.partition(":")
-    if kind != "openai" or not model:
-        raise UserError(f"unknown judge {spec!r}: use openai:MODEL (e.g. openai:gpt-4o) or grounded")
-    if not os.environ.get("OPENAI_API_KEY") and not base_url:
-        raise UserError(f"--judge {spec} needs OPENAI_API_KEY (or a --judge-base-url for a local server)")
-    return JudgeSpec("openai", model, base_url), None
-
 
 JUDGE_IMAGE_MAX_SIDE = 512  # one high-detail tile: image tokens stay predictable
 
@@ -93,7 +57,32 @@ class RetryCounter(logging.Handler):
             self.count += 1
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What a judge answered to one request."""
+
+    text: str
+    usage: dict[str, int | None]
+    logprobs: list | None = None  # compact token logprobs when asked for and sent
+    batch: str | None = None  # the Batch API batch that answered, if one did
+
+    def to_cache(self) -> dict:
+        return {"raw": self.text, "usage": self.usage, **({"logprobs": self.logprobs} if self.logprobs else {}),
+                **({"batch": self.batch} if self.batch else {})}
+
+    @classmethod
+    def from_cache(cls, hit: dict) -> Reply:
+        return cls(hit["raw"], hit.get("usage") or {}, hit.get("logprobs"), hit.get("batch"))
+
+
+def usage_of(usage: dict | None) -> dict[str, int | None]:
+    usage = usage or {}
+    return {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
 class OpenAIJudge:
+    """Sends chat-completions bodies (built by `request_body`) to an OpenAI-compatible endpoint."""
+
     def __init__(self, spec: JudgeSpec, timeout: float = 120.0, max_retries: int = 6) -> None:
         from openai import AsyncOpenAI
 
@@ -109,35 +98,29 @@ class OpenAIJudge:
         client_log.propagate = False  # the bar shows retries; the log lines would break it
         client_log.addHandler(self.retries)
 
-    async def complete(self, rubric: Rubric, messages: list[dict], temperature: float | None = None,
-                       logprobs: bool = False) -> tuple[str, dict, list | None]:
-        """The reply text, token usage and (when asked for and sent) token logprobs; raises UserError
-        for failures no retry can fix."""
+    def _as_supported(self, body: dict) -> dict:
+        """The body less what this endpoint has shown it does not support."""
+        drop = (() if self.structured else ("response_format",)) + (() if self.logprobs else ("logprobs",
+                                                                                               "top_logprobs"))
+        return {k: v for k, v in body.items() if k not in drop}
+
+    async def complete(self, body: dict) -> Reply:
+        """The reply to one request body; raises UserError for failures no retry can fix."""
         import openai
 
         from vlmgrade.judges.logprobs import from_response
 
-        params = request_params(self.spec, rubric, temperature)
-        if logprobs and self.logprobs:
-            params.update(logprobs=True, top_logprobs=20)
-        schema = response_format(rubric)
         try:
             try:
-                if self.structured:
-                    response = await self.client.chat.completions.create(messages=messages, response_format=schema,
-                                                                         **params)
-                else:
-                    response = await self.client.chat.completions.create(messages=messages, **params)
+                response = await self.client.chat.completions.create(**self._as_supported(body))
             except openai.BadRequestError as e:
-                if "logprobs" in str(e) and "logprobs" in params:
+                if "logprobs" in str(e) and self.logprobs and "logprobs" in body:
                     self.logprobs = False  # this endpoint has no logprobs: plain scores from now on
-                    params = {k: v for k, v in params.items() if k not in ("logprobs", "top_logprobs")}
                 elif self.structured and "response_format" in str(e):
                     self.structured = False  # this endpoint has no structured output: ask plainly from now on
                 else:
                     raise
-                extra = {"response_format": schema} if self.structured else {}
-                response = await self.client.chat.completions.create(messages=messages, **params, **extra)
+                response = await self.client.chat.completions.create(**self._as_supported(body))
         except openai.AuthenticationError:
             raise UserError(f"the judge at {self.spec.endpoint} rejected the API key (401)") from None
         except openai.PermissionDeniedError:
@@ -148,19 +131,24 @@ class OpenAIJudge:
             raise UserError(f"cannot reach the judge at {self.spec.endpoint} (after retries)") from None
         choice = response.choices[0] if response.choices else None
         text = (choice.message.content or "") if choice else ""
-        usage = response.usage.model_dump() if response.usage else {}
-        tokens = from_response(choice) if choice and "logprobs" in params else None
-        return text, {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}, tokens
+        usage = usage_of(response.usage.model_dump() if response.usage else None)
+        asked = "logprobs" in self._as_supported(body)
+        return Reply(text, usage, from_response(choice) if choice and asked else None)
 
     async def close(self) -> None:
         await self.client.close()
         logging.getLogger("openai._base_client").removeHandler(self.retries)
 
 
-def request_params(spec: JudgeSpec, rubric: Rubric, temperature: float | None) -> dict:
-    """Model and sampling parameters of a request (part of the cache key)."""
+def request_body(spec: JudgeSpec, rubric: Rubric, messages: list[dict], temperature: float | None = None,
+                 logprobs: bool = False) -> dict:
+    """The one chat-completions body for a judging job: sent as is by a direct call, written as is into a
+    Batch API line, and hashed (with the endpoint) into the cache key."""
     t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
-    return {"model": spec.model, "temperature": t}
+    body = {"model": spec.model, "messages": messages, "temperature": t, "response_format": response_format(rubric)}
+    if logprobs:
+        body.update(logprobs=True, top_logprobs=20)
+    return body
 
 
 def response_format(rubric: Rubric) -> dict:

@@ -10,38 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlmgrade.devices import pick_device, pick_dtype
 from vlmgrade.errors import UserError
 from vlmgrade.types import Caption, GenerationParams, Sample
 
-Progress = Callable[[int], None]  # called with the number of samples just finished
-
-
-def pick_device(spec: str = "auto") -> str:
-    import torch
-
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        return "mps" if torch.backends.mps.is_available() else "cpu"
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {spec}: CUDA is not available on this machine")
-    if spec == "mps" and not torch.backends.mps.is_available():
-        raise UserError("--device mps: Apple's MPS backend is not available on this machine")
-    if spec.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise UserError(f"unknown --device {spec!r}: auto, cpu, cuda, cuda:N or mps")
-    return spec
-
-
-def pick_dtype(spec: str, device: str):
-    """float32 on CPU; float16 on a GPU unless asked otherwise (tiny models lose nothing to it)."""
-    import torch
-
-    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if spec == "auto":
-        return torch.float32 if device == "cpu" else torch.float16
-    if spec not in names:
-        raise UserError(f"unknown --dtype {spec!r}: auto, float32, float16 or bfloat16")
-    return names[spec]
+OnBatch = Callable[[list[Caption]], None]  # called with each batch's captions as soon as they exist
 
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
@@ -94,10 +67,10 @@ class NanoVLMCaptioner:
         return cls(name, model.to(torch_dtype), tokenizer, device)
 
     def caption(self, samples: Sequence[Sample], params: GenerationParams | None = None, batch_size: int = 32,
-                progress: Progress | None = None) -> list[Caption]:
-        params = params or GenerationParams()
-        from vlmgrade.zoo.nanovlm import image_to_tensor
+                on_batch: OnBatch | None = None) -> list[Caption]:
+        from vlmgrade.zoo.nanovlm import PromptTooLong, image_to_tensor
 
+        params = params or GenerationParams()
         size = self.model.config.image_size
         dtype = next(self.model.parameters()).dtype
         started = time.perf_counter()
@@ -108,24 +81,24 @@ class NanoVLMCaptioner:
         for start in range(0, len(ordered), batch_size):
             batch = ordered[start:start + batch_size]
             img = image_to_tensor([s.image for s in batch], size).to(self.device, dtype)
-            # one seed per batch keeps sampling reproducible for a given batch size
-            new = self.model.generate(img, [prompts[s.id] for s in batch], self.tokenizer.eos_id,
-                                      max_new_tokens=params.max_new_tokens, temperature=params.temperature,
-                                      top_k=params.top_k, top_p=params.top_p, seed=params.seed + start)
+            try:
+                # one seed per batch keeps sampling reproducible for a given batch size
+                new = self.model.generate(img, [prompts[s.id] for s in batch], self.tokenizer.eos_id,
+                                          max_new_tokens=params.max_new_tokens, temperature=params.temperature,
+                                          top_k=params.top_k, top_p=params.top_p,
+                                          seed=params.seed + start)
+            except PromptTooLong as e:
+                which = next(s.id for s in batch if len(prompts[s.id]) == e.length)
+                raise UserError(f"sample {which}: its prefix is {e.length} tokens, and {self.name} reads at most "
+                                f"{e.context} (prefix included); shorten the prefix or use a model with a longer "
+                                "context") from None
+            made = []
             for s, ids in zip(batch, new):
                 texts[s.id] = self.tokenizer.decode(ids).strip()
                 self.stats["tokens"] += len(ids)
-            if progress:
-                progress(len(batch))
+                made.append(Caption(s.id, self.name, texts[s.id], params))
+            if on_batch:
+                on_batch(made)
         self.stats["images"] += len(samples)
         self.stats["seconds"] += time.perf_counter() - started
         return [Caption(s.id, self.name, texts[s.id], params) for s in samples]
-
-
-def generate_captions(captioner, samples: Sequence[Sample], params: GenerationParams, batch_size: int,
-                      show_progress: bool = True) -> list[Caption]:
-    """Caption all samples with a progress bar (done/total, rate, ETA) on stderr."""
-    from vlmgrade.progress import progress_bar
-
-    with progress_bar(f"caption {captioner.name}", len(samples), show_progress) as bar:
-        return captioner.caption(samples, params, batch_size, progress=bar.advance)

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlmgrade.devices import pick_device, pick_dtype
 from vlmgrade.errors import UserError
 from vlmgrade.types import Caption, GenerationParams, Sample
-from vlmgrade.zoo.captioner import Progress, pick_device, pick_dtype, refuse_pickle
+from vlmgrade.zoo.captioner import OnBatch, refuse_pickle
 
 
 @dataclass
@@ -50,6 +51,11 @@ class HFCaptioner:
             raise UserError(f"cannot load {kind} model {where}: {hint}") from None
         return cls(name, kind, model.to(device).eval(), processor, device)
 
+    def _context(self) -> int | None:
+        """Text positions the model has (GIT: its own; BLIP: its text decoder's)."""
+        config = getattr(self.model.config, "text_config", None) or self.model.config
+        return getattr(config, "max_position_embeddings", None)
+
     def _prompt(self, prefix: str) -> list[int]:
         tok = self.processor.tokenizer
         ids = tok(prefix, add_special_tokens=False).input_ids if prefix else []
@@ -59,7 +65,7 @@ class HFCaptioner:
         return [tok.cls_token_id, *ids, tok.sep_token_id]
 
     def caption(self, samples: Sequence[Sample], params: GenerationParams | None = None, batch_size: int = 16,
-                progress: Progress | None = None) -> list[Caption]:
+                on_batch: OnBatch | None = None) -> list[Caption]:
         import torch
 
         params = params or GenerationParams()
@@ -67,6 +73,11 @@ class HFCaptioner:
         dtype = next(self.model.parameters()).dtype
         texts: dict[str, str] = {}
         prompts = {s.id: self._prompt(s.prefix) for s in samples}
+        context = self._context()
+        for s in samples:
+            if context and len(prompts[s.id]) >= context:
+                raise UserError(f"sample {s.id}: its prefix is {len(prompts[s.id])} tokens, and {self.name} reads at "
+                                f"most {context} (prefix included); shorten the prefix")
         by_length: dict[int, list[Sample]] = {}
         for s in samples:
             by_length.setdefault(len(prompts[s.id]), []).append(s)
@@ -83,11 +94,13 @@ class HFCaptioner:
                     out = self.model.generate(pixel_values=pixels.to(self.device, dtype), input_ids=input_ids,
                                               max_new_tokens=params.max_new_tokens, **sampling)
                 given = input_ids.shape[1] - (1 if self.kind == "blip" else 0)  # BLIP dropped the [SEP]
+                made = []
                 for s, row in zip(batch, out):
                     texts[s.id] = self.processor.tokenizer.decode(row[given:], skip_special_tokens=True).strip()
                     self.stats["tokens"] += len(row) - given
-                if progress:
-                    progress(len(batch))
+                    made.append(Caption(s.id, self.name, texts[s.id], params))
+                if on_batch:
+                    on_batch(made)
         self.stats["images"] += len(samples)
         self.stats["seconds"] += time.perf_counter() - started
         return [Caption(s.id, self.name, texts[s.id], params) for s in samples]

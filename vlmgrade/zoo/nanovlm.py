@@ -235,8 +235,13 @@ class NanoVLM(nn.Module):
         self.eval()
         dev = img.device
         B = len(prompts)
-        limit = self.config.max_text_len - max(len(p) for p in prompts)
-        max_new_tokens = max(0, min(max_new_tokens, limit))
+        too_long = [len(p) for p in prompts if len(p) >= self.config.max_text_len]
+        if too_long:
+            raise PromptTooLong(too_long[0], self.config.max_text_len)
+        # each row's own budget: what it would get alone (its prompt and max_text_len), never the batch's
+        budget = torch.tensor([min(max_new_tokens, self.config.max_text_len - len(p)) for p in prompts],
+                              device=dev)  # (B,)
+        max_new_tokens = int(budget.max()) if B else 0
         prefix, _ = self.image_prefix(img)  # (B, I, W)
         L = max(len(p) for p in prompts)
         toks = torch.zeros(B, L, dtype=torch.long, device=dev)
@@ -259,21 +264,22 @@ class NanoVLM(nn.Module):
             if use_cache:
                 logits, caches = self._step(seq, positions, mask, caches)
             else:
-                full_pos = (all_valid.cumsum(1) - 1).clamp(min=0)
+                full_pos = (all_valid.cumsum(1) - 1).clamp(min=0, max=self.pos.num_embeddings - 1)
                 logits, _ = self._step(all_x, full_pos, _padded_causal_mask(all_valid), [None] * len(self.blocks))
             nxt = _sample(logits, temperature, top_k, top_p, gen)  # (B,)
             nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)  # finished rows only repeat EOS
             written[:, t] = nxt
-            done = done | (nxt == eos_id)
+            done = done | (nxt == eos_id) | (budget <= t + 1)
             if bool(done.all()):
                 break
             seq = self.tok(nxt)[:, None]  # (B, 1, W)
-            positions = next_pos[:, None]
+            # a finished row keeps stepping with the others; its position stays inside the table (unread)
+            positions = next_pos.clamp(max=self.pos.num_embeddings - 1)[:, None]
             next_pos = next_pos + 1
             all_valid = torch.cat([all_valid, torch.ones(B, 1, dtype=torch.bool, device=dev)], dim=1)
             mask = all_valid[:, None, None, :]  # (B, 1, 1, S+t): the new token sees everything valid
             all_x = torch.cat([all_x, seq], dim=1)
-        rows = written.tolist()
+        rows = [row[:n] for row, n in zip(written.tolist(), budget.tolist())]
         return [row[:row.index(eos_id)] if eos_id in row else row for row in rows]
 
     @staticmethod
@@ -327,6 +333,14 @@ class NanoVLM(nn.Module):
         return model.to(device).eval()
 
 
+class PromptTooLong(ValueError):
+    """A prompt that leaves no room for a single new token in the model's context."""
+
+    def __init__(self, length: int, context: int) -> None:
+        super().__init__(f"a prompt of {length} tokens does not fit the model's context of {context} text tokens")
+        self.length, self.context = length, context
+
+
 def _padded_causal_mask(valid):
     """(B, S) validity -> (B, 1, S, S) attention mask: causal, blind to padding; a padding row sees
     itself so its softmax stays finite (its output is never read)."""
@@ -353,17 +367,28 @@ def _sample(logits, temperature: float, top_k: int, top_p: float, gen):
     return torch.multinomial(probs, 1, generator=gen)[:, 0]
 
 
-def image_to_tensor(images, size: int):
-    """PIL images or HxWx3 uint8 arrays -> (B, 3, size, size) float tensor in [-1, 1]."""
+def image_array(image, size: int):
+    """One picture as the model sees it: RGB, size x size (bilinear), (size, size, 3) uint8. Training and
+    captioning both go through here, so a model never meets pixels prepared differently from its training."""
     import numpy as np
     from PIL import Image
 
-    arrays = []
-    for im in images:
-        if not isinstance(im, Image.Image):
-            im = Image.fromarray(np.asarray(im, dtype=np.uint8))
-        if im.size != (size, size) or im.mode != "RGB":
-            im = im.convert("RGB").resize((size, size), Image.BILINEAR)
-        arrays.append(np.asarray(im, dtype=np.uint8))
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()  # (B, 3, H, W)
-    return x / 127.5 - 1.0
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    image = image.convert("RGB")
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def pixels_to_input(pixels):
+    """(B, H, W, 3) uint8 array or tensor -> (B, 3, H, W) float tensor in [-1, 1], on the pixels' device."""
+    x = pixels if isinstance(pixels, torch.Tensor) else torch.from_numpy(pixels)
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (B, 3, H, W)
+
+
+def image_to_tensor(images, size: int):
+    """PIL images or HxWx3 uint8 arrays -> (B, 3, size, size) float tensor in [-1, 1]."""
+    import numpy as np
+
+    return pixels_to_input(np.stack([image_array(im, size) for im in images]))

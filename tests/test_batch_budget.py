@@ -1,0 +1,128 @@
+"""Each row of a batch generates exactly what it would alone: its own token budget, its own stop.
+
+Before the fix, the budget `max_text_len - longest prompt` applied to every row, so one long prefix
+cut short (or emptied) every other caption in its batch, and the cut captions were cached.
+"""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from vlmgrade.cache import Cache, image_digest, key_of
+from vlmgrade.captioning import caption_stage, model_identity
+from vlmgrade.config import EngineOptions
+from vlmgrade.data import builtin_names, load_samples
+from vlmgrade.errors import UserError
+from vlmgrade.types import GenerationParams
+from vlmgrade.zoo import load_captioner
+
+from .test_nanovlm import EOS, small_model
+
+SHIPPED = "nanovlm-mini-scenes"
+PER_SPLIT = 40
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_captioner(SHIPPED, "cpu")
+
+
+def long_prefix_sample(samples):
+    """A picture given a 36-word beginning (its long description, cut there)."""
+    long = load_samples("scenes-long:test", 1)[0]
+    return replace(long, id="long-prefix", prefix=" ".join(long.references[0].split()[:36]))
+
+
+def test_rows_keep_their_own_budget_when_prompts_differ_in_length():
+    model = small_model()  # max_text_len 32
+    img = torch.randn(3, 3, 32, 32)
+    prompts = [[2, 5], [2] + [4] * 29, [2, 7, 9]]  # the middle one (30 tokens) leaves room for 2 only
+    batched = model.generate(img, prompts, EOS, max_new_tokens=20)
+    alone = [model.generate(img[i:i + 1], [p], EOS, max_new_tokens=20)[0] for i, p in enumerate(prompts)]
+    assert batched == alone
+    assert len(batched[1]) <= 2 and max(len(batched[0]), len(batched[2])) > 2  # the short ones were not cut to 2
+    assert model.generate(img, prompts, EOS, max_new_tokens=20, use_cache=False) == batched
+
+
+def test_a_prompt_longer_than_the_context_is_refused():
+    from vlmgrade.zoo.nanovlm import PromptTooLong
+
+    model = small_model()
+    with pytest.raises(PromptTooLong, match="32"):
+        model.generate(torch.randn(2, 3, 32, 32), [[2, 5], [2] * 32], EOS, max_new_tokens=4)
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_builtin_split_captions_the_same_at_batch_sizes_1_and_32(shipped, name):
+    base, _ = name.split(":")
+    samples = load_samples(name, PER_SPLIT)
+    params = GenerationParams(max_new_tokens=48)
+    one = shipped.caption(samples, params, batch_size=1)
+    many = shipped.caption(samples, params, batch_size=32)
+    assert [c.text for c in one] == [c.text for c in many]
+    assert all(c.text for c in one)
+
+
+def test_long_prefix_in_a_batch_leaves_the_other_captions_whole_and_cached(shipped, tmp_path):
+    normal = load_samples("scenes-short:test", 15)
+    mixed = normal[:7] + [long_prefix_sample(normal)] + normal[7:]
+    params = GenerationParams(max_new_tokens=48)
+    alone = {c.sample_id: c.text for c in shipped.caption(mixed, params, batch_size=1)}
+    cache = Cache(tmp_path / "cache.sqlite")
+    try:
+        with_long, _ = caption_stage(SHIPPED, mixed, params, EngineOptions(batch_size=8), "cpu", cache, False)
+        assert {c.sample_id: c.text for c in with_long} == alone
+        # the normal data afterwards: every caption from the cache, and each one whole
+        again, stats = caption_stage(SHIPPED, normal, params, EngineOptions(batch_size=8), "cpu", cache, False)
+    finally:
+        cache.close()
+    assert stats == {"cached": 15, "generated": 0}
+    assert {c.sample_id: c.text for c in again} == {s.id: alone[s.id] for s in normal}
+
+
+def test_captions_cached_by_the_old_key_are_not_served(shipped, tmp_path):
+    samples = load_samples("scenes-short:test", 3)
+    params = GenerationParams(max_new_tokens=48)
+    identity = model_identity(SHIPPED)
+    cache = Cache(tmp_path / "cache.sqlite")
+    try:  # what the broken code stored: a cut caption under the key without a version
+        cache.put_many("captions", [(key_of({"model": identity, "params": params.__dict__,
+                                             "image": image_digest(s.image), "prefix": s.prefix}), {"text": "a"})
+                                    for s in samples])
+        captions, stats = caption_stage(SHIPPED, samples, params, EngineOptions(), "cpu", cache, False)
+    finally:
+        cache.close()
+    assert stats["generated"] == 3
+    assert [c.text for c in captions] == [c.text for c in shipped.caption(samples, params)]
+    assert all(c.text != "a" for c in captions)
+
+
+def test_a_prefix_too_long_for_the_model_is_one_clear_error(shipped):
+    sample = load_samples("scenes-long:test", 1)[0]
+    sample = replace(sample, prefix=" ".join((sample.references[0] + " " + sample.references[0]).split()[:90]))
+    with pytest.raises(UserError, match=f"sample {sample.id}: its prefix is \\d+ tokens, and {SHIPPED} reads at most"):
+        shipped.caption([sample], GenerationParams())
+
+
+def test_training_and_captioning_prepare_pixels_the_same_way():
+    import numpy as np
+
+    from vlmgrade.train import _batch, collect, to_tensor_set
+    from vlmgrade.zoo.nanovlm import image_to_tensor
+
+    samples = load_samples("scenes-short:train", 6)
+    images, texts, objects = collect(samples, 96)
+    seen_in_training, _, _ = _batch(to_tensor_set(images, texts, objects, _Tok(), 8, []), np.arange(6), "cpu", torch)
+    seen_when_captioning = image_to_tensor([s.image for s in samples], 96)
+    assert seen_in_training.shape == (6, 3, 96, 96)
+    assert torch.equal(seen_in_training, seen_when_captioning)
+
+
+class _Tok:
+    """Just enough tokenizer for to_tensor_set."""
+
+    pad_id = 0
+
+    def target(self, text: str) -> list[int]:
+        return [1 + len(w) for w in text.split()]

@@ -1,0 +1,81 @@
+"""The captioning stage, shared by `vlmgrade caption` and `vlmgrade run`: captions from the cache, the
+rest generated in batches (each torchrun rank its share) and cached batch by batch, so a killed run
+resumes without generating twice."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from vlmgrade import distributed
+from vlmgrade.cache import Cache, file_digest, image_digest, key_of
+from vlmgrade.config import EngineOptions
+from vlmgrade.progress import progress_bar
+from vlmgrade.types import Caption, GenerationParams, Sample
+
+# Part of every caption key. Bumped to 2 when batched NanoVLM generation stopped sharing one token
+# budget across a batch: captions cached before could be cut short and must not be served.
+CAPTION_KEY_VERSION = 2
+
+
+def model_identity(name: str) -> str:
+    """A hash of the weights when they are local files, else the hub id: part of each caption's key."""
+    from vlmgrade.zoo import resolve
+
+    _, where = resolve(name)
+    if isinstance(where, Path):
+        weights = sorted(where.glob("*.safetensors"))
+        if weights:
+            return ":".join(file_digest(w)[:32] for w in weights)
+    return str(where)
+
+
+def caption_keys(model: str, samples: list[Sample], params: GenerationParams) -> dict[str, str]:
+    identity = model_identity(model)
+    return {s.id: key_of({"version": CAPTION_KEY_VERSION, "model": identity, "params": asdict(params),
+                          "image": image_digest(s.image), "prefix": s.prefix}) for s in samples}
+
+
+def caption_stage(model: str, samples: list[Sample], params: GenerationParams, engine: EngineOptions, device: str,
+                  cache: Cache, progress: bool = True) -> tuple[list[Caption], dict]:
+    """Captions of every sample (in sample order) on every rank, and what generation cost: the device
+    actually used, images/s, tokens/s, peak memory."""
+    from vlmgrade.zoo import load_captioner
+
+    keys = caption_keys(model, samples, params)
+    found = {k: v["text"] for k, v in cache.get_many("captions", list(keys.values())).items()}
+    distributed.barrier()  # every rank has read the same cache before any rank writes to it
+    missing = [s for s in samples if keys[s.id] not in found]
+    mine = distributed.shard(missing)
+    stats: dict = {"cached": len(samples) - len(missing), "generated": len(missing)}
+    if mine:
+        captioner = load_captioner(model, device, engine.dtype, engine.allow_pickle)
+        with progress_bar(f"caption {model}", len(mine), progress and distributed.is_main()) as bar:
+            def store(made: list[Caption]) -> None:
+                cache.put_many("captions", [(keys[c.sample_id], {"text": c.text}) for c in made])
+                found.update({keys[c.sample_id]: c.text for c in made})
+                bar.advance(len(made))
+
+            captioner.caption(mine, params, engine.batch_size, on_batch=store)
+        stats.update(_throughput(captioner))
+    if distributed.world()[1] > 1:
+        found.update(dict(distributed.gather(list(found.items()))))
+        stats["ranks"] = distributed.world()[1]
+    return [Caption(s.id, model, found[keys[s.id]], params) for s in samples], stats
+
+
+def _throughput(captioner) -> dict:
+    import resource
+
+    import torch
+
+    st = captioner.stats
+    seconds = max(st["seconds"], 1e-9)
+    if str(captioner.device).startswith("cuda"):
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:  # the process's peak resident memory (Linux reports KiB)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"device": str(captioner.device),
+            "dtype": str(next(captioner.model.parameters()).dtype).replace("torch.", ""),
+            "images_per_s": round(st["images"] / seconds, 2), "tokens_per_s": round(st["tokens"] / seconds, 1),
+            "tokens": st["tokens"], "seconds": round(st["seconds"], 3), "peak_memory_mb": round(peak_mb, 1)}
