@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vlmgrade.errors import UserError
+from vlmgrade.files import read_json
 from vlmgrade.stats import holm, paired_difference
 from vlmgrade.types import Judgment
 
@@ -43,12 +44,9 @@ class Run:
 def load_run(folder: str | Path) -> Run:
     folder = Path(folder)
     path = folder / "scores.json" if folder.is_dir() else folder
-    try:
-        scores = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"not a run folder: {folder} (no scores.json)") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e.msg})") from None
+    if not path.exists():
+        raise UserError(f"not a run folder: {folder} (no scores.json)")
+    scores = read_json(path, "run scores")
     if not isinstance(scores, dict) or not isinstance(scores.get("rows"), list):
         raise UserError(f"{path} is not a vlmgrade scores.json (no 'rows')")
     return Run(path.parent, scores)

@@ -17,6 +17,7 @@ import yaml
 
 from vlmgrade.assets import rubrics_dir
 from vlmgrade.errors import UserError
+from vlmgrade.files import read_yaml
 from vlmgrade.types import Caption, Sample
 
 GROUNDED = "grounded"
@@ -61,13 +62,7 @@ def load_rubric(name_or_path: str) -> Rubric:
             raise UserError(f"unknown rubric {name_or_path!r}: not a file nor a built-in "
                             f"({', '.join(builtin_names())})")
         path = builtin
-    try:
-        text = path.read_text()
-        raw = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read rubric {path}: {e}") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"rubric {path} is not valid YAML: {' '.join(str(e).split())}") from None
+    raw = read_yaml(path, "rubric")
     rubric = _validate(raw, path)
     _compile(rubric)  # template syntax errors surface at load, not mid-run
     return rubric

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from vlmgrade import distributed
 from vlmgrade.errors import UserError
+from vlmgrade.files import read_yaml
 from vlmgrade.progress import start_bar, stderr_console
 
 
@@ -46,12 +46,7 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise UserError(f"training config not found: {path}") from None
-        except yaml.YAMLError as e:
-            raise UserError(f"training config {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raw = read_yaml(path, "training config")
         if not isinstance(raw, dict):
             raise UserError(f"training config {path} must be a YAML mapping")
         known = set(cls.__dataclass_fields__)

@@ -5,8 +5,8 @@
 - `coverage`: share of the picture's annotated objects that the text names. Higher is better.
 
 Deterministic, needs no network, and only understands the words it knows: the object names of the
-annotations plus the scene vocabulary, and plain colour words. A text with no object mention has no
-hallucination score (unscored, with a reason) rather than a perfect one.
+annotations plus the built-in scenes' kinds (read from `scenes`), and plain colour words. A text
+with no object mention has no hallucination score (unscored, with a reason) rather than a perfect one.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vlmgrade import scenes
 from vlmgrade.types import Caption, Judgment, Sample, SceneObject
 
 CRITERIA = ("hallucination", "coverage")
-COLOR_WORDS = {"red", "blue", "green", "yellow", "purple", "orange", "pink", "black", "white", "brown", "grey",
-               "gray"}
-DEFAULT_NOUNS = {"ball", "box", "cup", "hat", "car", "kite", "star", "fish", "boat", "flower"}
+# The built-in scenes' own words (taken from the dataset, never copied), plus colours any manifest may use.
+COLOR_WORDS = set(scenes.COLORS) | {"pink", "black", "white", "brown", "grey", "gray"}
+SCENE_NOUNS = set(scenes.KINDS)
 # Words allowed between "is" and a predicate colour: "the cup is small and blue", "the kite is very red".
 _PREDICATE_FILLERS = {"very", "so", "big", "small", "little", "and", "really", "all"}
 _TOKEN = re.compile(r"[a-z]+|[.,!?;]")
@@ -96,7 +97,7 @@ def _predicate_color(tokens: list[str], start: int, nouns: set[str]) -> str | No
 
 
 def score_text(text: str, objects: tuple[SceneObject, ...] | list[SceneObject]) -> GroundedScore:
-    nouns = DEFAULT_NOUNS | {o.name.lower() for o in objects}
+    nouns = SCENE_NOUNS | {o.name.lower() for o in objects}
     present: dict[str, set[str]] = {}
     for o in objects:
         present.setdefault(o.name.lower(), set()).add(o.color.lower())

@@ -6,7 +6,6 @@ or a hub id (GIT/BLIP through transformers; needs the weights in the local Huggi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import yaml
 
 from vlmgrade.assets import zoo_dir
 from vlmgrade.errors import UserError
+from vlmgrade.files import read_json
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,7 @@ def resolve(name: str) -> tuple[str, Path | str]:
         config = path / "config.json"
         if not config.exists():
             raise UserError(f"model folder {path} has no config.json")
-        try:
-            raw = json.loads(config.read_text())
-        except json.JSONDecodeError as e:
-            raise UserError(f"{config} is not valid JSON ({e.msg})") from None
+        raw = read_json(config, "model config")
         kind = raw.get("kind") or raw.get("model_type")
         if kind not in ("nanovlm", "git", "blip"):
             raise UserError(f"model folder {path}: unsupported kind {kind!r} (nanovlm, git or blip)")

@@ -92,13 +92,26 @@ class NanoVLMCaptioner:
                 raise UserError(f"sample {which}: its prefix is {e.length} tokens, and {self.name} reads at most "
                                 f"{e.context} (prefix included); shorten the prefix or use a model with a longer "
                                 "context") from None
-            made = []
-            for s, ids in zip(batch, new):
-                texts[s.id] = self.tokenizer.decode(ids).strip()
-                self.stats["tokens"] += len(ids)
-                made.append(Caption(s.id, self.name, texts[s.id], params))
-            if on_batch:
-                on_batch(made)
-        self.stats["images"] += len(samples)
-        self.stats["seconds"] += time.perf_counter() - started
-        return [Caption(s.id, self.name, texts[s.id], params) for s in samples]
+            record_batch(self, batch, [(self.tokenizer.decode(ids).strip(), len(ids)) for ids in new], params, texts,
+                         on_batch)
+        return finish(self, samples, texts, params, started)
+
+
+def record_batch(captioner, batch: Sequence[Sample], decoded: list[tuple[str, int]], params: GenerationParams,
+                 texts: dict[str, str], on_batch: OnBatch | None) -> None:
+    """Keep one batch's (text, new tokens) per sample, count its tokens, and hand its captions on."""
+    made = []
+    for s, (text, n_tokens) in zip(batch, decoded):
+        texts[s.id] = text
+        captioner.stats["tokens"] += n_tokens
+        made.append(Caption(s.id, captioner.name, text, params))
+    if on_batch:
+        on_batch(made)
+
+
+def finish(captioner, samples: Sequence[Sample], texts: dict[str, str], params: GenerationParams,
+           started: float) -> list[Caption]:
+    """The captions in sample order, with the images and seconds added to the captioner's stats."""
+    captioner.stats["images"] += len(samples)
+    captioner.stats["seconds"] += time.perf_counter() - started
+    return [Caption(s.id, captioner.name, texts[s.id], params) for s in samples]

@@ -16,7 +16,7 @@ from pathlib import Path
 from vlmgrade.devices import pick_device, pick_dtype
 from vlmgrade.errors import UserError
 from vlmgrade.types import Caption, GenerationParams, Sample
-from vlmgrade.zoo.captioner import OnBatch, refuse_pickle
+from vlmgrade.zoo.captioner import OnBatch, finish, record_batch, refuse_pickle
 
 
 @dataclass
@@ -94,13 +94,7 @@ class HFCaptioner:
                     out = self.model.generate(pixel_values=pixels.to(self.device, dtype), input_ids=input_ids,
                                               max_new_tokens=params.max_new_tokens, **sampling)
                 given = input_ids.shape[1] - (1 if self.kind == "blip" else 0)  # BLIP dropped the [SEP]
-                made = []
-                for s, row in zip(batch, out):
-                    texts[s.id] = self.processor.tokenizer.decode(row[given:], skip_special_tokens=True).strip()
-                    self.stats["tokens"] += len(row) - given
-                    made.append(Caption(s.id, self.name, texts[s.id], params))
-                if on_batch:
-                    on_batch(made)
-        self.stats["images"] += len(samples)
-        self.stats["seconds"] += time.perf_counter() - started
-        return [Caption(s.id, self.name, texts[s.id], params) for s in samples]
+                decode = self.processor.tokenizer.decode
+                record_batch(self, batch, [(decode(row[given:], skip_special_tokens=True).strip(), len(row) - given)
+                                           for row in out], params, texts, on_batch)
+        return finish(self, samples, texts, params, started)
