@@ -55,9 +55,8 @@ def scene_sample(scene: scenes.Scene, style: str) -> Sample:
     text = scene.text(style)
     # The paper gives a beginning to complete only on test items; train and val items are whole texts.
     prefix = scenes.prefix_of(text, style, scene.id) if scene.id.startswith("test") else ""
-    image = scenes.render(scene.objects, scene.setting, SCENE_IMAGE_SIZE)
-    return Sample(id=scene.id, image=image, prefix=prefix, references=(text,), objects=scene.objects,
-                  meta={"setting": scene.setting})
+    return Sample(id=scene.id, image=scenes.render(scene, SCENE_IMAGE_SIZE), prefix=prefix, references=(text,),
+                  objects=scene.objects, meta={"setting": scene.setting, "data_version": scenes.VERSION})
 
 
 def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:

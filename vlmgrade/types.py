@@ -8,15 +8,21 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SceneObject:
-    """One annotated object in a picture: what the grounded judge checks mentions against."""
+    """One annotated object in a picture: what the grounded judge checks claims against.
+
+    `size` is "small", "big" or "" (not annotated); `box` is (x0, y0, x1, y1) in fractions of the
+    picture's width and height, y down, or None when the manifest gives none.
+    """
 
     name: str
     color: str
     size: str = ""
     position: str = ""
+    box: tuple[float, float, float, float] | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "color": self.color, "size": self.size, "position": self.position}
+    def to_dict(self) -> dict[str, Any]:
+        box = None if self.box is None else [round(v, 4) for v in self.box]
+        return {"name": self.name, "color": self.color, "size": self.size, "position": self.position, "box": box}
 
 
 @dataclass(frozen=True)
