@@ -79,3 +79,36 @@ def _throughput(captioner) -> dict:
             "dtype": str(next(captioner.model.parameters()).dtype).replace("torch.", ""),
             "images_per_s": round(st["images"] / seconds, 2), "tokens_per_s": round(st["tokens"] / seconds, 1),
             "tokens": st["tokens"], "seconds": round(st["seconds"], 3), "peak_memory_mb": round(peak_mb, 1)}
+
+
+def read_captions(path: Path, samples: list[Sample]) -> list[Caption]:
+    """Captions written elsewhere (captions.jsonl: `id`, `model`, `text`), for the samples of the run's data."""
+    import json
+
+    from vlmgrade.errors import UserError
+
+    known = {s.id for s in samples}
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read captions {path}: {e}") from None
+    captions, seen = [], set()
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{where}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("id", "model", "text")):
+            raise UserError(f"{where}: each line needs 'id', 'model' and 'text' (strings)")
+        if row["id"] not in known:
+            raise UserError(f"{where}: sample id {row['id']!r} is not in the run's data (check --data and --limit)")
+        if (row["id"], row["model"]) in seen:
+            raise UserError(f"{where}: a second caption of {row['id']!r} by {row['model']!r}")
+        seen.add((row["id"], row["model"]))
+        captions.append(Caption(row["id"], row["model"], row["text"]))
+    if not captions:
+        raise UserError(f"captions file {path} is empty")
+    return captions

@@ -126,7 +126,8 @@ def run_config(args: argparse.Namespace):
                              repeats=args.repeats, temperature=args.judge_temperature, image=args.judge_image,
                              logprobs=args.judge_logprobs, rpm=args.rpm, tpm=args.tpm, batch=args.batch,
                              batch_poll_s=args.batch_poll)
-    return RunConfig(models=tuple(args.model), data=args.data, rubrics=tuple(args.rubric or ()), limit=args.limit,
+    return RunConfig(models=tuple(args.model), data=args.data, captions=tuple(args.captions),
+                     rubrics=tuple(args.rubric or ()), limit=args.limit,
                      seed=args.seed, generation=_generation(args), engine=_engine(args), judging=judging,
                      budget=BudgetOptions(max_cost=args.max_cost, price_table=args.price_table, dry_run=args.dry_run),
                      output=OutputOptions(out=args.out, ci=args.ci, progress=not args.quiet))
@@ -246,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_caption)
 
     p = sub.add_parser("run", help="caption, judge on rubrics, and report scores with 95%% intervals")
-    p.add_argument("--model", action="append", required=True, help="zoo card, model folder or hub id; repeatable")
+    p.add_argument("--model", action="append", default=[], help="zoo card, model folder or hub id; repeatable")
+    p.add_argument("--captions", action="append", default=[], metavar="FILE",
+                   help="judge captions written elsewhere (captions.jsonl: id, model, text) against --data's "
+                        "samples; no model is loaded; repeatable, and may go with --model")
     p.add_argument("--data", required=True, help="built-in NAME:SPLIT or manifest path")
     p.add_argument("--rubric", action="append", help="built-in rubric name or YAML path; repeatable "
                    "(default: nanovlm-paper with an LLM judge, grounded without)")

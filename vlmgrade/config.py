@@ -58,6 +58,7 @@ class OutputOptions:
 class RunConfig:
     models: tuple[str, ...]
     data: str
+    captions: tuple[str, ...] = ()  # captions.jsonl files judged as they are, instead of (or beside) models
     rubrics: tuple[str, ...] = ()  # empty: the judge's default rubric
     limit: int | None = None
     seed: int = 0  # generation sampling and bootstrap resampling

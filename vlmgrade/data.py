@@ -22,6 +22,17 @@ def builtin_names() -> list[str]:
     return [f"{name}:{split}" for name in BUILTIN for split in scenes.SPLITS]
 
 
+def describe(name: str) -> dict:
+    """The data's name and version, recorded in run.json and scores.json: the scene generator's version
+    for built-in data, the manifest's content hash otherwise (so edited data never ranks as the same)."""
+    import hashlib
+
+    if name.partition(":")[0] in BUILTIN:
+        return {"name": name, "version": f"scenes-v{scenes.VERSION}"}
+    path = Path(name) / "manifest.jsonl" if Path(name).is_dir() else Path(name)
+    return {"name": name, "version": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+
+
 def load_samples(name: str, limit: int | None = None) -> list[Sample]:
     """Resolve a data name to samples; raises UserError with one clear line on bad input."""
     return list(iter_samples(name, limit))
@@ -95,17 +106,30 @@ def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
         refs = row.get("references") or []
         if isinstance(refs, str) or not all(isinstance(r, str) for r in refs):
             raise UserError(f"{where}: 'references' must be a list of strings")
-        try:
-            objects = tuple(SceneObject(**{k: str(v) for k, v in o.items()}) for o in row.get("objects") or [])
-        except (TypeError, AttributeError):
-            raise UserError(f"{where}: each of 'objects' needs 'name' and 'color' (optional 'size', 'position')") \
-                from None
+        objects = tuple(_scene_object(o, where) for o in row.get("objects") or [])
         samples.append(Sample(id=sid, image=image, prefix=str(row.get("prefix") or ""), references=tuple(refs),
                               objects=objects, meta={k: v for k, v in row.items() if k not in _FIELDS}))
     return samples
 
 
 _FIELDS = {"id", "image", "prefix", "references", "objects"}
+
+
+def _scene_object(o, where: str) -> SceneObject:
+    """One manifest object: `name` and `color`; optional `size` (small|big), `position` and `box`."""
+    if not isinstance(o, dict) or not isinstance(o.get("name"), str) or not isinstance(o.get("color"), str):
+        raise UserError(f"{where}: each of 'objects' needs 'name' and 'color' (optional 'size', 'position', 'box')")
+    size = o.get("size") or ""
+    if size not in ("", "small", "big"):
+        raise UserError(f"{where}: object size must be 'small' or 'big', not {size!r}")
+    box = o.get("box")
+    if box is not None:
+        ok = (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)
+              and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1)
+        if not ok:
+            raise UserError(f"{where}: object box must be [x0, y0, x1, y1], fractions with x0 < x1 and y0 < y1")
+        box = tuple(float(v) for v in box)
+    return SceneObject(o["name"].lower(), o["color"].lower(), size, str(o.get("position") or ""), box)
 
 
 def export(name: str, out: Path, limit: int | None = None) -> Path:

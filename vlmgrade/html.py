@@ -79,8 +79,9 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "", table_id: st
 
 def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparison: dict | None, noise) -> str:
     texts = {(c.model, c.sample_id): c.text for c in captions}
-    meta = [["run", escape(run["run"])], ["data", f"{escape(run['config']['data'])} ({run['n_samples']} samples)"],
-            ["models", escape(", ".join(run["config"]["models"]))], ["judge", escape(run["judge"]["spec"])],
+    data = f"{run['data']['name']} ({run['data']['version']}, {run['n_samples']} samples)"
+    meta = [["run", escape(run["run"])], ["data", escape(data)],
+            ["models", escape(", ".join(run["models"]))], ["judge", escape(run["judge"]["spec"])],
             ["rubrics", escape(", ".join(f"{n} v{v['version']} ({v['hash']})" for n, v in run["rubrics"].items()))],
             ["judge requests", f"{run['requests_sent']} sent, {run['cache_hits']} from cache, {run['retries']} "
                                f"retries, {run['failed_requests']} failed; {run['usage']['total_tokens']} tokens"],

@@ -35,12 +35,14 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")  # noqa: UP017 - keeps 3.10 working
 
 
-def run_record(run_id: str, cfg, spec, rubrics, n_samples: int, stats: dict) -> dict:
-    """run.json: the full config, versions, rubric hashes, judge, seed, timings, usage and cost."""
+def run_record(run_id: str, cfg, spec, rubrics, models: list[str], n_samples: int, data: dict, stats: dict) -> dict:
+    """run.json: the full config, data name and version, versions, rubric hashes, judge, seed, timings,
+    usage and cost."""
     config = asdict(cfg)
     config["output"] = {k: v for k, v in config["output"].items() if k != "progress"}
     return {
-        "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": config,
+        "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": config, "data": data,
+        "models": models,
         "judge": {"spec": spec.label, "model": spec.model, "endpoint": spec.endpoint if spec.model else None},
         "rubrics": {r.name: {"version": r.version, "hash": r.hash, "path": r.path} for r in rubrics},
         "n_samples": n_samples, "seed": cfg.seed, "versions": _versions(), **stats,
@@ -55,7 +57,8 @@ def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, rows:
     out.mkdir(parents=True, exist_ok=True)
     _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
     _jsonl(out / "judgments.jsonl", (j.to_dict() for j in judgments))
-    scores = {"run": run["run"], "judge": run["judge"]["spec"], "rows": [r.to_dict() for r in rows],
+    scores = {"run": run["run"], "judge": run["judge"]["spec"], "data": run["data"],
+              "rows": [r.to_dict() for r in rows],
               "rubrics": {r.name: {"version": r.version, "hash": r.hash} for r in rubrics}}
     (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
@@ -79,8 +82,8 @@ def _examples(samples, captions, n: int = 5) -> str:
 
 def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
     lines = [f"# vlmgrade run {run['run']}", "",
-             f"- data: `{run['config']['data']}` ({run['n_samples']} samples)",
-             f"- models: {', '.join(f'`{m}`' for m in run['config']['models'])}",
+             f"- data: `{run['data']['name']}` ({run['data']['version']}, {run['n_samples']} samples)",
+             f"- models: {', '.join(f'`{m}`' for m in run['models'])}",
              f"- judge: `{run['judge']['spec']}`; rubrics: "
              + ", ".join(f"`{n}` ({v['hash']})" for n, v in run["rubrics"].items()),
              f"- judge requests sent: {run['requests_sent']}, from cache: {run['cache_hits']}, "

@@ -43,8 +43,8 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
     """The whole run; under torchrun every rank captions its share and only rank 0 (which returns the
     result) judges and writes; the other ranks return None."""
     from vlmgrade import distributed
-    from vlmgrade.captioning import caption_stage
-    from vlmgrade.data import load_samples
+    from vlmgrade.captioning import caption_stage, read_captions
+    from vlmgrade.data import describe, load_samples
     from vlmgrade.judging import judge_stage, plan
     from vlmgrade.report import new_run_id, run_record, write_run
 
@@ -56,14 +56,17 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
     samples = load_samples(cfg.data, cfg.limit)
     if not samples:
         raise UserError(f"dataset {cfg.data} has no samples")
+    if not cfg.models and not cfg.captions:
+        raise UserError("nothing to judge: give --model (to caption) or --captions FILE")
+    given = [c for path in cfg.captions for c in read_captions(Path(path), samples)]
     for r in rubrics:  # a template error surfaces before any model or judge is paid for
         if not r.offline:
-            build_messages(r, samples[0], Caption(samples[0].id, cfg.models[0], ""))
+            build_messages(r, samples[0], Caption(samples[0].id, "example", ""))
     cache = Cache(cfg.output.cache)
     try:
         t0 = time.time()
         device = distributed.setup(cfg.engine.device)
-        captions, generation = [], {}
+        captions, generation = list(given), {}
         for m in dict.fromkeys(cfg.models):
             made, generation[m] = caption_stage(m, samples, cfg.generation, cfg.engine, device, cache,
                                                 cfg.output.progress)
@@ -88,7 +91,8 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
              "timings": {"caption_s": round(caption_s, 3), "judge_s": round(judge_s, 3),
                          "total_s": round(time.time() - started, 3)}}
     rows, comparison, noise = summarise(judgments, captions, rubrics, cfg)
-    record = run_record(run_id, cfg, spec, rubrics, len(samples), stats)
+    models = list(dict.fromkeys(c.model for c in captions))
+    record = run_record(run_id, cfg, spec, rubrics, models, len(samples), describe(cfg.data), stats)
     write_run(out, record, rubrics, samples, captions, judgments, rows, comparison, noise)
     return RunResult(out, spec.label, rows, captions, judgments, stats)
 

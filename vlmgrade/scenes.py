@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlmgrade import geometry
-from vlmgrade.scene_draw import COLORS, render as _render
+from vlmgrade.scene_draw import COLORS
+from vlmgrade.scene_draw import render as _render
 from vlmgrade.types import SceneObject
 
 VERSION = 2

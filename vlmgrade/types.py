@@ -76,6 +76,7 @@ class Judgment:
     usage: dict[str, int | None] = field(default_factory=dict)
     plain_scores: dict[str, float | None] | None = None
     weighted: tuple[str, ...] | None = None
+    details: dict[str, Any] | None = None  # offline judges: each claim's verdict, why a criterion is unscored
 
     @property
     def scored(self) -> bool:
@@ -87,6 +88,8 @@ class Judgment:
                "scores": self.scores, "unscored_reason": self.unscored_reason, "raw": self.raw, "usage": self.usage}
         if self.plain_scores is not None:
             row.update(plain_scores=self.plain_scores, weighted=list(self.weighted or ()))
+        if self.details is not None:
+            row["details"] = self.details
         return row
 
     @classmethod
@@ -94,7 +97,7 @@ class Judgment:
         weighted = row.get("weighted")
         return cls(row["sample_id"], row["model"], row["rubric"], dict(row["scores"]), row.get("unscored_reason"),
                    row.get("raw", ""), int(row.get("repeat", 0)), dict(row.get("usage") or {}),
-                   row.get("plain_scores"), tuple(weighted) if weighted is not None else None)
+                   row.get("plain_scores"), tuple(weighted) if weighted is not None else None, row.get("details"))
 
 
 @dataclass(frozen=True)

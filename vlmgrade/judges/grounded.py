@@ -1,131 +1,108 @@
-"""The offline grounded judge: checks a text's object mentions against the sample's annotations.
+"""The offline grounded judge (version 2): every claim a completion makes, checked against the picture's
+annotations (names, colours, sizes, boxes), plus fluency from a word n-gram model.
 
-- `hallucination` (the CHAIR idea): share of object mentions that name an object absent from the picture,
-  or give a present object a colour it does not have. Lower is better.
-- `coverage`: share of the picture's annotated objects that the text names. Higher is better.
+Per completion (all 0-1):
+- `hallucination` (lower is better): share of the distinct object claims (a noun with the colour and
+  size the text gives it) that match no object in the picture; saying a claim again changes nothing.
+- `coverage`: share of the picture's object kinds, not already named in the given prefix, that the
+  completion names.
+- `attributes`: share of colour and size claims about objects present that some such object has.
+- `relations`: share of position ("on the left") and relation ("behind the box") claims that the boxes
+  make true (`geometry`, read leniently).
+- `counts`: share of number claims ("two red balls") that match the count.
+- `fluency`: see `judges/fluency.py`.
+- `grounded`: fluency x (coverage + truth) / 2, where truth = (1 - hallucination) x the mean of the
+  attribute, relation and count shares that could be checked; a text with no object claim has truth 0.
 
-Deterministic, needs no network, and only understands the words it knows: the object names of the
-annotations plus the built-in scenes' kinds (read from `scenes`), and plain colour words. A text
-with no object mention has no hallucination score (unscored, with a reason) rather than a perfect one.
+A criterion with nothing to check (no colour claim, no box in the annotations, ...) is unscored for
+that criterion alone, with its reason in the judgment's details; every claim's verdict is kept there.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from vlmgrade import scenes
+from vlmgrade import geometry
+from vlmgrade.judges.claims import ObjectClaim, read_claims
+from vlmgrade.judges.fluency import fluency
 from vlmgrade.types import Caption, Judgment, Sample, SceneObject
 
-CRITERIA = ("hallucination", "coverage")
-# The built-in scenes' own words (taken from the dataset, never copied), plus colours any manifest may use.
-COLOR_WORDS = set(scenes.COLORS) | {"pink", "black", "white", "brown", "grey", "gray"}
-SCENE_NOUNS = set(scenes.KINDS)
-# Words allowed between "is" and a predicate colour: "the cup is small and blue", "the kite is very red".
-_PREDICATE_FILLERS = {"very", "so", "big", "small", "little", "and", "really", "all"}
-_TOKEN = re.compile(r"[a-z]+|[.,!?;]")
-_BOUNDARY = {".", ",", "!", "?", ";", "and", "with"}
+CRITERIA = ("hallucination", "coverage", "attributes", "relations", "counts", "fluency", "grounded")
 
 
-@dataclass(frozen=True)
-class Mention:
-    word: str  # the object name as annotated ("box" for "boxes")
-    color: str | None  # the colour the text gives it, if any
-    verdict: str  # "ok", "absent" (no such object) or "wrong_color"
+def _instances(claim: ObjectClaim, objects, with_size: bool = True) -> list[SceneObject]:
+    return [o for o in objects if o.name == claim.noun and (claim.color is None or o.color == claim.color)
+            and (not with_size or claim.size is None or not o.size or o.size == claim.size)]
 
 
-@dataclass(frozen=True)
-class GroundedScore:
-    hallucination: float | None
-    coverage: float
-    mentions: tuple[Mention, ...]
-
-    @property
-    def absent(self) -> int:
-        return sum(m.verdict == "absent" for m in self.mentions)
-
-    @property
-    def wrong_color(self) -> int:
-        return sum(m.verdict == "wrong_color" for m in self.mentions)
+def _share(verdicts: list[bool]) -> float | None:
+    return sum(verdicts) / len(verdicts) if verdicts else None
 
 
-def _singular(word: str, nouns: set[str]) -> str | None:
-    if word in nouns:
-        return word
-    for cut in ("es", "s"):
-        if word.endswith(cut) and word[: -len(cut)] in nouns:
-            return word[: -len(cut)]
-    return None
-
-
-def find_mentions(text: str, nouns: set[str]) -> list[tuple[str, str | None]]:
-    """Object mentions in order, each with the colour the text attaches to it (before it, or after 'is')."""
-    tokens = _TOKEN.findall(text.lower())
-    found = []
-    for i, tok in enumerate(tokens):
-        name = _singular(tok, nouns)
-        if name is None:
-            continue
-        color = None
-        for back in tokens[max(0, i - 3):i][::-1]:  # attributive: "a big red ball"
-            if back in _BOUNDARY or _singular(back, nouns):
-                break
-            if back in COLOR_WORDS:
-                color = back
-                break
-        if color is None:
-            color = _predicate_color(tokens, i + 1, nouns)
-        found.append((name, color))
-    return found
-
-
-def _predicate_color(tokens: list[str], start: int, nouns: set[str]) -> str | None:
-    """'the hat in the middle is purple': up to four words to 'is', then fillers, then a colour."""
-    j = start
-    while j < len(tokens) and j - start < 4 and tokens[j] != "is":
-        if tokens[j] in _BOUNDARY or _singular(tokens[j], nouns):
-            return None
-        j += 1
-    if j >= len(tokens) or tokens[j] != "is":
-        return None
-    for tok in tokens[j + 1:j + 5]:
-        if tok in COLOR_WORDS:
-            return tok
-        if tok not in _PREDICATE_FILLERS:
-            return None
-    return None
-
-
-def score_text(text: str, objects: tuple[SceneObject, ...] | list[SceneObject]) -> GroundedScore:
-    nouns = SCENE_NOUNS | {o.name.lower() for o in objects}
-    present: dict[str, set[str]] = {}
-    for o in objects:
-        present.setdefault(o.name.lower(), set()).add(o.color.lower())
-    mentions = []
-    for name, color in find_mentions(text, nouns):
-        if name not in present:
-            verdict = "absent"
-        elif color is not None and color not in present[name]:
-            verdict = "wrong_color"
-        else:
-            verdict = "ok"
-        mentions.append(Mention(name, color, verdict))
-    bad = sum(m.verdict != "ok" for m in mentions)
-    hallucination = bad / len(mentions) if mentions else None
-    named = {m.word for m in mentions}
-    coverage = len(named & set(present)) / len(present) if present else 0.0
-    return GroundedScore(hallucination, coverage, tuple(mentions))
+def check(text: str, prefix: str, objects: tuple[SceneObject, ...]) -> tuple[dict, dict, list[dict]]:
+    """(scores, reasons for the unscored criteria, claim verdicts) of a completion."""
+    claims = read_claims(text)
+    distinct = list(dict.fromkeys(claims.objects))
+    verdicts: list[dict] = []
+    present = {o.name for o in objects}
+    # hallucination: does any object match the noun with its colour and size?
+    wrong_objects = [not _instances(c, objects) for c in distinct]
+    verdicts += [{"claim": str(c), "kind": "object", "true": not w} for c, w in zip(distinct, wrong_objects)]
+    # attributes: colour and size claims about kinds that are there
+    attrs = []
+    for c in {(c.noun, c.color, c.size) for c in distinct if c.noun in present}:
+        noun, color, size = c
+        if color is not None:
+            ok = any(o.name == noun and o.color == color for o in objects)
+            attrs.append(ok)
+            verdicts.append({"claim": f"{noun} is {color}", "kind": "colour", "true": ok})
+        if size is not None and any(o.size for o in objects if o.name == noun):
+            ok = any(o.name == noun and o.size == size and (color is None or o.color == color) for o in objects)
+            attrs.append(ok)
+            verdicts.append({"claim": f"{noun} is {size}", "kind": "size", "true": ok})
+    # relations and positions, from the boxes
+    rels = []
+    boxed = all(o.box is not None for o in objects)
+    if boxed:
+        for p in dict.fromkeys(claims.positions):
+            inst = _instances(p.obj, objects)
+            if inst:
+                ok = any(geometry.position_holds(o.box, p.where) for o in inst)
+                rels.append(ok)
+                verdicts.append({"claim": f"{p.obj} on the {p.where}", "kind": "position", "true": ok})
+        for r in dict.fromkeys(claims.relations):
+            a, b = _instances(r.a, objects), _instances(r.b, objects)
+            if a and b:
+                ok = any(x is not y and geometry.relation_holds(x.box, r.relation, y.box) for x in a for y in b)
+                rels.append(ok)
+                verdicts.append({"claim": f"{r.a} {r.relation} {r.b}", "kind": "relation", "true": ok})
+    counts = []
+    for c in distinct:
+        if c.count is not None:
+            ok = len(_instances(c, objects)) == c.count
+            counts.append(ok)
+            verdicts.append({"claim": str(c), "kind": "count", "true": ok})
+    remaining = present - {c.noun for c in read_claims(prefix).objects}
+    named = {c.noun for c in distinct}
+    scores = {"hallucination": _share(wrong_objects), "attributes": _share(attrs), "relations": _share(rels),
+              "counts": _share(counts), "coverage": len(named & remaining) / len(remaining) if remaining else None,
+              "fluency": fluency(text, prefix)}
+    reasons = {k: why for k, why in (
+        ("hallucination", "no object claim"), ("attributes", "no colour or size claim about an object present"),
+        ("relations", "no position or relation claim" if boxed else "the annotations have no boxes"),
+        ("counts", "no number claim"), ("coverage", "the prefix names every object"),
+        ("fluency", "empty completion")) if scores[k] is None}
+    checks = [v for v in (scores["attributes"], scores["relations"], scores["counts"]) if v is not None]
+    truth = 0.0 if not distinct else (1 - scores["hallucination"]) * (sum(checks) / len(checks) if checks else 1.0)
+    coverage = 1.0 if scores["coverage"] is None else scores["coverage"]  # None: nothing was left to name
+    scores["grounded"] = (scores["fluency"] or 0.0) * (coverage + truth) / 2
+    return scores, reasons, verdicts
 
 
 def judge(sample: Sample, caption: Caption, rubric: str = "grounded") -> Judgment:
-    """A Judgment on the grounded criteria; unscored (with a reason) when it cannot say anything."""
+    """A Judgment on the grounded criteria; wholly unscored only when the sample has no annotations."""
     if not sample.objects:
         return Judgment(caption.sample_id, caption.model, rubric, {c: None for c in CRITERIA},
                         unscored_reason="sample has no object annotations")
-    result = score_text(caption.text, sample.objects)
-    raw = "; ".join(f"{m.color or '-'} {m.word}: {m.verdict}" for m in result.mentions)
-    if result.hallucination is None:
-        return Judgment(caption.sample_id, caption.model, rubric, {"hallucination": None, "coverage": result.coverage},
-                        unscored_reason="text mentions no known object", raw=raw)
-    return Judgment(caption.sample_id, caption.model, rubric,
-                    {"hallucination": result.hallucination, "coverage": result.coverage}, raw=raw)
+    scores, reasons, verdicts = check(caption.text, sample.prefix, sample.objects)
+    raw = "; ".join(f"{v['claim']}: {'ok' if v['true'] else 'wrong'}" for v in verdicts)
+    return Judgment(caption.sample_id, caption.model, rubric, {c: scores[c] for c in CRITERIA}, raw=raw,
+                    details={"claims": verdicts, "unscored": reasons})
