@@ -22,7 +22,9 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 th{background:#f4f4f4;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .meta td:first-child{color:#666}.unscored{color:#b00}.plot{display:inline-block;margin:4px 18px 10px 0}
 .plot h3{font-size:13px;margin:0 0 2px}img.thumb{width:72px;height:72px;image-rendering:pixelated}
-.prefix{color:#777}input{padding:4px 8px;width:320px;margin:6px 0}.small{color:#666;font-size:12px}
+.prefix{color:#777}
+ul.claims{margin:0;padding-left:16px;font-size:12px}
+input{padding:4px 8px;width:320px;margin:6px 0}.small{color:#666;font-size:12px}
 """
 
 FILTER_JS = """
@@ -60,6 +62,17 @@ def interval_plot(criterion: str, rows, lo: float, hi: float) -> str:
                          f'{interval(r.ci_low, r.ci_high, 3)} n={r.n}</title></circle>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _feedback_html(j) -> str:
+    """The LLM judge's feedback, or the grounded judge's claims with their verdicts (wrong ones in red)."""
+    if not j.details:
+        return escape(_feedback(j.raw))
+    claims = "".join(f"<li class='{'' if v['true'] else 'unscored'}'>{escape(v['kind'])}: {escape(v['claim'])} "
+                     f"{'✓' if v['true'] else '✗'}</li>" for v in j.details.get("claims", []))
+    unscored = "".join(f"<li class='small'>{escape(k)} unscored: {escape(why)}</li>"
+                       for k, why in j.details.get("unscored", {}).items())
+    return f"<ul class='claims'>{claims}{unscored}</ul>"
 
 
 def _feedback(raw: str) -> str:
@@ -137,9 +150,9 @@ def _sample_browser(judgments, samples, texts: dict) -> str:
                          f"{' #' + str(j.repeat) if j.repeat else ''}</span>",
                          f"<span class='prefix'>{escape(s.prefix)}</span> "
                          f"{escape(texts.get((j.model, s.id), ''))}",
-                         verdict, escape(_feedback(j.raw))])
+                         verdict, _feedback_html(j)])
     note = f" (the first {MAX_SAMPLES} of {len(samples)})" if len(samples) > MAX_SAMPLES else ""
     return (f"<h2>Samples{note}</h2><input placeholder='filter: id, words, model, unscored…' "
             f"oninput='filterRows(this.value)'>"
-            + _table(["picture", "sample", "beginning · completion", "scores", "judge feedback"], rows,
+            + _table(["picture", "sample", "beginning · completion", "scores", "judge feedback or claims"], rows,
                      table_id="samples"))

@@ -95,8 +95,10 @@ def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
                      f"{interval(r.ci_low, r.ci_high)} ({r.ci_method}) | {r.n} | {r.n_unscored} |")
     reasons: dict[str, int] = {}
     for j in judgments:
-        if j.unscored_reason:
-            reasons[j.unscored_reason] = reasons.get(j.unscored_reason, 0) + 1
+        why = [j.unscored_reason] if j.unscored_reason else [f"{k}: {v}" for k, v in (j.details or {}).get(
+            "unscored", {}).items()]
+        for reason in why:
+            reasons[reason] = reasons.get(reason, 0) + 1
     if reasons:
         lines += ["", "## Unscored", "", "| reason | count |", "|---|---|"]
         lines += [f"| {reason} | {n} |" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
