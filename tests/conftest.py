@@ -67,3 +67,16 @@ def run_args(model, url: str, out, *extra: str, limit: int = 3, max_new_tokens: 
     return ["run", "--model", str(model), "--data", "scenes-short:test", "--limit", str(limit),
             *(["--rubric", rubric] if rubric else []), "--judge", "openai:gpt-4o", "--judge-base-url", url,
             "--out", str(out), "--max-new-tokens", str(max_new_tokens), "--quiet", *extra]
+
+
+def distinct_completions(model, limit: int, max_new_tokens: int, data: str = "scenes-short:test") -> int:
+    """How many distinct (beginning, completion) pairs `model` writes on the first samples: identical pairs
+    render identical requests, and the judging stage asks the judge once for each (many test beginnings
+    are the same opening sentence, and a tiny model often writes the same completion)."""
+    from vlmgrade.data import load_samples
+    from vlmgrade.types import GenerationParams
+    from vlmgrade.zoo import load_captioner
+
+    samples = load_samples(data, limit)
+    captions = load_captioner(str(model), "cpu").caption(samples, GenerationParams(max_new_tokens=max_new_tokens))
+    return len({(s.prefix, c.text) for s, c in zip(samples, captions)})

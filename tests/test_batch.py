@@ -69,7 +69,7 @@ def test_a_batch_line_and_a_direct_request_carry_the_same_body(tiny_model, env, 
         assert main(run_args(tiny_model, server.base_url, env / "b", "--judge-logprobs", "--batch",
                              "--batch-poll", "0.05")) == 0
         direct, batched = server.requests, server.batch_bodies
-    assert len(direct) == len(batched) == 3
+    assert len(direct) == len(batched) >= 1
     key = lambda b: json.dumps(b["messages"], sort_keys=True)  # noqa: E731
     assert sorted(direct, key=key) == sorted(batched, key=key)
     assert set(direct[0]) == {"model", "messages", "temperature", "response_format", "logprobs", "top_logprobs"}

@@ -20,6 +20,7 @@ from vlmgrade.zoo import load_captioner
 from .test_nanovlm import EOS, small_model
 
 SHIPPED = "nanovlm-mini-scenes"
+SHIPPED_LONG = "nanovlm-mini-scenes-long"  # scenes-long prefixes need its 128-token context
 PER_SPLIT = 40
 
 
@@ -28,10 +29,18 @@ def shipped():
     return load_captioner(SHIPPED, "cpu")
 
 
-def long_prefix_sample(samples):
-    """A picture given a 36-word beginning (its long description, cut there)."""
+@pytest.fixture(scope="module")
+def shipped_long():
+    return load_captioner(SHIPPED_LONG, "cpu")
+
+
+def long_prefix_sample(captioner):
+    """A picture given a beginning that leaves room for only a few tokens (its long description, cut there)."""
     long = load_samples("scenes-long:test", 1)[0]
-    return replace(long, id="long-prefix", prefix=" ".join(long.references[0].split()[:36]))
+    words = long.references[0].split()
+    n = max(k for k in range(1, len(words)) if len(captioner.tokenizer.prompt(" ".join(words[:k])))
+            <= captioner.model.config.max_text_len - 4)
+    return replace(long, id="long-prefix", prefix=" ".join(words[:n]))
 
 
 def test_rows_keep_their_own_budget_when_prompts_differ_in_length():
@@ -54,8 +63,8 @@ def test_a_prompt_longer_than_the_context_is_refused():
 
 
 @pytest.mark.parametrize("name", builtin_names())
-def test_every_builtin_split_captions_the_same_at_batch_sizes_1_and_32(shipped, name):
-    base, _ = name.split(":")
+def test_every_builtin_split_captions_the_same_at_batch_sizes_1_and_32(shipped, shipped_long, name):
+    shipped = shipped_long if name.startswith("scenes-long") else shipped
     samples = load_samples(name, PER_SPLIT)
     params = GenerationParams(max_new_tokens=48)
     one = shipped.caption(samples, params, batch_size=1)
@@ -66,7 +75,7 @@ def test_every_builtin_split_captions_the_same_at_batch_sizes_1_and_32(shipped, 
 
 def test_long_prefix_in_a_batch_leaves_the_other_captions_whole_and_cached(shipped, tmp_path):
     normal = load_samples("scenes-short:test", 15)
-    mixed = normal[:7] + [long_prefix_sample(normal)] + normal[7:]
+    mixed = normal[:7] + [long_prefix_sample(shipped)] + normal[7:]
     params = GenerationParams(max_new_tokens=48)
     alone = {c.sample_id: c.text for c in shipped.caption(mixed, params, batch_size=1)}
     cache = Cache(tmp_path / "cache.sqlite")
@@ -100,7 +109,7 @@ def test_captions_cached_by_the_old_key_are_not_served(shipped, tmp_path):
 
 def test_a_prefix_too_long_for_the_model_is_one_clear_error(shipped):
     sample = load_samples("scenes-long:test", 1)[0]
-    sample = replace(sample, prefix=" ".join((sample.references[0] + " " + sample.references[0]).split()[:90]))
+    sample = replace(sample, prefix=sample.references[0])  # a whole long text: longer than 48 tokens
     with pytest.raises(UserError, match=f"sample {sample.id}: its prefix is \\d+ tokens, and {SHIPPED} reads at most"):
         shipped.caption([sample], GenerationParams())
 

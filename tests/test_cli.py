@@ -40,7 +40,7 @@ def test_caption_writes_completions_without_the_prefix(tiny_model, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [f"test-{i:06d}" for i in range(5)]
     assert all(set(r) == {"id", "model", "text"} and r["model"] == str(tiny_model) for r in rows)
-    assert "grounded hallucination" in result.stdout and "n=" in result.stdout
+    assert "grounded judge, grounded" in result.stdout and "n=" in result.stdout
 
 
 def test_caption_text_is_what_the_model_wrote_after_the_prefix(tiny_model):

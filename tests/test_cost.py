@@ -11,7 +11,7 @@ from vlmgrade.cost import dollars, load_prices
 from vlmgrade.fakeserver import FakeOpenAI, Reply
 from vlmgrade.judges.ratelimit import RateLimiter
 
-from .conftest import run_args
+from .conftest import distinct_completions, run_args
 
 REPLY = json.dumps({"grammar": 5, "creativity": 5, "consistency": 5, "meaningfulness": 5, "plot": 5,
                     "feedback": "ok"})
@@ -27,7 +27,9 @@ def test_dry_run_sends_nothing_and_prints_an_estimate(tiny_model, env, capsys):
         assert main(args(tiny_model, server.base_url, env / "d", "--dry-run", "--repeats", "3")) == 0
         assert server.requests == []
     out = capsys.readouterr().out
-    assert "dry run, nothing sent: 30 judge requests, 0 from cache" in out and "cost $" in out
+    to_send = 3 * distinct_completions(tiny_model, 10, 6)  # identical requests are sent once
+    assert f"dry run, nothing sent: 30 judge requests, {30 - to_send} from cache, {to_send} to send" in out
+    assert "cost $" in out
     assert not (env / "d").exists()
 
 
@@ -80,7 +82,8 @@ def test_picture_rubric_and_judge_image_flag_send_a_bounded_picture(tiny_model, 
         assert main(args(tiny_model, server.base_url, env / "q", "--judge-image", n="2")) == 0
         with_image = [b for b in server.requests if isinstance(b["messages"][-1]["content"], list)]
     # run p: nanovlm-paper without the picture, picture-consistency with it; run q: --judge-image, all with it
-    assert len(server.requests) == 6 and len(with_image) == 4
+    without_image = distinct_completions(tiny_model, 2, 6)  # 1 when both samples read the same
+    assert len(server.requests) == 4 + without_image and len(with_image) == 4
     url = with_image[0]["messages"][-1]["content"][1]["image_url"]["url"]
     assert max(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size) <= 512
     rows = json.loads((env / "p" / "scores.json").read_text())["rows"]

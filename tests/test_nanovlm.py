@@ -17,12 +17,17 @@ def small_model(image_tokens: str = "patches", seed: int = 0) -> NanoVLM:
 PROMPTS = [[2, 5, 7, 9], [2], [2, 11, 3], [2, 4, 4, 4, 4, 8]]
 
 
-@pytest.mark.parametrize(("name", "lo", "hi"), [("mini", 4.0e6, 6.5e6), ("base", 13e6, 19e6), ("large", 21e6, 29e6)])
-def test_presets_match_paper_sizes(name, lo, hi):
+@pytest.mark.parametrize(("name", "lo", "hi"), [("mini", 5.0e6, 6.0e6), ("base", 15e6, 17e6), ("large", 24e6, 26e6)])
+def test_presets_match_paper_sizes_and_encoder_shares(name, lo, hi):
+    from vlmgrade.zoo.nanovlm import component_shares
+
     cfg = preset(name)
     assert (cfg.image_size, cfg.patch_size, cfg.n_patches) == (224, 16, 196)
     assert cfg.decoder_width == PRESETS[name]["heads"] * PRESETS[name]["head_size"]
-    assert lo <= NanoVLM(cfg).num_params() <= hi
+    shares = component_shares(cfg)
+    assert lo <= NanoVLM(cfg).num_params() == shares["params"] <= hi
+    assert 0.70 <= shares["encoder"] <= 0.78  # the paper's 70-78%
+    assert shares["connector"] <= 0.14 and shares["decoder"] <= 0.212  # the paper: 6-14% and 16-21%
 
 
 def test_preset_image_size_is_configurable():

@@ -107,6 +107,14 @@ def cmd_zoo_show(args: argparse.Namespace) -> int:
     if card is None:
         raise UserError(f"no zoo card {args.name!r}; cards: {', '.join(c.name for c in cards())}")
     print(yaml.safe_dump(card.to_dict(), sort_keys=False, width=100).rstrip())
+    if card.kind == "nanovlm":
+        from vlmgrade.zoo import nanovlm_config
+        from vlmgrade.zoo.nanovlm import component_shares
+
+        shares = component_shares(nanovlm_config(card))
+        print(f"parameters: {shares['params']:,} (encoder {shares['encoder']:.1%}, connector "
+              f"{shares['connector']:.1%}, decoder {shares['decoder']:.1%}; the paper: encoder 70-78%, "
+              "connector 6-14%, decoder 16-21%)")
     return 0
 
 

@@ -45,6 +45,16 @@ def cards() -> list[Card]:
     return out
 
 
+def nanovlm_config(card: Card):
+    """The architecture a NanoVLM card names: its preset, or the config.json of its folder."""
+    from vlmgrade.zoo.nanovlm import NanoVLMConfig, preset
+
+    if card.trainable_only:
+        return preset(card.source.split(":", 1)[1])
+    raw = read_json(zoo_dir() / card.source / "config.json", "model config")
+    return NanoVLMConfig.from_dict({k: v for k, v in raw.items() if k != "kind"})
+
+
 def find_card(name: str) -> Card | None:
     return next((c for c in cards() if c.name == name), None)
 
