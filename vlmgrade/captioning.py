@@ -83,25 +83,13 @@ def _throughput(captioner) -> dict:
 
 def read_captions(path: Path, samples: list[Sample]) -> list[Caption]:
     """Captions written elsewhere (captions.jsonl: `id`, `model`, `text`), for the samples of the run's data."""
-    import json
-
     from vlmgrade.errors import UserError
+    from vlmgrade.files import jsonl_objects
 
     known = {s.id for s in samples}
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read captions {path}: {e}") from None
     captions, seen = [], set()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{where}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("id", "model", "text")):
+    for where, row in jsonl_objects(path, "captions"):
+        if not all(isinstance(row.get(k), str) for k in ("id", "model", "text")):
             raise UserError(f"{where}: each line needs 'id', 'model' and 'text' (strings)")
         if row["id"] not in known:
             raise UserError(f"{where}: sample id {row['id']!r} is not in the run's data (check --data and --limit)")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vlmgrade import scenes
 from vlmgrade.errors import UserError
+from vlmgrade.files import jsonl_objects
 from vlmgrade.types import Sample, SceneObject
 
 BUILTIN = {"scenes-short": "short", "scenes-long": "long"}
@@ -75,21 +76,10 @@ def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
 
     samples: list[Sample] = []
     seen: set[str] = set()
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read manifest {path}: {e}") from None
-    for lineno, line in enumerate(lines, 1):
+    for where, row in jsonl_objects(path, "manifest"):
         if limit is not None and len(samples) >= limit:
             break
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{where}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or "id" not in row or "image" not in row:
+        if "id" not in row or "image" not in row:
             raise UserError(f"{where}: each line needs at least 'id' and 'image'")
         sid = str(row["id"])
         if sid in seen:
