@@ -109,21 +109,28 @@ def _criterion(r: ScoreRow) -> str:
     return f"{r.criterion} (lower is better)" if r.lower_is_better else r.criterion
 
 
+def _cell(r: ScoreRow | None) -> str:
+    if r is None:
+        return num(None)
+    unscored = f", {r.n_unscored} unscored" if r.n_unscored else ""
+    return f"{num(r.mean)} {interval(r.ci_low, r.ci_high)} n={r.n}{unscored}"
+
+
 def print_table(rows: list[ScoreRow], title: str = "") -> None:
-    """One small table per model x rubric, so names never have to fold in a narrow terminal."""
+    """One table per rubric, the models side by side: each cell the mean, its 95% interval and n."""
     from rich.console import Console
     from rich.table import Column, Table
 
     console = Console()
     if title:
         console.print(title)
-    groups: dict[tuple[str, str], list[ScoreRow]] = {}
-    for r in rows:
-        groups.setdefault((r.model, r.rubric), []).append(r)
-    for (model, rubric), group in groups.items():
-        table = Table(Column("criterion", no_wrap=True), *(Column(h, no_wrap=True, justify="right")
-                                                           for h in ("mean", "95% CI", "n", "unscored")),
-                      title=f"{model} · {rubric}", title_justify="left")
-        for r in group:
-            table.add_row(_criterion(r), num(r.mean), interval(r.ci_low, r.ci_high), str(r.n), str(r.n_unscored))
+    for rubric in dict.fromkeys(r.rubric for r in rows):
+        mine = [r for r in rows if r.rubric == rubric]
+        models = list(dict.fromkeys(r.model for r in mine))
+        table = Table(Column("criterion", no_wrap=True), *(Column(m, justify="right") for m in models),
+                      title=rubric, title_justify="left")
+        cells = {(r.criterion, r.model): r for r in mine}
+        for criterion in dict.fromkeys(r.criterion for r in mine):
+            first = next(r for r in mine if r.criterion == criterion)
+            table.add_row(_criterion(first), *(_cell(cells.get((criterion, m))) for m in models))
         console.print(table)
