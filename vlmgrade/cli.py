@@ -135,6 +135,7 @@ def run_config(args: argparse.Namespace):
                              logprobs=args.judge_logprobs, rpm=args.rpm, tpm=args.tpm, batch=args.batch,
                              batch_poll_s=args.batch_poll)
     return RunConfig(models=tuple(args.model), data=args.data, captions=tuple(args.captions),
+                     controls=args.controls or args.controls_limit is not None, controls_limit=args.controls_limit,
                      rubrics=tuple(args.rubric or ()), limit=args.limit,
                      seed=args.seed, generation=_generation(args), engine=_engine(args), judging=judging,
                      budget=BudgetOptions(max_cost=args.max_cost, price_table=args.price_table, dry_run=args.dry_run),
@@ -143,7 +144,7 @@ def run_config(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vlmgrade.judges import parse_judge
-    from vlmgrade.report import print_table
+    from vlmgrade.report import print_controls, print_table
     from vlmgrade.runner import evaluate
 
     cfg = run_config(args)
@@ -160,7 +161,16 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{e['to_send']} to send; estimated {e['est_prompt_tokens']} prompt + {e['est_completion_tokens']} "
               f"completion tokens, cost {cost}")
         return 0
-    print_table(result.rows, title=f"judge: {result.judge}")
+    print_table([r for r in result.rows if not r.control], title=f"judge: {result.judge}")
+    if result.checks:
+        from vlmgrade.controls import flags
+
+        print_controls(result.rows, result.checks)
+        failed = flags(result.checks)
+        print(f"judge controls: {sum(c.passes for c in result.checks)} of {len(result.checks)} checks pass "
+              "(reference above shuffled / other)" + (": " if failed else ""), file=sys.stderr)
+        for line in failed:
+            print(f"vlmgrade: warning: {line}", file=sys.stderr)
     s = result.stats
     print(f"judge requests sent {s['requests_sent']}, from cache {s['cache_hits']}, retries {s['retries']}, "
           f"failed {s['failed_requests']}; wrote {result.out} (report.md, report.html)", file=sys.stderr)
@@ -284,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "run picks up its submitted batches")
     p.add_argument("--batch-poll", type=float, default=10.0, help="seconds between batch status checks")
     p.add_argument("--price-table", help="YAML of USD per million tokens per judge model (default: built in)")
+    p.add_argument("--controls", action="store_true", help="also judge control completions (the reference, its "
+                   "words shuffled, another sample's reference, an empty one) and report whether the judge "
+                   "tells them apart on each criterion")
+    p.add_argument("--controls-limit", type=_positive, metavar="N", help="controls on the first N samples only "
+                   "(implies --controls)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default reports/<run-id>)")
     p.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="interval method (default Student t)")

@@ -108,7 +108,8 @@ def leaderboard(runs: list[Run], allow_mixed: bool = False) -> dict:
     rows = []
     for run in runs:
         for r in run.scores["rows"]:
-            rows.append({**r, "run": run.scores.get("run", str(run.folder))})
+            if not r.get("control"):  # judge controls are no contestants
+                rows.append({**r, "run": run.scores.get("run", str(run.folder))})
     for key in dict.fromkeys((r["rubric"], r["criterion"]) for r in rows):
         group = [r for r in rows if (r["rubric"], r["criterion"]) == key]
         _rank(group, lower_is_better=any(r.get("better") == "lower" for r in group))

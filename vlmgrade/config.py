@@ -62,6 +62,8 @@ class RunConfig:
     rubrics: tuple[str, ...] = ()  # empty: the judge's default rubric
     limit: int | None = None
     seed: int = 0  # generation sampling and bootstrap resampling
+    controls: bool = False  # also judge the controls (reference, shuffled, other, empty) of controls.py
+    controls_limit: int | None = None  # controls on the first N samples only
     generation: GenerationParams = GenerationParams()
     engine: EngineOptions = field(default_factory=EngineOptions)
     judging: JudgingOptions = field(default_factory=JudgingOptions)

@@ -90,7 +90,8 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "", table_id: st
     return f'<table class="{cls}"{ident}>{head}<tbody>{body}</tbody></table>'
 
 
-def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparison: dict | None, noise) -> str:
+def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparison: dict | None, noise,
+                checks=()) -> str:
     texts = {(c.model, c.sample_id): c.text for c in captions}
     data = f"{run['data']['name']} ({run['data']['version']}, {run['n_samples']} samples)"
     meta = [["run", escape(run["run"])], ["data", escape(data)],
@@ -119,6 +120,8 @@ def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparis
                            [[escape(r["rubric"]), escape(r["criterion"]) + _direction(r["better"]), str(r["n"]),
                              num(r["diff"], 3), interval(r["ci_low"], r["ci_high"], 3), num(r["p"], 4),
                              num(r["p_holm"], 4)] for r in comparison["rows"]]))
+    if checks:
+        html.append(_controls_html(checks))
     html.append("<h2>Judge noise and length bias</h2><p class='small'>Spearman ρ of each score with the "
                 "completion's length in words (tiny models' lengths vary a lot); with --repeats, the judge's mean "
                 "within-sample standard deviation and ICC(1) across repeats.</p>")
@@ -128,6 +131,20 @@ def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparis
     html.append(_sample_browser(judgments, samples, texts))
     html.append("</body></html>")
     return "\n".join(html)
+
+
+def _controls_html(checks) -> str:
+    from vlmgrade.controls import flags
+
+    rows = [[escape(c.rubric), escape(c.criterion), escape(c.control), str(c.n), num(c.diff, 3),
+             interval(c.ci_low, c.ci_high, 3), num(c.p, 4),
+             "passes" if c.passes else "<span class='unscored'>does not discriminate</span>"] for c in checks]
+    warnings = "".join(f"<p class='unscored'><b>{escape(flag)}</b></p>" for flag in flags(checks))
+    return ("<h2>Judge controls</h2><p class='small'>The reference continuation against controls of known "
+            "quality (shuffled words, another picture's text), per criterion in its better direction: the "
+            "judge discriminates when the paired 95% interval is above 0 and Wilcoxon p &lt; 0.05.</p>"
+            + warnings + _table(["rubric", "criterion", "control", "n", "reference − control", "95% interval",
+                                 "p", "verdict"], rows))
 
 
 def _direction(better: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vlmgrade.fmt import interval, num
+from vlmgrade.fmt import interval, num, pvalue
 from vlmgrade.types import ScoreRow
 
 
@@ -50,7 +50,7 @@ def run_record(run_id: str, cfg, spec, rubrics, models: list[str], n_samples: in
 
 
 def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, rows: list[ScoreRow],
-              comparison: dict | None, noise) -> Path:
+              comparison: dict | None, noise, checks=()) -> Path:
     """Write what the run computed; nothing here computes a score or reads a file back."""
     from vlmgrade.html import render_html
 
@@ -60,11 +60,16 @@ def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, rows:
     scores = {"run": run["run"], "judge": run["judge"]["spec"], "data": run["data"],
               "rows": [r.to_dict() for r in rows],
               "rubrics": {r.name: {"version": r.version, "hash": r.hash} for r in rubrics}}
+    if checks:
+        from vlmgrade.controls import flags
+
+        scores["controls"] = {"checks": [c.to_dict() for c in checks], "flags": flags(checks)}
     (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    (out / "report.md").write_text(markdown(run, rows, judgments) + _examples(samples, captions))
+    (out / "report.md").write_text(markdown(run, rows, judgments) + controls_markdown(checks)
+                                   + _examples(samples, captions))
     (out / "report.html").write_text(render_html(run, rows, judgments, rubrics, samples, captions, comparison,
-                                                 noise))
+                                                 noise, checks))
     return out
 
 
@@ -105,6 +110,22 @@ def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
     return "\n".join(lines) + "\n"
 
 
+def controls_markdown(checks) -> str:
+    """The sensitivity verdicts: reference minus each control a criterion must beat, and the flags."""
+    if not checks:
+        return ""
+    from vlmgrade.controls import flags
+
+    lines = ["", "## Judge controls", "",
+             "Reference minus control per criterion, in its better direction (paired t interval, Wilcoxon p).", "",
+             "| rubric | criterion | control | n | diff | 95% CI | p | verdict |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {c.rubric} | {c.criterion} | {c.control} | {c.n} | {num(c.diff, 3)} | "
+              f"{interval(c.ci_low, c.ci_high, 3)} | {pvalue(c.p)} | {'passes' if c.passes else 'FLAGGED'} |"
+              for c in checks]
+    lines += [""] + [f"- **{flag}**" for flag in flags(checks)]
+    return "\n".join(lines) + "\n"
+
+
 def _criterion(r: ScoreRow) -> str:
     return f"{r.criterion} (lower is better)" if r.lower_is_better else r.criterion
 
@@ -114,6 +135,25 @@ def _cell(r: ScoreRow | None) -> str:
         return num(None)
     unscored = f", {r.n_unscored} unscored" if r.n_unscored else ""
     return f"{num(r.mean)} {interval(r.ci_low, r.ci_high)} n={r.n}{unscored}"
+
+
+def print_controls(rows: list[ScoreRow], checks) -> None:
+    """Each control's mean per criterion and whether the judge put the reference above the ones it must beat."""
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    from vlmgrade.controls import CONTROLS
+
+    means = {(r.rubric, r.criterion, r.model): r.mean for r in rows if r.control}
+    verdict: dict[tuple[str, str], bool] = {}
+    for c in checks:
+        verdict[(c.rubric, c.criterion)] = verdict.get((c.rubric, c.criterion), True) and c.passes
+    table = Table(Column("judge controls", no_wrap=True), *(Column(m, justify="right") for m in CONTROLS),
+                  Column("discriminates"), title_justify="left")
+    for rubric, criterion in dict.fromkeys((r.rubric, r.criterion) for r in rows if r.control):
+        table.add_row(f"{criterion} ({rubric})", *(num(means.get((rubric, criterion, m))) for m in CONTROLS),
+                      "yes" if verdict.get((rubric, criterion), True) else "NO")
+    Console().print(table)
 
 
 def print_table(rows: list[ScoreRow], title: str = "") -> None:

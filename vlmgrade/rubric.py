@@ -30,6 +30,7 @@ class Criterion:
     lo: float
     hi: float
     better: str = "higher"  # or "lower": which way every table, rank and plot reads this criterion
+    controls: tuple[str, ...] = ("shuffled",)  # the judge controls the reference must beat on it (controls.py)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,11 @@ def _validate(raw, path: Path) -> Rubric:
         better = spec.get("better", "higher")
         if better not in ("higher", "lower"):
             raise UserError(f"{where}: criterion {name!r}: better must be 'higher' or 'lower', not {better!r}")
-        criteria.append(Criterion(str(name), str(spec.get("description", "")).strip(), scale[0], scale[1], better))
+        controls = spec.get("controls", ["shuffled"])
+        if not isinstance(controls, list) or not set(controls) <= {"shuffled", "other", "empty"}:
+            raise UserError(f"{where}: criterion {name!r}: controls must be a list of shuffled, other, empty")
+        criteria.append(Criterion(str(name), str(spec.get("description", "")).strip(), scale[0], scale[1], better,
+                                  tuple(controls)))
     judge = raw.get("judge") or {}
     if not isinstance(judge, dict):
         raise UserError(f"{where}: 'judge' must be a mapping (model, temperature, image, logprobs)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vlmgrade.cache import Cache
@@ -16,7 +16,7 @@ from vlmgrade.errors import UserError
 from vlmgrade.judges import parse_judge
 from vlmgrade.judges.openai import build_messages
 from vlmgrade.rubric import Rubric, load_rubric
-from vlmgrade.types import Caption, Judgment, ScoreRow
+from vlmgrade.types import Caption, Judgment, Sample, ScoreRow
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class RunResult:
     captions: list[Caption]
     judgments: list[Judgment]
     stats: dict  # requests sent, cache hits, retries, usage, cost, generation, timings; or the dry-run estimate
+    checks: list = field(default_factory=list)  # controls.Check per criterion and control, with --controls
 
 
 def load_rubrics(cfg: RunConfig, judge_kind: str) -> list[Rubric]:
@@ -74,6 +75,8 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
         distributed.teardown()
         if not distributed.is_main():
             return None
+        if cfg.controls:
+            captions += _controls(samples, captions, cfg)
         caption_s = time.time() - t0
         t0 = time.time()
         judge_plan = plan(samples, captions, rubrics, spec, cfg.judging, cfg.budget, cache)
@@ -90,22 +93,36 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
     stats = {**ledger.to_dict(), "estimate": judge_plan.summary(), "generation": generation,
              "timings": {"caption_s": round(caption_s, 3), "judge_s": round(judge_s, 3),
                          "total_s": round(time.time() - started, 3)}}
-    rows, comparison, noise = summarise(judgments, captions, rubrics, cfg)
-    models = list(dict.fromkeys(c.model for c in captions))
+    rows, comparison, noise, checks = summarise(judgments, captions, rubrics, cfg)
+    models = list(dict.fromkeys(r.model for r in rows if not r.control))
     record = run_record(run_id, cfg, spec, rubrics, models, len(samples), describe(cfg.data), stats)
-    write_run(out, record, rubrics, samples, captions, judgments, rows, comparison, noise)
-    return RunResult(out, spec.label, rows, captions, judgments, stats)
+    write_run(out, record, rubrics, samples, captions, judgments, rows, comparison, noise, checks)
+    return RunResult(out, spec.label, rows, captions, judgments, stats, checks)
+
+
+def _controls(samples: list[Sample], captions: list[Caption], cfg: RunConfig) -> list[Caption]:
+    from vlmgrade.controls import CONTROLS, control_captions
+
+    clash = {c.model for c in captions} & set(CONTROLS)
+    if clash:
+        raise UserError(f"a model is named {sorted(clash)[0]!r}, the name of a judge control; rename it")
+    return control_captions(samples, cfg.seed, cfg.controls_limit)
 
 
 def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[Rubric], cfg: RunConfig):
-    """Score rows, the first two models' paired comparison (when there are two) and the judge-noise table."""
+    """Score rows (controls marked), the first two models' paired comparison (when there are two), the
+    judge-noise table and, with --controls, the sensitivity checks."""
     from vlmgrade.compare import Run, compare
+    from vlmgrade.controls import CONTROLS, sensitivity
     from vlmgrade.scores import judge_noise, score_rows
 
-    rows = score_rows(judgments, rubrics, cfg.output.ci, cfg.seed)
-    models = list(dict.fromkeys(c.model for c in captions))
+    controls = set(CONTROLS) if cfg.controls else set()
+    rows = [replace(r, control=r.model in controls) for r in score_rows(judgments, rubrics, cfg.output.ci, cfg.seed)]
+    models = [m for m in dict.fromkeys(c.model for c in captions) if m not in controls]
     comparison = None
     if len(models) >= 2:
         this = Run(Path("."), {"rows": [r.to_dict() for r in rows]}, judgments)
         comparison = compare(this, this, models[0], models[1])
-    return rows, comparison, judge_noise(judgments, captions, rubrics)
+    model_judgments = [j for j in judgments if j.model not in controls]
+    checks = sensitivity(judgments, rubrics) if controls else []
+    return rows, comparison, judge_noise(model_judgments, captions, rubrics), checks

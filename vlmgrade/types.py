@@ -117,6 +117,7 @@ class ScoreRow:
     n: int
     n_unscored: int
     better: str = "higher"
+    control: bool = False  # a judge control (controls.py), not a model
 
     @property
     def lower_is_better(self) -> bool:
@@ -126,10 +127,10 @@ class ScoreRow:
         """One scores.json row."""
         return {"model": self.model, "rubric": self.rubric, "criterion": self.criterion, "mean": self.mean,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "ci_method": self.ci_method, "n": self.n,
-                "n_unscored": self.n_unscored, "better": self.better}
+                "n_unscored": self.n_unscored, "better": self.better, **({"control": True} if self.control else {})}
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> ScoreRow:
         return cls(row["model"], row["rubric"], row["criterion"], row.get("mean"), row.get("ci_low"),
                    row.get("ci_high"), row.get("ci_method", "t"), int(row.get("n", 0)), int(row.get("n_unscored", 0)),
-                   row.get("better", "higher"))
+                   row.get("better", "higher"), bool(row.get("control", False)))
