@@ -21,7 +21,7 @@ from .test_nanovlm import EOS, small_model
 
 SHIPPED = "nanovlm-mini-scenes"
 SHIPPED_LONG = "nanovlm-mini-scenes-long"  # scenes-long prefixes need its 128-token context
-PER_SPLIT = 40
+PER_SPLIT = 24
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,24 @@ def assert_user_error(result, needle: str):
     assert needle in lines[0], lines[0]
 
 
+class InProcess:
+    """`vlmgrade ARGS` through `cli.main` in this process (no interpreter start per call), with the same
+    returncode/stderr a subprocess gives; each test keeps one real subprocess for the entry point itself."""
+
+    def __init__(self, capsys) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str):
+        import subprocess
+
+        from vlmgrade.cli import main
+
+        self.capsys.readouterr()
+        code = main(list(args))
+        captured = self.capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
+
+
 def test_zoo_list_json_has_the_paper_presets_and_the_shipped_model():
     result = run_cli("zoo", "list", "--json")
     assert result.returncode == 0, result.stderr
@@ -73,48 +91,51 @@ def manifest(tmp_path):
     return tmp_path / "m"
 
 
-def test_unknown_model_and_dataset_exit_2(tiny_model, tmp_path):
+def test_unknown_model_and_dataset_exit_2(tiny_model, tmp_path, capsys):
     out = str(tmp_path / "o.jsonl")
+    cli = InProcess(capsys)
     assert_user_error(run_cli("caption", "--model", "no-such-model", "--data", "scenes-short:test", "--out", out),
                       "unknown model 'no-such-model'")
-    assert_user_error(run_cli("caption", "--model", str(tiny_model), "--data", "nope:test", "--out", out),
+    assert_user_error(cli("caption", "--model", str(tiny_model), "--data", "nope:test", "--out", out),
                       "unknown dataset")
-    assert_user_error(run_cli("caption", "--model", "nanovlm-base", "--data", "scenes-short:test", "--out", out),
+    assert_user_error(cli("caption", "--model", "nanovlm-base", "--data", "scenes-short:test", "--out", out),
                       "architecture without trained weights")
-    assert_user_error(run_cli("data", "export", "scenes-short:dev", "--out", out), "unknown split")
+    assert_user_error(cli("data", "export", "scenes-short:dev", "--out", out), "unknown split")
 
 
-def test_missing_and_corrupt_images_exit_2(tiny_model, manifest, tmp_path):
+def test_missing_and_corrupt_images_exit_2(tiny_model, manifest, tmp_path, capsys):
     out = str(tmp_path / "o.jsonl")
+    cli = InProcess(capsys)
     first = sorted((manifest / "images").iterdir())[0]
     first.write_bytes(b"not a png at all")
     assert_user_error(run_cli("caption", "--model", str(tiny_model), "--data", str(manifest), "--out", out),
                       "cannot read image")
     first.unlink()
-    assert_user_error(run_cli("caption", "--model", str(tiny_model), "--data", str(manifest), "--out", out),
+    assert_user_error(cli("caption", "--model", str(tiny_model), "--data", str(manifest), "--out", out),
                       "image not found")
     (manifest / "manifest.jsonl").write_text("{not json\n")
-    assert_user_error(run_cli("caption", "--model", str(tiny_model), "--data", str(manifest), "--out", out),
+    assert_user_error(cli("caption", "--model", str(tiny_model), "--data", str(manifest), "--out", out),
                       "not valid JSON")
 
 
-def test_bad_model_folders_and_configs_exit_2(tiny_model, tmp_path):
+def test_bad_model_folders_and_configs_exit_2(tiny_model, tmp_path, capsys):
     import shutil
 
+    cli = InProcess(capsys)
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model, broken)
     (broken / "model.safetensors").write_bytes(b"garbage")
     out = str(tmp_path / "o.jsonl")
-    assert_user_error(run_cli("caption", "--model", str(broken), "--data", "scenes-short:test", "--out", out),
-                      "cannot load model")
+    assert_user_error(run_cli("caption", "--model", str(broken), "--data", "scenes-short:test", "--limit", "2",
+                              "--out", out), "cannot load model")
     (broken / "config.json").write_text("{")
-    assert_user_error(run_cli("caption", "--model", str(broken), "--data", "scenes-short:test", "--out", out),
-                      "not valid JSON")
+    assert_user_error(cli("caption", "--model", str(broken), "--data", "scenes-short:test", "--limit", "2",
+                          "--out", out), "not valid JSON")
     bad = tmp_path / "bad.yaml"
     bad.write_text("out: x\nepochs: [1\n")
-    assert_user_error(run_cli("train", str(bad)), "not valid YAML")
+    assert_user_error(cli("train", str(bad)), "not valid YAML")
     cfg = write_train_config(tmp_path, train="missing-manifest.jsonl")
-    assert_user_error(run_cli("train", str(cfg)), "unknown dataset")
+    assert_user_error(cli("train", str(cfg)), "unknown dataset")
 
 
 def test_torchrun_two_process_captioning_equals_one_process(tiny_model, tmp_path):

@@ -44,10 +44,12 @@ def cmd_caption(args: argparse.Namespace) -> int:
     from vlmgrade.cache import Cache
     from vlmgrade.captioning import caption_stage
     from vlmgrade.data import load_samples
+    from vlmgrade.zoo import resolve
 
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a .jsonl file path")
+    resolve(args.model)  # an unknown model fails at once, before any picture is drawn or read
     samples = load_samples(args.data, args.limit)
     device = distributed.setup(args.device)  # under torchrun: one share of the samples per rank
     cache = Cache()

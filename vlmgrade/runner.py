@@ -54,6 +54,10 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
     rubrics = load_rubrics(cfg, spec.kind)
     if cfg.judging.concurrency < 1 or cfg.judging.repeats < 1:
         raise UserError("--concurrency and --repeats must be at least 1")
+    from vlmgrade.zoo import resolve
+
+    for m in cfg.models:  # an unknown model fails at once, before any picture is drawn or read
+        resolve(m)
     samples = load_samples(cfg.data, cfg.limit)
     if not samples:
         raise UserError(f"dataset {cfg.data} has no samples")
