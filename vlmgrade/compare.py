@@ -52,7 +52,7 @@ def load_run(folder: str | Path) -> Run:
     return Run(path.parent, scores)
 
 
-def _per_sample(judgments: list[Judgment], model: str, rubric: str, criterion: str) -> dict[str, float]:
+def per_sample_means(judgments: list[Judgment], model: str, rubric: str, criterion: str) -> dict[str, float]:
     """Mean score per sample over its scored repeats; unscored judgments drop out of the pairing."""
     sums: dict[str, list[float]] = {}
     for j in judgments:
@@ -81,8 +81,8 @@ def compare(run_a: Run, run_b: Run, model_a: str | None = None, model_b: str | N
         raise UserError("the two runs share no rubric criterion")
     rows = []
     for rubric, criterion, better in criteria:
-        a = _per_sample(ja, model_a, rubric, criterion)
-        b = _per_sample(jb, model_b, rubric, criterion)
+        a = per_sample_means(ja, model_a, rubric, criterion)
+        b = per_sample_means(jb, model_b, rubric, criterion)
         both = sorted(set(a) & set(b))
         res = paired_difference([a[s] for s in both], [b[s] for s in both])
         rows.append({"rubric": rubric, "criterion": criterion, "model_a": model_a, "model_b": model_b, "n": res.n,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from vlmgrade.compare import per_sample_means
 from vlmgrade.stats import paired_difference
 from vlmgrade.types import Caption, Judgment, Sample
 
@@ -64,22 +65,14 @@ class Check:
                 "passes": self.passes}
 
 
-def _per_sample(judgments: list[Judgment], model: str, rubric: str, criterion: str) -> dict[str, float]:
-    values: dict[str, list[float]] = {}
-    for j in judgments:
-        if j.model == model and j.rubric == rubric and j.scores.get(criterion) is not None:
-            values.setdefault(j.sample_id, []).append(j.scores[criterion])
-    return {k: sum(v) / len(v) for k, v in values.items()}
-
-
 def sensitivity(judgments: list[Judgment], rubrics) -> list[Check]:
     checks = []
     for rubric in rubrics:
         for c in rubric.criteria:
             sign = -1.0 if c.better == "lower" else 1.0
-            ref = _per_sample(judgments, "reference", rubric.name, c.name)
+            ref = per_sample_means(judgments, "reference", rubric.name, c.name)
             for control in c.controls:
-                other = _per_sample(judgments, control, rubric.name, c.name)
+                other = per_sample_means(judgments, control, rubric.name, c.name)
                 both = sorted(set(ref) & set(other))
                 res = paired_difference([sign * ref[s] for s in both], [sign * other[s] for s in both])
                 checks.append(Check(rubric.name, c.name, control, res.n, res.diff, res.ci_low, res.ci_high, res.p))
