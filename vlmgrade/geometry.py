@@ -13,10 +13,7 @@ from __future__ import annotations
 
 Box = tuple[float, float, float, float]
 
-POSITIONS = ("left", "middle", "right")
 RELATIONS = ("next to", "left of", "right of", "on top of", "under", "in front of", "behind")
-INVERSE = {"next to": "next to", "left of": "right of", "right of": "left of", "on top of": "under",
-           "under": "on top of", "in front of": "behind", "behind": "in front of"}
 
 
 def center_x(b: Box) -> float:

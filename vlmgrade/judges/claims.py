@@ -217,7 +217,3 @@ def read_claims(text: str) -> Claims:
                     positions.append(PositionClaim(subject.claim, value))
             i += length
     return Claims(tuple(objects), tuple(positions), tuple(relations))
-
-
-def named_nouns(text: str) -> set[str]:
-    return {c.noun for c in read_claims(text).objects}
