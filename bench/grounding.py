@@ -18,6 +18,7 @@ Last line: one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import random
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from vlmgrade import scenes
+from vlmgrade.controls import words_after
 from vlmgrade.data import load_samples
 from vlmgrade.judges.claims import read_claims
 from vlmgrade.judges.grounded import judge
@@ -54,11 +56,6 @@ def shuffled(samples, seed: int = 0):
     return [dataclasses.replace(s, image=im) for s, im in zip(samples, images)]
 
 
-def continuation(text: str, prefix: str) -> str:
-    """What a completion of `prefix` would be if the whole text were `text`: its words after the prefix's."""
-    return " ".join(text.split()[len(prefix.split()):])
-
-
 def most_common_object_sentence(train: list[scenes.Scene]) -> str:
     sentences = Counter(s for scene in train for s in re.split(r"(?<=[.!?])\s+", scene.short)
                         if read_claims(s).objects)
@@ -74,13 +71,13 @@ def nearest_training_texts(samples, train: list[scenes.Scene]) -> list[str]:
     out = []
     for s in samples:
         nearest = int(((bank - small(s.image)) ** 2).sum(1).argmin())
-        out.append(continuation(train[nearest].short, s.prefix))
+        out.append(words_after(train[nearest].short, s.prefix))
     return out
 
 
 def with_noise(captioner, scale: float, seed: int = 0):
     """The same captioner with each weight tensor perturbed by N(0, (scale x its std)^2)."""
-    noisy = dataclasses.replace(captioner, model=__import__("copy").deepcopy(captioner.model))
+    noisy = dataclasses.replace(captioner, model=copy.deepcopy(captioner.model))
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in noisy.model.parameters():

@@ -24,10 +24,14 @@ from vlmgrade.types import Caption, Judgment, Sample
 CONTROLS = ("reference", "shuffled", "other", "empty")
 
 
+def words_after(text: str, prefix: str) -> str:
+    """`text` without as many leading words as `prefix` has: how `text` would complete that prefix."""
+    return " ".join(text.split()[len(prefix.split()):])
+
+
 def continuation(sample: Sample) -> str:
     """The reference's words after the prefix's: what a perfect completion would be."""
-    words = sample.references[0].split() if sample.references else []
-    return " ".join(words[len(sample.prefix.split()):])
+    return words_after(sample.references[0], sample.prefix) if sample.references else ""
 
 
 def control_captions(samples: list[Sample], seed: int = 0, limit: int | None = None) -> list[Caption]:

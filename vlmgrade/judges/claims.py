@@ -27,7 +27,8 @@ COCO = ("person bicycle car motorcycle airplane bus train truck boat traffic_lig
 SYNONYMS = {
     "bicycle": "bike", "bicycles": "bike", "bikes": "bike", "airplane": "plane", "aeroplane": "plane",
     "jet": "plane", "puppy": "dog", "doggy": "dog", "kitten": "cat", "kitty": "cat", "car": "car", "auto": "car",
-    "teddy_bear": "teddy", "teddy": "teddy", "bunny": "rabbit", "boy": "person", "girl": "person",
+    "teddy_bear": "teddy", "teddy": "teddy", "sports_ball": "ball", "bunny": "rabbit", "boy": "person",
+    "girl": "person",
     "man": "person", "woman": "person", "men": "person", "women": "person", "kid": "person", "child": "person",
     "children": "person", "baby": "person", "people": "person", "lady": "person", "motorbike": "motorcycle",
     "sofa": "couch", "television": "tv", "phone": "cell_phone", "doughnut": "donut", "table": "dining_table",
@@ -55,8 +56,7 @@ def _noun_table() -> dict[str, str]:
     """Every surface form (singular, plural, synonym; two-word names joined by _) -> canonical noun."""
     table: dict[str, str] = {}
     for noun in (*COCO, *scenes.KINDS):
-        base = noun.split("_")[-1] if noun in ("sports_ball",) else noun
-        table[noun] = SYNONYMS.get(noun, base)
+        table[noun] = SYNONYMS.get(noun, noun)
     table.update(SYNONYMS)
     for form, canon in list(table.items()):
         for plural in (form + "s", form + "es", (form[:-1] + "ies") if form.endswith("y") else None):
