@@ -135,7 +135,7 @@ def run_config(args: argparse.Namespace):
     judging = JudgingOptions(judge=args.judge, base_url=args.judge_base_url, concurrency=args.concurrency,
                              repeats=args.repeats, temperature=args.judge_temperature, image=args.judge_image,
                              logprobs=args.judge_logprobs, rpm=args.rpm, tpm=args.tpm, batch=args.batch,
-                             batch_poll_s=args.batch_poll)
+                             batch_poll_s=args.batch_poll, baseline=args.baseline)
     return RunConfig(models=tuple(args.model), data=args.data, captions=tuple(args.captions),
                      controls=args.controls or args.controls_limit is not None, controls_limit=args.controls_limit,
                      rubrics=tuple(args.rubric or ()), limit=args.limit,
@@ -145,6 +145,7 @@ def run_config(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from vlmgrade.fmt import num
     from vlmgrade.judges import parse_judge
     from vlmgrade.report import print_controls, print_table
     from vlmgrade.runner import evaluate
@@ -164,12 +165,17 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"completion tokens, cost {cost}")
         return 0
     print_table([r for r in result.rows if not r.control], title=f"judge: {result.judge}")
-    if result.checks:
+    for p in result.summary.pairwise:
+        print(f"{p.rubric} (pairwise, each pair of models asked in both orders; strength: Bradley-Terry log "
+              f"scale): {p.n_pairs} sample-pairs, position bias {num(p.position_bias)}, inconsistent "
+              f"{num(p.inconsistent)}, unscored {p.unscored}", file=sys.stderr)
+    checks = result.summary.checks
+    if checks:
         from vlmgrade.controls import flags
 
-        print_controls(result.rows, result.checks)
-        failed = flags(result.checks)
-        print(f"judge controls: {sum(c.passes for c in result.checks)} of {len(result.checks)} checks pass "
+        print_controls(result.rows, checks)
+        failed = flags(checks)
+        print(f"judge controls: {sum(c.passes for c in checks)} of {len(checks)} checks pass "
               "(reference above shuffled / other)" + (": " if failed else ""), file=sys.stderr)
         for line in failed:
             print(f"vlmgrade: warning: {line}", file=sys.stderr)
@@ -184,12 +190,14 @@ def cmd_rubric_list(args: argparse.Namespace) -> int:
 
     for name in builtin_names():
         r = load_rubric(name)
-        crit = ", ".join(f"{c.name} {c.lo:g}-{c.hi:g}" for c in r.criteria)
-        print(f"{r.name}  v{r.version}  judge {r.judge['model']}  [{crit}]\n    {r.description}")
+        crit = ", ".join(f"{c.name} " + ("A|B|tie" if r.pairwise else f"{c.lo:g}-{c.hi:g}") for c in r.criteria)
+        kind = "  pairwise" if r.pairwise else ""
+        print(f"{r.name}  v{r.version}{kind}  judge {r.judge['model']}  [{crit}]\n    {r.description}")
     return 0
 
 
 def cmd_rubric_check(args: argparse.Namespace) -> int:
+    from vlmgrade.controls import continuation
     from vlmgrade.data import load_samples
     from vlmgrade.judges.openai import build_messages
     from vlmgrade.rubric import json_schema, load_rubric
@@ -198,7 +206,9 @@ def cmd_rubric_check(args: argparse.Namespace) -> int:
     rubric = load_rubric(args.path)
     sample = load_samples(args.data, 1)[0]
     caption = Caption(sample.id, "example", args.text)
-    messages = build_messages(rubric, sample, caption)
+    # a pairwise rubric shows the given text as A and the sample's reference continuation as B
+    second = Caption(sample.id, "reference", continuation(sample)) if rubric.pairwise else None
+    messages = build_messages(rubric, sample, caption, second=second)
     print(f"rubric {rubric.name} v{rubric.version} (hash {rubric.hash}): {len(rubric.criteria)} criteria, "
           f"judge defaults {json.dumps(rubric.judge)}")
     for m in messages:
@@ -235,6 +245,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     a, b = result["rows"][0]["model_a"], result["rows"][0]["model_b"]
     print(render(header, body, args.format, result, title=f"a = {a} ({run_a.folder}), b = {b} ({run_b.folder}); "
                  "paired on the samples both have"))
+    return 0
+
+
+def cmd_agree(args: argparse.Namespace) -> int:
+    from vlmgrade.agreement import agree
+    from vlmgrade.compare import load_run
+    from vlmgrade.tables import agreement_table, render
+
+    run_a, run_b = load_run(args.run_a), load_run(args.run_b)
+    contestants = [(r["rubric"], r["criterion"]) for r in run_a.scores["rows"] if not r.get("control")]
+    in_b = {(r["rubric"], r["criterion"]) for r in run_b.scores["rows"]}
+    criteria = [c for c in dict.fromkeys(contestants) if c in in_b]
+    if not criteria:
+        raise UserError("the two runs share no rubric criterion")
+    rows = [r.to_dict() for r in agree(run_a.judgments, run_b.judgments, criteria, seed=args.seed)]
+    if not rows:
+        raise UserError("the two runs share no judged sample of the same model")
+    header, body = agreement_table(rows)
+    print(render(header, body, args.format, {"run_a": str(run_a.folder), "run_b": str(run_b.folder), "rows": rows},
+                 title=f"a = {run_a.folder}, b = {run_b.folder}; paired on the samples both scored (repeats "
+                 "averaged); 95% bootstrap intervals over samples", tidy=rows))
     return 0
 
 
@@ -286,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-image", action="store_true", help="send the picture with every LLM rubric's prompt")
     p.add_argument("--judge-logprobs", action="store_true", help="probability-weighted scores: the expectation "
                    "over the judge's top-20 score tokens (the plain score is kept beside it)")
+    p.add_argument("--baseline", metavar="MODEL", help="pairwise rubrics: win rates against this model "
+                   "(default: the first model)")
     p.add_argument("--rpm", type=_positive, help="at most this many judge requests per minute")
     p.add_argument("--tpm", type=_positive, help="at most this many (estimated) judge tokens per minute")
     p.add_argument("--dry-run", action="store_true", help="caption, then print the judge requests, estimated "
@@ -320,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs=2, metavar=("A", "B"), help="which models (default: the first of each run)")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("agree", help="agreement of two runs' judgments of the same captions (two judges, or "
+                       "two repeats): Spearman, weighted kappa, Krippendorff's alpha")
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap over samples")
+    p.set_defaults(func=cmd_agree)
 
     rub = sub.add_parser("rubric", help="rubrics").add_subparsers(dest="rubric_command", required=True)
     p = rub.add_parser("list", help="list the built-in rubrics")

@@ -90,8 +90,9 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "", table_id: st
     return f'<table class="{cls}"{ident}>{head}<tbody>{body}</tbody></table>'
 
 
-def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparison: dict | None, noise,
-                checks=()) -> str:
+def render_html(run: dict, summary, judgments, rubrics, samples, captions) -> str:
+    """The page for a run: `summary` (runner.Summary) holds every figure shown; this only formats it."""
+    rows, comparison, noise, checks = summary.rows, summary.comparison, summary.noise, summary.checks
     texts = {(c.model, c.sample_id): c.text for c in captions}
     data = f"{run['data']['name']} ({run['data']['version']}, {run['n_samples']} samples)"
     meta = [["run", escape(run["run"])], ["data", escape(data)],
@@ -103,11 +104,14 @@ def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparis
     html = [f"<!doctype html><html><head><meta charset='utf-8'><title>vlmgrade {escape(run['run'])}</title>",
             f"<style>{CSS}</style><script>{FILTER_JS}</script></head><body>",
             f"<h1>vlmgrade run {escape(run['run'])}</h1>", _table([], meta, "meta"), "<h2>Scores</h2>"]
+    absolute = [r for r in rows if not r.pairwise]
     score_rows = [[escape(r.model), escape(r.rubric), escape(r.criterion) + _direction(r.better), num(r.mean),
                    f"{interval(r.ci_low, r.ci_high)} {escape(r.ci_method)}", str(r.n),
-                   f"<span class='unscored'>{r.n_unscored}</span>" if r.n_unscored else "0"] for r in rows]
+                   f"<span class='unscored'>{r.n_unscored}</span>" if r.n_unscored else "0"] for r in absolute]
     html.append(_table(["model", "rubric", "criterion", "mean", "95% interval", "n", "unscored"], score_rows))
-    for rubric in rubrics:
+    if summary.pairwise:
+        html.append(_pairwise_html([r for r in rows if r.pairwise], summary.pairwise))
+    for rubric in (r for r in rubrics if not r.pairwise):
         for c in rubric.criteria:
             mine = [r for r in rows if r.rubric == rubric.name and r.criterion == c.name]
             html.append(f"<div class='plot'><h3>{escape(rubric.name)} · {escape(c.name)}{_direction(c.better)}</h3>"
@@ -125,9 +129,12 @@ def render_html(run: dict, rows, judgments, rubrics, samples, captions, comparis
     html.append("<h2>Judge noise and length bias</h2><p class='small'>Spearman ρ of each score with the "
                 "completion's length in words (tiny models' lengths vary a lot); with --repeats, the judge's mean "
                 "within-sample standard deviation and ICC(1) across repeats.</p>")
-    html.append(_table(["rubric", "criterion", "ρ with length", "repeats", "within-sample SD", "ICC(1)"],
+    html.append(_table(["rubric", "criterion", "ρ with length", "repeats", "within-sample SD", "ICC(1)",
+                        "Krippendorff α (interval)"],
                        [[escape(n.rubric), escape(n.criterion), num(n.rho_length), str(n.repeats), num(n.within_sd),
-                         num(n.icc)] for n in noise]))
+                         num(n.icc), num(n.alpha)] for n in noise]))
+    if summary.agreement:
+        html.append(_agreement_html(summary.agreement))
     html.append(_sample_browser(judgments, samples, texts))
     html.append("</body></html>")
     return "\n".join(html)
@@ -147,8 +154,43 @@ def _controls_html(checks) -> str:
                                  "p", "verdict"], rows))
 
 
+def _pairwise_html(rows, summaries) -> str:
+    """Strengths and win rates of the pairwise rubrics, and how the judge treated the order."""
+    body = [[escape(r.model), escape(r.rubric), escape(r.criterion), num(r.mean), interval(r.ci_low, r.ci_high),
+             (f"{num(r.win_rate)} {interval(r.win_ci_low, r.win_ci_high)}" if r.win_rate is not None
+              else "baseline" if r.model == r.baseline else num(None)), str(r.n)] for r in rows]
+    order = [[escape(p.rubric), escape(p.baseline), str(p.n_pairs), num(p.position_bias), num(p.inconsistent),
+              str(p.unscored)] for p in summaries]
+    return ("<h2>Pairwise</h2><p class='small'>Each pair of models on each sample was asked in both orders; only "
+            "order-consistent verdicts count as wins, inconsistent ones as ties. Strength: Bradley-Terry "
+            "log-strength, mean 0 over the models, P(i beats j) = 1/(1+exp(s<sub>j</sub>−s<sub>i</sub>)); "
+            "95% bootstrap intervals over samples. Win rate: win 1, tie 0.5, loss 0 against the baseline.</p>"
+            + _table(["model", "rubric", "criterion", "strength", "95% interval", "win rate vs baseline [95%]",
+                      "sample-pairs"], body)
+            + "<p class='small'>Position bias: the share of sample-pairs whose two verdicts (one per order) name "
+            "the same position; a judge that reads only the content has 0.</p>"
+            + _table(["rubric", "baseline", "sample-pairs", "position bias", "inconsistent", "unscored"], order))
+
+
+def _agreement_html(rows) -> str:
+    from vlmgrade.agreement import FIGURES
+
+    body = [[escape(r.model), escape(r.rubric), escape(r.criterion), str(r.n)]
+            + [f"{num(getattr(r, k))} {interval(getattr(r, k + '_ci_low'), getattr(r, k + '_ci_high'))}"
+               for k in FIGURES] for r in rows]
+    return ("<h2>Judge agreement with itself (repeat 1 against repeat 2)</h2><p class='small'>On the samples "
+            "both repeats scored; 95% bootstrap intervals over samples. A difference between models smaller than "
+            "the judge's own disagreement is not evidence.</p>"
+            + _table(["model", "rubric", "criterion", "n", "Spearman ρ", "kappa (quadratic)", "α (interval)",
+                      "α (ordinal)", "mean |a − b|"], body))
+
+
 def _direction(better: str) -> str:
     return " <span class='small'>(lower is better)</span>" if better == "lower" else ""
+
+
+def _verdict(value) -> str:
+    return {1.0: "A", 0.0: "B", 0.5: "tie"}.get(value, num(value))
 
 
 def _sample_browser(judgments, samples, texts: dict) -> str:
@@ -159,14 +201,16 @@ def _sample_browser(judgments, samples, texts: dict) -> str:
     rows = []
     for s in shown:
         for j in by_sample.get(s.id, []):
-            scores = ", ".join(f"{k} {num(v)}" for k, v in j.scores.items())
+            scores = ", ".join(f"{k} {_verdict(v) if j.pair else num(v)}" for k, v in j.scores.items())
             verdict = (f"<span class='unscored'>unscored: {escape(j.unscored_reason)}</span>"
                        if j.unscored_reason else escape(scores))
             rows.append([f"<img class='thumb' alt='{escape(s.id)}' src='{_thumb(s.image)}'>",
                          f"{escape(s.id)}<br><span class='small'>{escape(j.model)} · {escape(j.rubric)}"
                          f"{' #' + str(j.repeat) if j.repeat else ''}</span>",
                          f"<span class='prefix'>{escape(s.prefix)}</span> "
-                         f"{escape(texts.get((j.model, s.id), ''))}",
+                         + (" ".join(f"<br><b>{side}</b> ({escape(m)}): {escape(texts.get((m, s.id), ''))}"
+                                     for side, m in zip("AB", j.pair)) if j.pair else
+                            escape(texts.get((j.model, s.id), ''))),
                          verdict, _feedback_html(j)])
     note = f" (the first {MAX_SAMPLES} of {len(samples)})" if len(samples) > MAX_SAMPLES else ""
     return (f"<h2>Samples{note}</h2><input placeholder='filter: id, words, model, unscored…' "

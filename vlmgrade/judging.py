@@ -36,6 +36,7 @@ class Job:
     body: dict  # the request exactly as sent (direct or batch)
     key: str
     est_tokens: tuple[int, int]  # (prompt, completion) estimate
+    pair: tuple[str, str] | None = None  # pairwise rubrics: the models shown as A and B (caption.model says "A vs B")
 
     @property
     def weighted(self) -> bool:
@@ -94,17 +95,19 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     by_id = {s.id: s for s in samples}
     jobs, offline = [], []
     for rubric in rubrics:
-        for c in captions:
-            if rubric.offline:
-                offline.append(grounded.judge(by_id[c.sample_id], c, rubric.name))
-                continue
-            messages = build_messages(rubric, by_id[c.sample_id], c, force_image=judging.image)
-            body = request_body(spec, rubric, messages, judging.temperature,
-                                logprobs=bool(rubric.judge.get("logprobs") or judging.logprobs))
+        if rubric.offline:
+            offline += [grounded.judge(by_id[c.sample_id], c, rubric.name) for c in captions]
+            continue
+        for c, second in (ordered_pairs(captions, rubric.name) if rubric.pairwise else ((c, None) for c in captions)):
+            messages = build_messages(rubric, by_id[c.sample_id], c, force_image=judging.image, second=second)
+            weighted = not rubric.pairwise and bool(rubric.judge.get("logprobs") or judging.logprobs)
+            body = request_body(spec, rubric, messages, judging.temperature, logprobs=weighted)
             est = (estimate_prompt_tokens(messages), estimate_completion_tokens(len(rubric.criteria)))
+            pair = (c.model, second.model) if second else None
+            shown = Caption(c.sample_id, f"{c.model} vs {second.model}", "") if second else c
             for r in range(judging.repeats):
                 key = key_of({"endpoint": spec.endpoint, "body": body, "rubric": rubric.hash, "repeat": r})
-                jobs.append(Job(rubric, c, r, body, key, est))
+                jobs.append(Job(rubric, shown, r, body, key, est, pair))
     cached = {k: Reply.from_cache(v) for k, v in cache.get_many("judgments", [j.key for j in jobs]).items()}
     new: dict[str, Job] = {}
     for j in jobs:
@@ -117,6 +120,25 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
         p.price = load_prices(budget.price_table).get(spec.model)
         p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, p.price, batch=judging.batch)
     return p
+
+
+def ordered_pairs(captions: list[Caption], rubric: str) -> list[tuple[Caption, Caption]]:
+    """Every pair of models on every sample, in both orders (A, B) and (B, A), so that position bias can be
+    measured and removed. Judge controls are no contestants."""
+    from vlmgrade.controls import CONTROLS
+
+    by_sample: dict[str, list[Caption]] = {}
+    for c in captions:
+        if c.model not in CONTROLS:
+            by_sample.setdefault(c.sample_id, []).append(c)
+    if max((len(v) for v in by_sample.values()), default=0) < 2:
+        raise UserError(f"rubric {rubric} is pairwise: it needs captions of at least two models on a sample")
+    pairs = []
+    for group in by_sample.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                pairs += [(a, b), (b, a)]
+    return pairs
 
 
 def _check_budget(p: Plan, spec: JudgeSpec, max_cost: float | None) -> None:
@@ -197,13 +219,15 @@ def judgment_of(job: Job, reply: Reply) -> Judgment:
     if job.weighted and reason is None:
         weighted, which = weighted_scores(job.rubric, reply.text, reply.logprobs or [], scores)
         return Judgment(c.sample_id, c.model, job.rubric.name, weighted, None, reply.text, job.repeat, reply.usage,
-                        plain_scores=scores, weighted=tuple(which))
-    return Judgment(c.sample_id, c.model, job.rubric.name, scores, reason, reply.text, job.repeat, reply.usage)
+                        plain_scores=scores, weighted=tuple(which), pair=job.pair)
+    return Judgment(c.sample_id, c.model, job.rubric.name, scores, reason, reply.text, job.repeat, reply.usage,
+                    pair=job.pair)
 
 
 def _failed(job: Job, reason: str) -> Judgment:
     scores = {c.name: None for c in job.rubric.criteria}
-    return Judgment(job.caption.sample_id, job.caption.model, job.rubric.name, scores, reason, repeat=job.repeat)
+    return Judgment(job.caption.sample_id, job.caption.model, job.rubric.name, scores, reason, repeat=job.repeat,
+                    pair=job.pair)
 
 
 async def _through_batches(p: Plan, spec: JudgeSpec, judge, judging: JudgingOptions, cache: Cache, ledger: Ledger,

@@ -49,11 +49,12 @@ def run_record(run_id: str, cfg, spec, rubrics, models: list[str], n_samples: in
     }
 
 
-def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, rows: list[ScoreRow],
-              comparison: dict | None, noise, checks=()) -> Path:
-    """Write what the run computed; nothing here computes a score or reads a file back."""
+def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, summary) -> Path:
+    """Write what the run computed (`summary`, a runner.Summary); nothing here computes a score or reads a
+    file back."""
     from vlmgrade.html import render_html
 
+    rows, checks = summary.rows, summary.checks
     out.mkdir(parents=True, exist_ok=True)
     _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
     _jsonl(out / "judgments.jsonl", (j.to_dict() for j in judgments))
@@ -64,12 +65,13 @@ def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, rows:
         from vlmgrade.controls import flags
 
         scores["controls"] = {"checks": [c.to_dict() for c in checks], "flags": flags(checks)}
+    if summary.pairwise:
+        scores["pairwise"] = {p.rubric: p.to_dict() for p in summary.pairwise}
     (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    (out / "report.md").write_text(markdown(run, rows, judgments) + controls_markdown(checks)
-                                   + _examples(samples, captions))
-    (out / "report.html").write_text(render_html(run, rows, judgments, rubrics, samples, captions, comparison,
-                                                 noise, checks))
+    (out / "report.md").write_text(markdown(run, rows, judgments) + pairwise_markdown(summary.pairwise)
+                                   + controls_markdown(checks) + _examples(samples, captions))
+    (out / "report.html").write_text(render_html(run, summary, judgments, rubrics, samples, captions))
     return out
 
 
@@ -94,10 +96,11 @@ def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
              f"- judge requests sent: {run['requests_sent']}, from cache: {run['cache_hits']}, "
              f"retries: {run['retries']}, failed: {run['failed_requests']}",
              f"- tokens: {run['usage']['total_tokens']}, cost: ${run.get('cost_usd', 0):.4f}", "",
-             "| model | rubric | criterion | mean | 95% CI | n | unscored |", "|---|---|---|---|---|---|---|"]
+             "| model | rubric | criterion | mean | 95% CI | n | unscored | win rate vs baseline |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.model} | {r.rubric} | {_criterion(r)} | {num(r.mean)} | "
-                     f"{interval(r.ci_low, r.ci_high)} ({r.ci_method}) | {r.n} | {r.n_unscored} |")
+                     f"{interval(r.ci_low, r.ci_high)} ({r.ci_method}) | {r.n} | {r.n_unscored} | {_win(r)} |")
     reasons: dict[str, int] = {}
     for j in judgments:
         why = [j.unscored_reason] if j.unscored_reason else [f"{k}: {v}" for k, v in (j.details or {}).get(
@@ -107,6 +110,21 @@ def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
     if reasons:
         lines += ["", "## Unscored", "", "| reason | count |", "|---|---|"]
         lines += [f"| {reason} | {n} |" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines) + "\n"
+
+
+def pairwise_markdown(summaries) -> str:
+    """How each pairwise rubric's judge treated the order of the two completions."""
+    if not summaries:
+        return ""
+    lines = ["", "## Pairwise rubrics", "",
+             "Each pair of models on each sample was asked in both orders; only order-consistent verdicts count "
+             "as wins. Pairwise rows above: mean and interval are Bradley-Terry log-strengths (mean 0 over the "
+             "models; P(i beats j) = 1 / (1 + exp(s_j - s_i))).", "",
+             "| rubric | baseline | sample-pairs | position bias | inconsistent | unscored |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {p.rubric} | {p.baseline} | {p.n_pairs} | {num(p.position_bias)} | {num(p.inconsistent)} | "
+              f"{p.unscored} |" for p in summaries]
     return "\n".join(lines) + "\n"
 
 
@@ -124,6 +142,14 @@ def controls_markdown(checks) -> str:
               for c in checks]
     lines += [""] + [f"- **{flag}**" for flag in flags(checks)]
     return "\n".join(lines) + "\n"
+
+
+def _win(r: ScoreRow) -> str:
+    if not r.pairwise:
+        return ""
+    if r.win_rate is None:
+        return f"(baseline {r.baseline})" if r.model == r.baseline else num(None)
+    return f"{num(r.win_rate)} {interval(r.win_ci_low, r.win_ci_high)} vs {r.baseline}"
 
 
 def _criterion(r: ScoreRow) -> str:
@@ -167,8 +193,9 @@ def print_table(rows: list[ScoreRow], title: str = "") -> None:
     for rubric in dict.fromkeys(r.rubric for r in rows):
         mine = [r for r in rows if r.rubric == rubric]
         models = list(dict.fromkeys(r.model for r in mine))
+        title = rubric + (" (pairwise: Bradley-Terry log-strength, mean 0)" if mine[0].pairwise else "")
         table = Table(Column("criterion", no_wrap=True), *(Column(m, justify="right") for m in models),
-                      title=rubric, title_justify="left")
+                      title=title, title_justify="left")
         cells = {(r.criterion, r.model): r for r in mine}
         for criterion in dict.fromkeys(r.criterion for r in mine):
             first = next(r for r in mine if r.criterion == criterion)

@@ -21,6 +21,7 @@ from vlmgrade.files import read_yaml
 from vlmgrade.types import Caption, Sample
 
 GROUNDED = "grounded"
+VERDICTS = {"A": 1.0, "B": 0.0, "tie": 0.5}  # a pairwise verdict as a number: the share of the win A gets
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class Rubric:
     judge: dict = field(default_factory=dict)  # defaults: model, temperature, image, logprobs
     hash: str = ""
     path: str = ""
+    kind: str = "absolute"  # or "pairwise": the judge sees two completions and answers A, B or tie
+
+    @property
+    def pairwise(self) -> bool:
+        return self.kind == "pairwise"
 
     @property
     def offline(self) -> bool:
@@ -76,13 +82,21 @@ def _validate(raw, path: Path) -> Rubric:
     for key in ("name", "criteria", "prompt"):
         if key not in raw:
             raise UserError(f"{where}: missing required key '{key}'")
-    unknown = set(raw) - {"name", "version", "description", "criteria", "judge", "system", "prompt"}
+    unknown = set(raw) - {"name", "version", "description", "kind", "criteria", "judge", "system", "prompt"}
     if unknown:
         raise UserError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    kind = raw.get("kind", "absolute")
+    if kind not in ("absolute", "pairwise"):
+        raise UserError(f"{where}: kind must be 'absolute' or 'pairwise', not {kind!r}")
     if not isinstance(raw["criteria"], dict) or not raw["criteria"]:
         raise UserError(f"{where}: 'criteria' must map each criterion name to {{description, scale: [lo, hi]}}")
     criteria = []
     for name, spec in raw["criteria"].items():
+        if kind == "pairwise":  # a verdict, A (1), B (0) or tie (0.5): no scale to give
+            if not isinstance(spec, dict) or "scale" in spec:
+                raise UserError(f"{where}: pairwise criterion {name!r} takes a description and no scale")
+            criteria.append(Criterion(str(name), str(spec.get("description", "")).strip(), 0.0, 1.0, "higher", ()))
+            continue
         scale = spec.get("scale") if isinstance(spec, dict) else None
         if (not isinstance(scale, list) or len(scale) != 2 or not all(isinstance(v, (int, float)) for v in scale)
                 or scale[0] >= scale[1]):
@@ -104,7 +118,8 @@ def _validate(raw, path: Path) -> Rubric:
     digest = hashlib.sha256(yaml.safe_dump(raw, sort_keys=True).encode()).hexdigest()[:16]
     return Rubric(name=str(raw["name"]), version=str(raw.get("version", "1")),
                   description=" ".join(str(raw.get("description", "")).split()), criteria=tuple(criteria),
-                  prompt=raw["prompt"], system=raw.get("system"), judge=judge, hash=digest, path=str(path))
+                  prompt=raw["prompt"], system=raw.get("system"), judge=judge, hash=digest, path=str(path),
+                  kind=kind)
 
 
 def _environment():
@@ -133,23 +148,28 @@ def _compile(rubric: Rubric):
     return compiled
 
 
-def template_context(rubric: Rubric, sample: Sample, caption: Caption) -> dict:
-    """Plain data only: the template sees no Python objects it could walk from."""
-    return {
+def template_context(rubric: Rubric, sample: Sample, caption: Caption, second: Caption | None = None) -> dict:
+    """Plain data only: the template sees no Python objects it could walk from. A pairwise rubric sees
+    `a` and `b` (the two completions, texts only: the judge must not know which model wrote which)."""
+    context = {
         "sample": {"id": sample.id, "prefix": sample.prefix, "references": list(sample.references),
                    "objects": [o.to_dict() for o in sample.objects], "meta": dict(sample.meta)},
-        "caption": {"text": caption.text, "model": caption.model},
         "criteria": [{"name": c.name, "description": c.description, "scale": [c.lo, c.hi]} for c in rubric.criteria],
     }
+    if rubric.pairwise:
+        context.update(a={"text": caption.text}, b={"text": second.text if second else ""})
+    else:
+        context["caption"] = {"text": caption.text, "model": caption.model}
+    return context
 
 
-def render(rubric: Rubric, sample: Sample, caption: Caption) -> tuple[str | None, str]:
+def render(rubric: Rubric, sample: Sample, caption: Caption, second: Caption | None = None) -> tuple[str | None, str]:
     """(system text or None, user prompt text); template errors become one-line UserErrors."""
     from jinja2 import TemplateError, UndefinedError
     from jinja2.exceptions import SecurityError
 
     prompt, system = _compile(rubric)
-    context = template_context(rubric, sample, caption)
+    context = template_context(rubric, sample, caption, second)
     try:
         return (system.render(context).strip() if system else None), prompt.render(context).strip()
     except UndefinedError as e:
@@ -164,6 +184,9 @@ def json_schema(rubric: Rubric) -> dict:
     """The structured-output schema sent with each request: one bounded number per criterion."""
     props: dict = {}
     for c in rubric.criteria:
+        if rubric.pairwise:
+            props[c.name] = {"type": "string", "enum": list(VERDICTS), "description": c.description}
+            continue
         integral = float(c.lo).is_integer() and float(c.hi).is_integer() and c.hi - c.lo >= 2
         props[c.name] = {"type": "integer" if integral else "number", "minimum": c.lo, "maximum": c.hi,
                          "description": c.description}
@@ -184,6 +207,8 @@ def parse_reply(rubric: Rubric, text: str) -> tuple[dict[str, float | None], str
     empty = {c.name: None for c in rubric.criteria}
     if not text or not text.strip():
         return empty, "empty reply"
+    if rubric.pairwise:
+        return _parse_verdicts(rubric, text)
     found = _from_json(rubric, text)
     for c in rubric.criteria:
         if c.name not in found:
@@ -199,7 +224,34 @@ def parse_reply(rubric: Rubric, text: str) -> tuple[dict[str, float | None], str
     return {c.name: found[c.name] for c in rubric.criteria}, None
 
 
-def _from_json(rubric: Rubric, text: str) -> dict[str, float]:
+def _verdict(value) -> float | None:
+    if not isinstance(value, str):
+        return None
+    word = value.strip().strip("*\"'.").lower()
+    return {"a": 1.0, "b": 0.0, "tie": 0.5}.get(word)
+
+
+def _parse_verdicts(rubric: Rubric, text: str) -> tuple[dict[str, float | None], str | None]:
+    """Pairwise: "A", "B" or "tie" per criterion, from JSON first, then the last `criterion: A` match."""
+    found: dict[str, float] = {}
+    for data in _json_objects(text):
+        found = {c.name: v for c in rubric.criteria if (v := _verdict(data.get(c.name))) is not None}
+        if found:
+            break
+    for c in rubric.criteria:
+        if c.name not in found:
+            matches = re.findall(rf"{re.escape(c.name)}\W{{0,3}}\s*[:=]\s*\**\s*\"?(A|B|tie)\b", text, re.I)
+            if matches:
+                found[c.name] = _verdict(matches[-1])
+    missing = [c.name for c in rubric.criteria if c.name not in found]
+    if missing:
+        return {c.name: None for c in rubric.criteria}, f"unparsable reply: no verdict (A, B or tie) for " \
+            f"{', '.join(missing)}"
+    return {c.name: found[c.name] for c in rubric.criteria}, None
+
+
+def _json_objects(text: str):
+    """The JSON objects a reply may hold: the whole text, fenced blocks, flat {...} spans (last first)."""
     candidates = [text.strip()]
     fenced = re.findall(r"```(?:json)?\s*(.*?)```", text, re.S)
     candidates += fenced[::-1] + _JSON_OBJECT.findall(text)[::-1]
@@ -209,13 +261,18 @@ def _from_json(rubric: Rubric, text: str) -> dict[str, float]:
         except (json.JSONDecodeError, TypeError):
             continue
         if isinstance(data, dict):
-            out = {}
-            for c in rubric.criteria:
-                value = data.get(c.name)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    out[c.name] = float(value)
-                elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value):
-                    out[c.name] = float(value)
-            if out:
-                return out
+            yield data
+
+
+def _from_json(rubric: Rubric, text: str) -> dict[str, float]:
+    for data in _json_objects(text):
+        out = {}
+        for c in rubric.criteria:
+            value = data.get(c.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[c.name] = float(value)
+            elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value):
+                out[c.name] = float(value)
+        if out:
+            return out
     return {}

@@ -20,14 +20,29 @@ from vlmgrade.types import Caption, Judgment, Sample, ScoreRow
 
 
 @dataclass(frozen=True)
+class Summary:
+    """Everything a run's judgments add up to; the writers only format it."""
+
+    rows: list[ScoreRow] = field(default_factory=list)  # models, controls (control=True), pairwise (pairwise=True)
+    comparison: dict | None = None  # the first two models, paired
+    noise: list = field(default_factory=list)  # scores.NoiseRow per criterion
+    checks: list = field(default_factory=list)  # controls.Check per criterion and control, with --controls
+    agreement: list = field(default_factory=list)  # agreement.AgreementRow of repeat 1 with repeat 2, with --repeats
+    pairwise: list = field(default_factory=list)  # pairwise.PairwiseSummary per pairwise rubric
+
+
+@dataclass(frozen=True)
 class RunResult:
     out: Path
     judge: str
-    rows: list[ScoreRow]
     captions: list[Caption]
     judgments: list[Judgment]
     stats: dict  # requests sent, cache hits, retries, usage, cost, generation, timings; or the dry-run estimate
-    checks: list = field(default_factory=list)  # controls.Check per criterion and control, with --controls
+    summary: Summary = field(default_factory=Summary)
+
+    @property
+    def rows(self) -> list[ScoreRow]:
+        return self.summary.rows
 
 
 def load_rubrics(cfg: RunConfig, judge_kind: str) -> list[Rubric]:
@@ -79,14 +94,16 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
         distributed.teardown()
         if not distributed.is_main():
             return None
+        names = list(dict.fromkeys(c.model for c in captions))
+        if cfg.judging.baseline and cfg.judging.baseline not in names:
+            raise UserError(f"--baseline {cfg.judging.baseline}: not one of the models ({', '.join(names)})")
         if cfg.controls:
             captions += _controls(samples, captions, cfg)
         caption_s = time.time() - t0
         t0 = time.time()
         judge_plan = plan(samples, captions, rubrics, spec, cfg.judging, cfg.budget, cache)
         if cfg.budget.dry_run:
-            return RunResult(Path(cfg.output.out or "-"), spec.label, [], captions, [],
-                             {"estimate": judge_plan.summary()})
+            return RunResult(Path(cfg.output.out or "-"), spec.label, captions, [], {"estimate": judge_plan.summary()})
         run_id = new_run_id()
         out = Path(cfg.output.out) if cfg.output.out else Path("reports") / run_id
         judgments, ledger = asyncio.run(judge_stage(judge_plan, spec, cfg.judging, cfg.budget, cache, out,
@@ -97,11 +114,11 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
     stats = {**ledger.to_dict(), "estimate": judge_plan.summary(), "generation": generation,
              "timings": {"caption_s": round(caption_s, 3), "judge_s": round(judge_s, 3),
                          "total_s": round(time.time() - started, 3)}}
-    rows, comparison, noise, checks = summarise(judgments, captions, rubrics, cfg)
-    models = list(dict.fromkeys(r.model for r in rows if not r.control))
+    summary = summarise(judgments, captions, rubrics, cfg)
+    models = list(dict.fromkeys(r.model for r in summary.rows if not r.control))
     record = run_record(run_id, cfg, spec, rubrics, models, len(samples), describe(cfg.data), stats)
-    write_run(out, record, rubrics, samples, captions, judgments, rows, comparison, noise, checks)
-    return RunResult(out, spec.label, rows, captions, judgments, stats, checks)
+    write_run(out, record, rubrics, samples, captions, judgments, summary)
+    return RunResult(out, spec.label, captions, judgments, stats, summary)
 
 
 def _controls(samples: list[Sample], captions: list[Caption], cfg: RunConfig) -> list[Caption]:
@@ -113,20 +130,32 @@ def _controls(samples: list[Sample], captions: list[Caption], cfg: RunConfig) ->
     return control_captions(samples, cfg.seed, cfg.controls_limit)
 
 
-def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[Rubric], cfg: RunConfig):
-    """Score rows (controls marked), the first two models' paired comparison (when there are two), the
-    judge-noise table and, with --controls, the sensitivity checks."""
+def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[Rubric], cfg: RunConfig) -> Summary:
+    """Score rows (controls marked, pairwise rubrics as strengths), the first two models' paired comparison
+    (when there are two), the judge-noise table, with --repeats the judge's agreement with itself, and
+    with --controls the sensitivity checks."""
+    from vlmgrade.agreement import repeat_agreement
     from vlmgrade.compare import Run, compare
     from vlmgrade.controls import CONTROLS, sensitivity
+    from vlmgrade.pairwise import pairwise_rows
     from vlmgrade.scores import judge_noise, score_rows
 
     controls = set(CONTROLS) if cfg.controls else set()
-    rows = [replace(r, control=r.model in controls) for r in score_rows(judgments, rubrics, cfg.output.ci, cfg.seed)]
+    absolute = [r for r in rubrics if not r.pairwise]
+    single = [j for j in judgments if j.pair is None]
+    rows = [replace(r, control=r.model in controls) for r in score_rows(single, absolute, cfg.output.ci, cfg.seed)]
     models = [m for m in dict.fromkeys(c.model for c in captions) if m not in controls]
+    pairwise = []
+    for rubric in (r for r in rubrics if r.pairwise):
+        more, summary = pairwise_rows(judgments, rubric, models, cfg.judging.baseline, cfg.seed)
+        rows += more
+        pairwise.append(summary)
     comparison = None
-    if len(models) >= 2:
-        this = Run(Path("."), {"rows": [r.to_dict() for r in rows]}, judgments)
+    if len(models) >= 2 and absolute:
+        this = Run(Path("."), {"rows": [r.to_dict() for r in rows if not r.pairwise]}, single)
         comparison = compare(this, this, models[0], models[1])
-    model_judgments = [j for j in judgments if j.model not in controls]
-    checks = sensitivity(judgments, rubrics) if controls else []
-    return rows, comparison, judge_noise(model_judgments, captions, rubrics), checks
+    model_judgments = [j for j in single if j.model not in controls]
+    criteria = [(r.name, c.name) for r in absolute for c in r.criteria]
+    return Summary(rows, comparison, judge_noise(model_judgments, captions, absolute),
+                   sensitivity(single, absolute) if controls else [],
+                   repeat_agreement(model_judgments, criteria) if cfg.judging.repeats > 1 else [], pairwise)

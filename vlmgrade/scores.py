@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vlmgrade.agreement import krippendorff_alpha
 from vlmgrade.rubric import Rubric
 from vlmgrade.stats import estimate, icc_oneway, spearman
 from vlmgrade.types import Caption, Judgment, ScoreRow
@@ -38,6 +39,7 @@ class NoiseRow:
     repeats: int
     within_sd: float | None  # mean within-sample standard deviation across repeats
     icc: float | None  # ICC(1) across repeats
+    alpha: float | None = None  # Krippendorff's alpha (interval) across repeats
 
 
 def judge_noise(judgments: Sequence[Judgment], captions: Sequence[Caption],
@@ -56,5 +58,6 @@ def judge_noise(judgments: Sequence[Judgment], captions: Sequence[Caption],
             full = np.array([v for v in by_item.values() if len(v) == k]) if k > 1 else None
             sd = float(np.mean(full.std(axis=1, ddof=1))) if full is not None and len(full) else None
             icc = icc_oneway(full) if full is not None else None
-            out.append(NoiseRow(rubric.name, c.name, rho, k, sd, icc))
+            alpha = krippendorff_alpha(full.T, "interval") if full is not None and len(full) else None
+            out.append(NoiseRow(rubric.name, c.name, rho, k, sd, icc, alpha))
     return out

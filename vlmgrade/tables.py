@@ -45,14 +45,31 @@ def compare_table(result: dict) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def render(header: list[str], body: list[list[str]], fmt: str, raw: dict, title: str = "") -> str:
+def agreement_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    from vlmgrade.agreement import FIGURES
+
+    header = ["model", "rubric", "criterion", "n", "Spearman ρ", "kappa (quadratic)", "alpha (interval)",
+              "alpha (ordinal)", "mean |a - b|"]
+    body = [[r["model"], r["rubric"], r["criterion"], str(r["n"])]
+            + [f"{num(r[k])} {interval(r[k + '_ci_low'], r[k + '_ci_high'])}" for k in FIGURES] for r in rows]
+    return header, body
+
+
+def render(header: list[str], body: list[list[str]], fmt: str, raw: dict, title: str = "",
+           tidy: list[dict] | None = None) -> str:
+    """Markdown, CSV or JSON. With `tidy` rows, the CSV has one column per key (numbers, not "0.8 [..]")."""
     if fmt == "json":
         return json.dumps(raw, indent=2)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(header)
-        writer.writerows(body)
+        if tidy is not None:
+            keys = list(dict.fromkeys(k for r in tidy for k in r))
+            writer.writerow(keys)
+            writer.writerows([["" if r.get(k) is None else r.get(k) for k in keys] for r in tidy])
+        else:
+            writer.writerow(header)
+            writer.writerows(body)
         return buf.getvalue().rstrip("\n")
     lines = ([title, ""] if title else []) + ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in body]

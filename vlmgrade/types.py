@@ -77,6 +77,7 @@ class Judgment:
     plain_scores: dict[str, float | None] | None = None
     weighted: tuple[str, ...] | None = None
     details: dict[str, Any] | None = None  # offline judges: each claim's verdict, why a criterion is unscored
+    pair: tuple[str, str] | None = None  # pairwise rubrics: the models shown as A and B; scores are 1 A, 0 B, 0.5 tie
 
     @property
     def scored(self) -> bool:
@@ -90,6 +91,8 @@ class Judgment:
             row.update(plain_scores=self.plain_scores, weighted=list(self.weighted or ()))
         if self.details is not None:
             row["details"] = self.details
+        if self.pair is not None:
+            row["pair"] = list(self.pair)
         return row
 
     @classmethod
@@ -97,7 +100,8 @@ class Judgment:
         weighted = row.get("weighted")
         return cls(row["sample_id"], row["model"], row["rubric"], dict(row["scores"]), row.get("unscored_reason"),
                    row.get("raw", ""), int(row.get("repeat", 0)), dict(row.get("usage") or {}),
-                   row.get("plain_scores"), tuple(weighted) if weighted is not None else None, row.get("details"))
+                   row.get("plain_scores"), tuple(weighted) if weighted is not None else None, row.get("details"),
+                   tuple(row["pair"]) if row.get("pair") else None)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,13 @@ class ScoreRow:
     n_unscored: int
     better: str = "higher"
     control: bool = False  # a judge control (controls.py), not a model
+    # pairwise rubrics (pairwise.py): mean and interval are a Bradley-Terry log-strength, plus the win rate
+    # against the baseline model (None for the baseline itself)
+    pairwise: bool = False
+    win_rate: float | None = None
+    win_ci_low: float | None = None
+    win_ci_high: float | None = None
+    baseline: str | None = None
 
     @property
     def lower_is_better(self) -> bool:
@@ -127,10 +138,13 @@ class ScoreRow:
         """One scores.json row."""
         return {"model": self.model, "rubric": self.rubric, "criterion": self.criterion, "mean": self.mean,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "ci_method": self.ci_method, "n": self.n,
-                "n_unscored": self.n_unscored, "better": self.better, **({"control": True} if self.control else {})}
+                "n_unscored": self.n_unscored, "better": self.better, **({"control": True} if self.control else {}),
+                **({"pairwise": True, "win_rate": self.win_rate, "win_ci_low": self.win_ci_low,
+                    "win_ci_high": self.win_ci_high, "baseline": self.baseline} if self.pairwise else {})}
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> ScoreRow:
         return cls(row["model"], row["rubric"], row["criterion"], row.get("mean"), row.get("ci_low"),
                    row.get("ci_high"), row.get("ci_method", "t"), int(row.get("n", 0)), int(row.get("n_unscored", 0)),
-                   row.get("better", "higher"), bool(row.get("control", False)))
+                   row.get("better", "higher"), bool(row.get("control", False)), bool(row.get("pairwise", False)),
+                   row.get("win_rate"), row.get("win_ci_low"), row.get("win_ci_high"), row.get("baseline"))

@@ -33,8 +33,10 @@ def image_data_url(image, max_side: int = JUDGE_IMAGE_MAX_SIDE) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def build_messages(rubric: Rubric, sample: Sample, caption: Caption, force_image: bool = False) -> list[dict]:
-    system, prompt = render(rubric, sample, caption)
+def build_messages(rubric: Rubric, sample: Sample, caption: Caption, force_image: bool = False,
+                   second: Caption | None = None) -> list[dict]:
+    """Chat messages for one judging job; a pairwise rubric's job shows `caption` as A and `second` as B."""
+    system, prompt = render(rubric, sample, caption, second)
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
     if (rubric.judge.get("image") or force_image) and sample.image is not None:
         content = [{"type": "text", "text": prompt},
