@@ -167,8 +167,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_table([r for r in result.rows if not r.control], title=f"judge: {result.judge}")
     for p in result.summary.pairwise:
         print(f"{p.rubric} (pairwise, each pair of models asked in both orders; strength: Bradley-Terry log "
-              f"scale): {p.n_pairs} sample-pairs, position bias {num(p.position_bias)}, inconsistent "
-              f"{num(p.inconsistent)}, unscored {p.unscored}", file=sys.stderr)
+              f"scale): {p.n_pairs} sample-pairs, {p.n_verdicts} verdict pairs over the criteria; position bias "
+              f"{num(p.position_bias)}, inconsistent {num(p.inconsistent)}, unscored {p.unscored}", file=sys.stderr)
     checks = result.summary.checks
     if checks:
         from vlmgrade.controls import flags

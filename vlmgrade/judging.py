@@ -91,14 +91,17 @@ class Ledger:
 
 
 def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], spec: JudgeSpec,
-         judging: JudgingOptions, budget: BudgetOptions, cache: Cache) -> Plan:
+         judging: JudgingOptions, budget: BudgetOptions, cache: Cache, controls: frozenset[str] = frozenset()) -> Plan:
+    """Every job of the run; `controls` names the captions that are judge controls (no pairwise contestants)."""
     by_id = {s.id: s for s in samples}
     jobs, offline = [], []
     for rubric in rubrics:
         if rubric.offline:
             offline += [grounded.judge(by_id[c.sample_id], c, rubric.name) for c in captions]
             continue
-        for c, second in (ordered_pairs(captions, rubric.name) if rubric.pairwise else ((c, None) for c in captions)):
+        shown_together = ordered_pairs(captions, rubric.name, controls) if rubric.pairwise else \
+            [(c, None) for c in captions]
+        for c, second in shown_together:
             messages = build_messages(rubric, by_id[c.sample_id], c, force_image=judging.image, second=second)
             weighted = not rubric.pairwise and bool(rubric.judge.get("logprobs") or judging.logprobs)
             body = request_body(spec, rubric, messages, judging.temperature, logprobs=weighted)
@@ -122,14 +125,12 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     return p
 
 
-def ordered_pairs(captions: list[Caption], rubric: str) -> list[tuple[Caption, Caption]]:
+def ordered_pairs(captions: list[Caption], rubric: str, controls: frozenset[str]) -> list[tuple[Caption, Caption]]:
     """Every pair of models on every sample, in both orders (A, B) and (B, A), so that position bias can be
     measured and removed. Judge controls are no contestants."""
-    from vlmgrade.controls import CONTROLS
-
     by_sample: dict[str, list[Caption]] = {}
     for c in captions:
-        if c.model not in CONTROLS:
+        if c.model not in controls:
             by_sample.setdefault(c.sample_id, []).append(c)
     if max((len(v) for v in by_sample.values()), default=0) < 2:
         raise UserError(f"rubric {rubric} is pairwise: it needs captions of at least two models on a sample")

@@ -98,14 +98,15 @@ class PairwiseSummary:
 
     rubric: str
     baseline: str
-    n_pairs: int  # sample-pairs (per repeat) with both orders judged, summed over criteria
-    position_bias: float | None  # share of those whose two verdicts name the same position
-    inconsistent: float | None  # share whose two verdicts disagree about the content (counted as ties)
-    unscored: int  # sample-pairs left out for a missing verdict
+    n_pairs: int  # sample-pairs (per repeat) with both orders judged
+    n_verdicts: int  # those times the criteria: verdict pairs read together
+    position_bias: float | None  # share of verdict pairs that name the same position
+    inconsistent: float | None  # share of verdict pairs that disagree about the content (counted as ties)
+    unscored: int  # verdict pairs left out for a missing verdict
 
     def to_dict(self) -> dict:
-        return {"baseline": self.baseline, "n_pairs": self.n_pairs, "position_bias": self.position_bias,
-                "inconsistent": self.inconsistent, "unscored": self.unscored}
+        return {"baseline": self.baseline, "n_pairs": self.n_pairs, "n_verdicts": self.n_verdicts,
+                "position_bias": self.position_bias, "inconsistent": self.inconsistent, "unscored": self.unscored}
 
 
 def pairwise_rows(judgments: Sequence[Judgment], rubric: Rubric, models: Sequence[str], baseline: str | None = None,
@@ -137,7 +138,7 @@ def pairwise_rows(judgments: Sequence[Judgment], rubric: Rubric, models: Sequenc
                                  n, 0, "higher", pairwise=True, win_rate=win[0], win_ci_low=win[1],
                                  win_ci_high=win[2], baseline=baseline))
     n = len(all_outcomes)
-    summary = PairwiseSummary(rubric.name, baseline, n,
+    summary = PairwiseSummary(rubric.name, baseline, len({(o.sample_id, o.x, o.y) for o in all_outcomes}), n,
                               sum(o.same_position for o in all_outcomes) / n if n else None,
                               sum(o.inconsistent for o in all_outcomes) / n if n else None, unscored)
     return rows, summary

@@ -101,7 +101,10 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
             captions += _controls(samples, captions, cfg)
         caption_s = time.time() - t0
         t0 = time.time()
-        judge_plan = plan(samples, captions, rubrics, spec, cfg.judging, cfg.budget, cache)
+        from vlmgrade.controls import CONTROLS
+
+        judge_plan = plan(samples, captions, rubrics, spec, cfg.judging, cfg.budget, cache,
+                          frozenset(CONTROLS) if cfg.controls else frozenset())
         if cfg.budget.dry_run:
             return RunResult(Path(cfg.output.out or "-"), spec.label, captions, [], {"estimate": judge_plan.summary()})
         run_id = new_run_id()
