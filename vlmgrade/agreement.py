@@ -31,7 +31,9 @@ def spearman_rho(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def kappa_quadratic(a: np.ndarray, b: np.ndarray) -> float | None:
     """Cohen's kappa with quadratic weights; defined for ratings on a scale of whole numbers only (a 0-1
-    share or a mean of repeats is not a category), and undefined when both raters use one value."""
+    share or a mean of repeats is not a category), and undefined when both raters use one value. The
+    categories are every whole number from the lowest to the highest rating, so the weights follow the
+    distance between scores (scikit-learn would otherwise space the observed values evenly)."""
     from sklearn.metrics import cohen_kappa_score
 
     if len(a) < 2 or not (np.all(a == np.round(a)) and np.all(b == np.round(b))):
@@ -40,7 +42,8 @@ def kappa_quadratic(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        k = float(cohen_kappa_score(a.astype(int), b.astype(int), weights="quadratic"))
+        labels = np.arange(int(min(a.min(), b.min())), int(max(a.max(), b.max())) + 1)
+        k = float(cohen_kappa_score(a.astype(int), b.astype(int), labels=labels, weights="quadratic"))
     return k if np.isfinite(k) else None
 
 
