@@ -140,3 +140,56 @@ def repeat_agreement(judgments: Sequence[Judgment], criteria: Sequence[tuple[str
     first = [j for j in judgments if j.repeat == 0]
     second = [j for j in judgments if j.repeat == 1]
     return agree(first, second, criteria, n_resamples) if second else []
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Spearman's rho of a judge criterion with a reference metric across captions (model x sample)."""
+
+    judge_rubric: str
+    judge_criterion: str
+    metric_rubric: str
+    metric: str
+    n: int
+    rho: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _per_caption(judgments: Sequence[Judgment], rubric: str, criterion: str) -> dict[tuple, float]:
+    sums: dict[tuple, list[float]] = {}
+    for j in judgments:
+        if j.rubric == rubric and j.scores.get(criterion) is not None:
+            sums.setdefault((j.model, j.sample_id), []).append(j.scores[criterion])
+    return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def metric_correlations(judgments: Sequence[Judgment], judge_criteria: Sequence[tuple[str, str]],
+                        metrics: Sequence[tuple[str, str]], n_resamples: int = 1000,
+                        seed: int = 0) -> list[Correlation]:
+    """Does the judge agree with the reference metrics? One row per judge criterion x metric, over the
+    captions both scored (repeats averaged), with a percentile bootstrap interval over captions."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for jr, jc in judge_criteria:
+        judged = _per_caption(judgments, jr, jc)
+        for mr, mc in metrics:
+            measured = _per_caption(judgments, mr, mc)
+            both = sorted(set(judged) & set(measured))
+            a = np.array([judged[k] for k in both])
+            b = np.array([measured[k] for k in both])
+            rho = spearman_rho(a, b)
+            draws = []
+            if rho is not None:
+                for _ in range(n_resamples):
+                    pick = rng.integers(0, len(both), len(both))
+                    v = spearman_rho(a[pick], b[pick])
+                    if v is not None:
+                        draws.append(v)
+            low, high = np.quantile(draws, [0.025, 0.975]) if len(draws) >= 0.9 * n_resamples else (None, None)
+            rows.append(Correlation(jr, jc, mr, mc, len(both), rho, None if low is None else float(low),
+                                    None if high is None else float(high)))
+    return rows

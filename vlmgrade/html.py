@@ -111,6 +111,18 @@ def render_html(run: dict, summary, judgments, rubrics, samples, captions) -> st
     html.append(_table(["model", "rubric", "criterion", "mean", "95% interval", "n", "unscored"], score_rows))
     if summary.pairwise:
         html.append(_pairwise_html([r for r in rows if r.pairwise], summary.pairwise))
+    if summary.corpus:
+        html.append("<h2>Corpus-level reference metrics</h2><p class='small'>BLEU-4 from the pooled n-gram counts "
+                    "(brevity penalty over the corpus), CIDEr-D's corpus mean; 95% bootstrap intervals over "
+                    "samples.</p>" + _table(["model", "metric", "value", "95% interval", "n"], [
+                        [escape(f.model), escape(f.metric), num(f.value, 3), interval(f.ci_low, f.ci_high, 3),
+                         str(f.n)] for f in summary.corpus]))
+    if summary.judge_vs_metrics:
+        html.append("<h2>Judge against reference metrics</h2><p class='small'>Spearman ρ of each judge criterion "
+                    "with each metric across captions (model × sample); 95% bootstrap intervals over captions."
+                    "</p>" + _table(["judge criterion", "metric", "n", "ρ", "95% interval"], [
+                        [escape(f"{c.judge_criterion} ({c.judge_rubric})"), escape(c.metric), str(c.n), num(c.rho),
+                         interval(c.ci_low, c.ci_high)] for c in summary.judge_vs_metrics]))
     for rubric in (r for r in rubrics if not r.pairwise):
         for c in rubric.criteria:
             mine = [r for r in rows if r.rubric == rubric.name and r.criterion == c.name]

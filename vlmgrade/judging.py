@@ -52,7 +52,7 @@ class Plan:
     est_completion_tokens: int = 0
     est_usd: float | None = None
     price: Price | None = None  # of the judge model, when the price table knows it
-    offline: list[Judgment] = field(default_factory=list)  # grounded judgments, computed on the spot
+    offline: list[Judgment] = field(default_factory=list)  # offline rubrics' judgments, computed on the spot
 
     def summary(self) -> dict:
         return {"judge_requests": len(self.jobs), "from_cache": len(self.jobs) - len(self.new_keys),
@@ -97,7 +97,7 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     jobs, offline = [], []
     for rubric in rubrics:
         if rubric.offline:
-            offline += [grounded.judge(by_id[c.sample_id], c, rubric.name) for c in captions]
+            offline += offline_judgments(rubric, by_id, captions)
             continue
         shown_together = ordered_pairs(captions, rubric.name, controls) if rubric.pairwise else \
             [(c, None) for c in captions]
@@ -123,6 +123,14 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
         p.price = load_prices(budget.price_table).get(spec.model)
         p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, p.price, batch=judging.batch)
     return p
+
+
+def offline_judgments(rubric: Rubric, samples: dict[str, Sample], captions: list[Caption]) -> list[Judgment]:
+    if rubric.judge.get("model") == "references":
+        from vlmgrade.judges import references
+
+        return references.judge_all(samples, captions, rubric.name)
+    return [grounded.judge(samples[c.sample_id], c, rubric.name) for c in captions]
 
 
 def ordered_pairs(captions: list[Caption], rubric: str, controls: frozenset[str]) -> list[tuple[Caption, Caption]]:

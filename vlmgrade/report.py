@@ -67,9 +67,14 @@ def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, summa
         scores["controls"] = {"checks": [c.to_dict() for c in checks], "flags": flags(checks)}
     if summary.pairwise:
         scores["pairwise"] = {p.rubric: p.to_dict() for p in summary.pairwise}
+    if summary.corpus:
+        scores["corpus"] = [f.to_dict() for f in summary.corpus]
+    if summary.judge_vs_metrics:
+        scores["judge_vs_metrics"] = [c.to_dict() for c in summary.judge_vs_metrics]
     (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     (out / "report.md").write_text(markdown(run, rows, judgments) + pairwise_markdown(summary.pairwise)
+                                   + metrics_markdown(summary.corpus, summary.judge_vs_metrics)
                                    + controls_markdown(checks) + _examples(samples, captions))
     (out / "report.html").write_text(render_html(run, summary, judgments, rubrics, samples, captions))
     return out
@@ -111,6 +116,24 @@ def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
         lines += ["", "## Unscored", "", "| reason | count |", "|---|---|"]
         lines += [f"| {reason} | {n} |" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
     return "\n".join(lines) + "\n"
+
+
+def metrics_markdown(corpus, correlations) -> str:
+    """Corpus-level reference metrics, and how each judge criterion correlates with each metric."""
+    lines = []
+    if corpus:
+        lines += ["", "## Corpus-level reference metrics", "",
+                  "BLEU-4 from the pooled n-gram counts, CIDEr-D's corpus mean; 95% bootstrap intervals over samples.",
+                  "", "| model | metric | value | 95% CI | n |", "|---|---|---|---|---|"]
+        lines += [f"| {f.model} | {f.metric} | {num(f.value, 3)} | {interval(f.ci_low, f.ci_high, 3)} | {f.n} |"
+                  for f in corpus]
+    if correlations:
+        lines += ["", "## Judge against reference metrics", "",
+                  "Spearman ρ across captions (model x sample), 95% bootstrap interval over captions.", "",
+                  "| judge criterion | metric | n | ρ | 95% CI |", "|---|---|---|---|---|"]
+        lines += [f"| {c.judge_criterion} ({c.judge_rubric}) | {c.metric} | {c.n} | {num(c.rho)} | "
+                  f"{interval(c.ci_low, c.ci_high)} |" for c in correlations]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def pairwise_markdown(summaries) -> str:

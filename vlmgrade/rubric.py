@@ -21,6 +21,7 @@ from vlmgrade.files import read_yaml
 from vlmgrade.types import Caption, Sample
 
 GROUNDED = "grounded"
+OFFLINE_JUDGES = (GROUNDED, "references")  # rubrics these judges score are computed here, never sent to an LLM
 VERDICTS = {"A": 1.0, "B": 0.0, "tie": 0.5}  # a pairwise verdict as a number: the share of the win A gets
 
 
@@ -53,8 +54,8 @@ class Rubric:
 
     @property
     def offline(self) -> bool:
-        """Scored by the grounded judge from annotations, never sent to an LLM."""
-        return self.judge.get("model") == GROUNDED
+        """Scored here (from annotations or references), never sent to an LLM; works beside any judge."""
+        return self.judge.get("model") in OFFLINE_JUDGES
 
 
 def builtin_names() -> list[str]:

@@ -29,6 +29,8 @@ class Summary:
     checks: list = field(default_factory=list)  # controls.Check per criterion and control, with --controls
     agreement: list = field(default_factory=list)  # agreement.AgreementRow of repeat 1 with repeat 2, with --repeats
     pairwise: list = field(default_factory=list)  # pairwise.PairwiseSummary per pairwise rubric
+    corpus: list = field(default_factory=list)  # judges.references.CorpusFigure per model, with `references`
+    judge_vs_metrics: list = field(default_factory=list)  # agreement.Correlation of LLM criteria with metrics
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
     stats = {**ledger.to_dict(), "estimate": judge_plan.summary(), "generation": generation,
              "timings": {"caption_s": round(caption_s, 3), "judge_s": round(judge_s, 3),
                          "total_s": round(time.time() - started, 3)}}
-    summary = summarise(judgments, captions, rubrics, cfg)
+    summary = summarise(judgments, captions, rubrics, cfg, samples)
     models = list(dict.fromkeys(r.model for r in summary.rows if not r.control))
     record = run_record(run_id, cfg, spec, rubrics, models, len(samples), describe(cfg.data), stats)
     write_run(out, record, rubrics, samples, captions, judgments, summary)
@@ -133,11 +135,12 @@ def _controls(samples: list[Sample], captions: list[Caption], cfg: RunConfig) ->
     return control_captions(samples, cfg.seed, cfg.controls_limit)
 
 
-def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[Rubric], cfg: RunConfig) -> Summary:
+def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[Rubric], cfg: RunConfig,
+              samples: list[Sample] = ()) -> Summary:
     """Score rows (controls marked, pairwise rubrics as strengths), the first two models' paired comparison
     (when there are two), the judge-noise table, with --repeats the judge's agreement with itself, and
     with --controls the sensitivity checks."""
-    from vlmgrade.agreement import repeat_agreement
+    from vlmgrade.agreement import metric_correlations, repeat_agreement
     from vlmgrade.compare import Run, compare
     from vlmgrade.controls import CONTROLS, sensitivity
     from vlmgrade.pairwise import pairwise_rows
@@ -159,6 +162,16 @@ def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[
         comparison = compare(this, this, models[0], models[1])
     model_judgments = [j for j in single if j.model not in controls]
     criteria = [(r.name, c.name) for r in absolute for c in r.criteria]
+    corpus, versus = [], []
+    for rubric in (r for r in absolute if r.judge.get("model") == "references"):
+        from vlmgrade.judges.references import corpus_figures
+
+        mine = [c for c in captions if c.model not in controls]
+        corpus += corpus_figures({s.id: s for s in samples}, mine, rubric.name, cfg.seed)
+        llm = [(r.name, c.name) for r in absolute if not r.offline for c in r.criteria]
+        versus += metric_correlations(model_judgments, llm, [(rubric.name, c.name) for c in rubric.criteria],
+                                      seed=cfg.seed)
     return Summary(rows, comparison, judge_noise(model_judgments, captions, absolute),
                    sensitivity(single, absolute) if controls else [],
-                   repeat_agreement(model_judgments, criteria) if cfg.judging.repeats > 1 else [], pairwise)
+                   repeat_agreement(model_judgments, criteria) if cfg.judging.repeats > 1 else [], pairwise,
+                   corpus, versus)

@@ -26,8 +26,9 @@ def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
         cells = [model, run]
         for key in criteria:
             r = mine.get(key)
+            win = f" win {num(r['win_rate'])} vs {r['baseline']}" if r and r.get("win_rate") is not None else ""
             cells.append(num(None) if r is None or r["mean"] is None else
-                         f"{num(r['mean'])} {interval(r['ci_low'], r['ci_high'])} #{r['rank']}")
+                         f"{num(r['mean'])} {interval(r['ci_low'], r['ci_high'])} #{r['rank']}{win}")
         for rb in same_way:
             means = [r["mean"] for k, r in mine.items() if k[0] == rb and r["mean"] is not None]
             cells.append(num(sum(means) / len(means)) if means else num(None))
