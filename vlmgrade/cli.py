@@ -135,7 +135,8 @@ def run_config(args: argparse.Namespace):
     judging = JudgingOptions(judge=args.judge, base_url=args.judge_base_url, concurrency=args.concurrency,
                              repeats=args.repeats, temperature=args.judge_temperature, image=args.judge_image,
                              logprobs=args.judge_logprobs, rpm=args.rpm, tpm=args.tpm, batch=args.batch,
-                             batch_poll_s=args.batch_poll, baseline=args.baseline)
+                             batch_poll_s=args.batch_poll, baseline=args.baseline,
+                             train_data=args.train_data)
     return RunConfig(models=tuple(args.model), data=args.data, captions=tuple(args.captions),
                      controls=args.controls or args.controls_limit is not None, controls_limit=args.controls_limit,
                      rubrics=tuple(args.rubric or ()), limit=args.limit,
@@ -164,7 +165,11 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{e['to_send']} to send; estimated {e['est_prompt_tokens']} prompt + {e['est_completion_tokens']} "
               f"completion tokens, cost {cost}")
         return 0
-    print_table([r for r in result.rows if not r.control], title=f"judge: {result.judge}")
+    from vlmgrade.judges.memorisation import BASELINE, CRITERIA
+
+    # the memorisation rubric's test-reference rows are the baseline its figures are read against
+    print_table([r for r in result.rows if not r.control or (r.model == BASELINE and r.criterion in CRITERIA)],
+                title=f"judge: {result.judge}")
     for p in result.summary.pairwise:
         print(f"{p.rubric} (pairwise, each pair of models asked in both orders; strength: Bradley-Terry log "
               f"scale): {p.n_pairs} sample-pairs, {p.n_verdicts} verdict pairs over the criteria; position bias "
@@ -317,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-image", action="store_true", help="send the picture with every LLM rubric's prompt")
     p.add_argument("--judge-logprobs", action="store_true", help="probability-weighted scores: the expectation "
                    "over the judge's top-20 score tokens (the plain score is kept beside it)")
+    p.add_argument("--train-data", metavar="NAME|PATH", help="the memorisation rubric's training texts (default: "
+                   "the train_data of each model's training.json)")
     p.add_argument("--baseline", metavar="MODEL", help="pairwise rubrics: win rates against this model "
                    "(default: the first model)")
     p.add_argument("--rpm", type=_positive, help="at most this many judge requests per minute")

@@ -33,6 +33,7 @@ class JudgingOptions:
     tpm: int | None = None
     batch: bool = False  # judge through the Batch API (half price, results within 24 h)
     batch_poll_s: float = 10.0
+    train_data: str | None = None  # the memorisation rubric's training texts (default: each model's training.json)
     baseline: str | None = None  # pairwise rubrics: win rates are against this model (default: the first)
 
 

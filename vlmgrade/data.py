@@ -71,6 +71,27 @@ def scene_sample(scene: scenes.Scene, style: str) -> Sample:
                   objects=scene.objects, meta={"setting": scene.setting, "data_version": scenes.VERSION})
 
 
+def reference_texts(name: str, limit: int | None = None) -> list[str]:
+    """The reference texts of a dataset without its pictures (built-in scenes are not drawn): what the
+    memorisation check indexes."""
+    base, _, split = name.partition(":")
+    if base in BUILTIN:
+        if split not in scenes.SPLITS:
+            raise UserError(f"unknown split {split!r} of {base}; choose one of {', '.join(scenes.SPLITS)}")
+        n = scenes.SPLIT_SIZES[split] if limit is None else min(limit, scenes.SPLIT_SIZES[split])
+        return [scenes.make_scene(split, i).text(BUILTIN[base]) for i in range(n)]
+    path = Path(name) / "manifest.jsonl" if Path(name).is_dir() else Path(name)
+    if not path.exists():
+        raise UserError(f"unknown dataset {name!r}: not a manifest file or folder, nor a built-in")
+    texts = []
+    for _, row in jsonl_objects(path, "manifest"):
+        refs = row.get("references") or []
+        texts += [r for r in refs if isinstance(r, str)]
+        if limit is not None and len(texts) >= limit:
+            return texts[:limit]
+    return texts
+
+
 def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
     from PIL import Image, UnidentifiedImageError
 

@@ -97,7 +97,7 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     jobs, offline = [], []
     for rubric in rubrics:
         if rubric.offline:
-            offline += offline_judgments(rubric, by_id, captions)
+            offline += offline_judgments(rubric, by_id, captions, judging.train_data)
             continue
         shown_together = ordered_pairs(captions, rubric.name, controls) if rubric.pairwise else \
             [(c, None) for c in captions]
@@ -125,11 +125,17 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     return p
 
 
-def offline_judgments(rubric: Rubric, samples: dict[str, Sample], captions: list[Caption]) -> list[Judgment]:
-    if rubric.judge.get("model") == "references":
+def offline_judgments(rubric: Rubric, samples: dict[str, Sample], captions: list[Caption],
+                      train_data: str | None = None) -> list[Judgment]:
+    kind = rubric.judge.get("model")
+    if kind == "references":
         from vlmgrade.judges import references
 
         return references.judge_all(samples, captions, rubric.name)
+    if kind == "memorisation":
+        from vlmgrade.judges import memorisation
+
+        return memorisation.judge_all(samples, captions, rubric.name, train_data)
     return [grounded.judge(samples[c.sample_id], c, rubric.name) for c in captions]
 
 

@@ -21,7 +21,7 @@ from vlmgrade.files import read_yaml
 from vlmgrade.types import Caption, Sample
 
 GROUNDED = "grounded"
-OFFLINE_JUDGES = (GROUNDED, "references")  # rubrics these judges score are computed here, never sent to an LLM
+OFFLINE_JUDGES = (GROUNDED, "references", "memorisation")  # computed here, never sent to an LLM
 VERDICTS = {"A": 1.0, "B": 0.0, "tie": 0.5}  # a pairwise verdict as a number: the share of the win A gets
 
 

@@ -135,6 +135,14 @@ def _controls(samples: list[Sample], captions: list[Caption], cfg: RunConfig) ->
     return control_captions(samples, cfg.seed, cfg.controls_limit)
 
 
+def _baseline_row(row: ScoreRow, rubrics: list[Rubric]) -> bool:
+    """The memorisation rubric's test-reference rows are a baseline, not a model."""
+    from vlmgrade.judges.memorisation import BASELINE
+
+    return row.model == BASELINE and any(r.name == row.rubric and r.judge.get("model") == "memorisation"
+                                         for r in rubrics)
+
+
 def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[Rubric], cfg: RunConfig,
               samples: list[Sample] = ()) -> Summary:
     """Score rows (controls marked, pairwise rubrics as strengths), the first two models' paired comparison
@@ -149,7 +157,8 @@ def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[
     controls = set(CONTROLS) if cfg.controls else set()
     absolute = [r for r in rubrics if not r.pairwise]
     single = [j for j in judgments if j.pair is None]
-    rows = [replace(r, control=r.model in controls) for r in score_rows(single, absolute, cfg.output.ci, cfg.seed)]
+    rows = [replace(r, control=r.model in controls or _baseline_row(r, absolute))
+            for r in score_rows(single, absolute, cfg.output.ci, cfg.seed)]
     models = [m for m in dict.fromkeys(c.model for c in captions) if m not in controls]
     pairwise = []
     for rubric in (r for r in rubrics if r.pairwise):
@@ -160,7 +169,8 @@ def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[
     if len(models) >= 2 and absolute:
         this = Run(Path("."), {"rows": [r.to_dict() for r in rows if not r.pairwise]}, single)
         comparison = compare(this, this, models[0], models[1])
-    model_judgments = [j for j in single if j.model not in controls]
+    baselines = {r.model for r in rows if r.control}
+    model_judgments = [j for j in single if j.model not in baselines]
     criteria = [(r.name, c.name) for r in absolute for c in r.criteria]
     corpus, versus = [], []
     for rubric in (r for r in absolute if r.judge.get("model") == "references"):
