@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-TABLES = ("captions", "judgments", "meta")
+TABLES = ("captions", "judgments", "meta", "data_build")
 
 
 def default_path() -> Path:

@@ -81,6 +81,30 @@ def cmd_data_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from vlmgrade.builder import BuildOptions, build
+    from vlmgrade.judges import parse_judge
+
+    spec, _ = parse_judge(args.llm, args.base_url)
+    if spec.kind != "openai":
+        raise UserError(f"--llm must be openai:MODEL (an OpenAI-compatible server), not {args.llm!r}")
+    opts = BuildOptions(captions=args.captions, out=args.out, llm=spec, images=args.images, style=args.style,
+                        test=args.test, seed=args.seed, max_attempts=args.max_attempts,
+                        temperature=args.temperature, prompt=args.prompt, concurrency=args.concurrency, rpm=args.rpm,
+                        tpm=args.tpm, dry_run=args.dry_run, max_cost=args.max_cost, price_table=args.price_table,
+                        progress=not args.quiet)
+    r = build(opts)
+    cost = "unknown (no price for this model)" if r.est_usd is None else f"${r.est_usd:.4f}"
+    if args.dry_run:
+        print(f"dry run, nothing sent: {r.images} images, {r.est_requests} first requests to send (plus up to "
+              f"{args.max_attempts - 1} re-asks each for out-of-spec answers); estimated cost {cost}")
+        return 0
+    print(f"{r.images} images: wrote train {r.written['train']}, val {r.written['val']}, test {r.written['test']}; "
+          f"rejected {r.rejected} (listed in {args.out}/rejected.jsonl); requests sent {r.requests_sent}, from cache "
+          f"{r.from_cache}, asked again {r.asked_again}; cost ${r.cost_usd:.4f}", file=sys.stderr)
+    return 0
+
+
 def cmd_zoo_list(args: argparse.Namespace) -> int:
     from vlmgrade.zoo import cards
 
@@ -384,6 +408,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--limit", type=_nonnegative)
     p.set_defaults(func=cmd_data_export)
+
+    p = data.add_parser("build", help="write a child-vocabulary dataset from images and captions with an LLM "
+                        "(ShortDesc/LongDesc style)")
+    p.add_argument("captions", metavar="CAPTIONS", help="COCO-style captions JSON (with --images), or a manifest "
+                   "whose references are the captions")
+    p.add_argument("--images", help="the image folder of a COCO-style JSON")
+    p.add_argument("--style", choices=("short", "long"), default="short")
+    p.add_argument("--llm", required=True, help="openai:MODEL (OPENAI_API_KEY, or --base-url for a local server)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint; default $OPENAI_BASE_URL")
+    p.add_argument("--test", type=_nonnegative, default=0, help="held-out test images (with prefixes)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder: images/, train/, val/, test/, rejected.jsonl")
+    p.add_argument("--max-attempts", type=_positive, default=3, help="asks per image, the first included")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--prompt", help="a Jinja prompt replacing the built-in one (vlmgrade/prompts/data-build.jinja)")
+    p.add_argument("--concurrency", type=_positive, default=16)
+    p.add_argument("--rpm", type=_positive)
+    p.add_argument("--tpm", type=_positive)
+    p.add_argument("--dry-run", action="store_true", help="count and price the requests; send nothing")
+    p.add_argument("--max-cost", type=float, metavar="USD")
+    p.add_argument("--price-table", metavar="YAML")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_data_build)
 
     zoo = sub.add_parser("zoo", help="model cards").add_subparsers(dest="zoo_command", required=True)
     p = zoo.add_parser("list", help="list every card with name, kind, params and source")
