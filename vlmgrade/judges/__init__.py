@@ -15,23 +15,26 @@ from importlib import import_module
 from vlmgrade.errors import UserError
 
 # kind -> "module:Class"; imported on first use so `vlmgrade --help` never loads openai
-JUDGE_KINDS = {"openai": "vlmgrade.judges.openai:OpenAIJudge"}
+JUDGE_KINDS = {"openai": "vlmgrade.judges.openai:OpenAIJudge", "hf": "vlmgrade.judges.hf:HFJudge"}
 
 
 @dataclass(frozen=True)
 class JudgeSpec:
     """What `--judge` names. `model` is None for the grounded judge."""
 
-    kind: str  # "openai" or "grounded"
+    kind: str  # "openai", "hf" (a transformers chat model in this process) or "grounded"
     model: str | None = None
     base_url: str | None = None
 
     @property
     def label(self) -> str:
-        return "grounded" if self.kind == "grounded" else f"openai:{self.model}"
+        return "grounded" if self.kind == "grounded" else f"{self.kind}:{self.model}"
 
     @property
     def endpoint(self) -> str:
+        """What the cache keys name as the server: a local model is its own endpoint."""
+        if self.kind == "hf":
+            return f"hf:{self.model}"
         return self.base_url or "https://api.openai.com/v1"
 
 
@@ -47,8 +50,10 @@ def parse_judge(spec: str | None, base_url: str | None = None) -> tuple[JudgeSpe
     if spec == "grounded":
         return JudgeSpec("grounded"), None
     kind, _, model = spec.partition(":")
+    if kind == "hf" and model:
+        return JudgeSpec("hf", model), None
     if kind != "openai" or not model:
-        raise UserError(f"unknown judge {spec!r}: use openai:MODEL (e.g. openai:gpt-4o) or grounded")
+        raise UserError(f"unknown judge {spec!r}: use openai:MODEL (e.g. openai:gpt-4o), hf:PATH|HUB_ID or grounded")
     if not os.environ.get("OPENAI_API_KEY") and not base_url:
         raise UserError(f"--judge {spec} needs OPENAI_API_KEY (or a --judge-base-url for a local server)")
     return JudgeSpec("openai", model, base_url), None
