@@ -135,3 +135,14 @@ def test_a_killed_build_resumes_without_asking_twice(env):
     assert len(answered_before) + len(second_run) >= 32  # and every needed answer was got
     assert len((out / "train" / "manifest.jsonl").read_text().splitlines()) + \
         len((out / "val" / "manifest.jsonl").read_text().splitlines()) == 16
+
+
+def test_a_build_through_the_batch_api_asks_again_in_rounds(env, capsys):
+    captions = coco_fixture(env)
+    with FakeOpenAI(scripted_llm) as server:
+        assert main(["data", "build", str(captions), "--images", str(env / "img"), "--llm", "openai:gpt-4o-mini",
+                     "--base-url", server.base_url, "--out", str(env / "b"), "--batch", "--batch-poll", "0.05",
+                     "--quiet"]) == 0
+        assert server.requests == [] and len(server.batch_bodies) == 12 + 4 * 2 + 4 * 3
+        assert len(server.batches) == 3  # one round per ask
+    assert "rejected 4" in capsys.readouterr().err

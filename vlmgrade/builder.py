@@ -37,6 +37,7 @@ STYLES = {"short": {"words": SHORT_WORDS, "sentences": (2, 3)}, "long": {"words"
 FILLERS = ("oh", "wow", "look", "hey", "ooh", "yay", "well", "so", "whoa", "aha", "hi", "hello")
 PROMPT = Path(__file__).parent / "prompts" / "data-build.jinja"
 TABLE = "data_build"  # cache table of the builder's answers
+PENDING = "pending_data_batches"  # meta-table key of the builder's submitted, uncollected Batch API jobs
 ANSWER_TOKENS = {"short": 60, "long": 150}  # completion estimate for --dry-run and --max-cost
 
 
@@ -58,6 +59,8 @@ class BuildOptions:
     dry_run: bool = False
     max_cost: float | None = None
     price_table: str | None = None
+    batch: bool = False  # through the Batch API: one round of batches per ask
+    batch_poll_s: float = 10.0
     cache: str | None = None
     progress: bool = True
 
@@ -184,7 +187,7 @@ def build(opts: BuildOptions) -> BuildReport:
         new = [i for i in first if cache.get(TABLE, keys[i]) is None]
         report.est_requests = len(new)
         prompt_tokens = sum(estimate_prompt_tokens(first[i]["messages"]) for i in new)
-        report.est_usd = dollars(prompt_tokens, ANSWER_TOKENS[opts.style] * len(new), price)
+        report.est_usd = dollars(prompt_tokens, ANSWER_TOKENS[opts.style] * len(new), price, batch=opts.batch)
         if opts.dry_run:
             return report
         if opts.max_cost is not None and new:
@@ -206,52 +209,99 @@ def _key(opts: BuildOptions, body: dict) -> str:
 
 async def _write_all(images: list[Image], opts: BuildOptions, cache: Cache, report: BuildReport,
                      price) -> tuple[dict[str, str], dict[str, str]]:
+    """In rounds: every unfinished image's conversation asks once per round (from the cache, directly, or
+    through the Batch API), its answer is checked, and a failed one gets the reason and asks again."""
     llm = open_judge(opts.llm)
-    sem = asyncio.Semaphore(opts.concurrency)
-    limiter = RateLimiter(opts.rpm, opts.tpm)
+    conversations = {im.id: first_messages(im, opts) for im in images}
     texts: dict[str, str] = {}
     rejected: dict[str, str] = {}
-
-    async def answer(body: dict) -> str:
-        key = _key(opts, body)
-        hit = cache.get(TABLE, key)
-        if hit is not None:
-            report.from_cache += 1
-            return Reply.from_cache(hit).text
-        async with sem:
-            await limiter.acquire(estimate_prompt_tokens(body["messages"]) + ANSWER_TOKENS[opts.style])
-            reply = await llm.complete(body)
-        report.requests_sent += 1
-        report.cost_usd += dollars(reply.usage.get("prompt_tokens") or 0, reply.usage.get("completion_tokens") or 0,
-                                   price) or 0.0
-        cache.put(TABLE, key, reply.to_cache())  # committed now: a kill after this loses nothing
-        if opts.max_cost is not None and report.cost_usd > opts.max_cost:
-            raise UserError(f"stopped: cost reached ${report.cost_usd:.4f}, over --max-cost ${opts.max_cost:g}; "
-                            "what was answered is cached, rerun with a higher limit to finish")
-        return reply.text
-
+    open_ids = [im.id for im in images]
     with progress_bar(f"write {opts.style} texts with {opts.llm.label}", len(images), opts.progress) as bar:
-        async def one(image: Image) -> None:
-            messages = first_messages(image, opts)
-            reason = "no answer"
-            for attempt in range(opts.max_attempts):
-                text = (await answer(body_of(messages, opts))).strip()
-                reason = check(text, opts.style)
-                if reason is None:
-                    texts[image.id] = text
-                    break
-                if attempt + 1 < opts.max_attempts:
-                    report.asked_again += 1
-                    messages = ask_again(messages, text, reason)
-            else:
-                rejected[image.id] = reason
-            bar.advance(1)
-
         try:
-            await asyncio.gather(*(one(im) for im in images))
+            for attempt in range(opts.max_attempts):
+                answers = await _answers({i: body_of(conversations[i], opts) for i in open_ids}, opts, llm, cache,
+                                         report, price)
+                still = []
+                for i in open_ids:
+                    answer = answers[i]
+                    if isinstance(answer, Failure):  # not cached: a rerun asks again
+                        rejected[i] = answer.reason
+                    elif (reason := check(answer.strip(), opts.style)) is None:
+                        texts[i] = answer.strip()
+                    elif attempt + 1 < opts.max_attempts:
+                        report.asked_again += 1
+                        conversations[i] = ask_again(conversations[i], answer.strip(), reason)
+                        still.append(i)
+                        continue
+                    else:
+                        rejected[i] = reason
+                    bar.advance(1)
+                open_ids = still
         finally:
             await llm.close()
     return texts, rejected
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+
+
+async def _answers(bodies: dict[str, dict], opts: BuildOptions, llm, cache: Cache, report: BuildReport,
+                   price) -> dict[str, str | Failure]:
+    """image id -> answer text (or the failure) for one round's requests; every answer is cached at once."""
+    keys = {i: _key(opts, b) for i, b in bodies.items()}
+    hits = cache.get_many(TABLE, list(set(keys.values())))
+    out: dict[str, str | Failure] = {i: Reply.from_cache(hits[k]).text for i, k in keys.items() if k in hits}
+    report.from_cache += len(out)
+    todo = {keys[i]: bodies[i] for i in bodies if i not in out}
+
+    def keep(key: str, reply: Reply, batch: bool = False) -> None:
+        report.requests_sent += 1
+        report.cost_usd += dollars(reply.usage.get("prompt_tokens") or 0, reply.usage.get("completion_tokens") or 0,
+                                   price, batch=batch) or 0.0
+        cache.put(TABLE, key, reply.to_cache())  # committed now: a kill after this loses nothing
+
+    got: dict[str, Reply | Failure] = {}
+    if todo and opts.batch:
+        from vlmgrade.judges.batch import PendingBatches, run_batches
+
+        pending = PendingBatches(load=lambda: (cache.get("meta", PENDING) or {}).get("batches", []),
+                                 save=lambda batches: cache.put("meta", PENDING, {"batches": batches}))
+
+        def store(answers: dict[str, Reply]) -> None:
+            for key, reply in answers.items():
+                keep(key, reply, batch=True)
+
+        answers, errors = await run_batches(llm.client, opts.llm.endpoint, todo, pending, Path(opts.out), store,
+                                            opts.batch_poll_s)
+        got = {**answers, **{k: Failure(f"batch request failed: {e}") for k, e in errors.items()}}
+    elif todo:
+        sem = asyncio.Semaphore(opts.concurrency)
+        limiter = RateLimiter(opts.rpm, opts.tpm)
+
+        async def fetch(key: str, body: dict) -> None:
+            async with sem:
+                await limiter.acquire(estimate_prompt_tokens(body["messages"]) + ANSWER_TOKENS[opts.style])
+                try:
+                    reply = await llm.complete(body)
+                except UserError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - this image is listed as failed, nothing is cached
+                    got[key] = Failure(f"request failed: {type(e).__name__}: {e}")
+                    return
+            keep(key, reply)
+            got[key] = reply
+            if opts.max_cost is not None and report.cost_usd > opts.max_cost:
+                raise UserError(f"stopped: cost reached ${report.cost_usd:.4f}, over --max-cost "
+                                f"${opts.max_cost:g}; what was answered is cached, rerun with a higher limit to finish")
+
+        await asyncio.gather(*(fetch(k, b) for k, b in todo.items()))
+    for i, k in keys.items():
+        if i not in out:
+            answer = got.get(k, Failure("no answer"))
+            out[i] = answer if isinstance(answer, Failure) else answer.text
+    return out
 
 
 def _write(images: list[Image], texts: dict[str, str], rejected: dict[str, str], opts: BuildOptions,

@@ -92,7 +92,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
                         test=args.test, seed=args.seed, max_attempts=args.max_attempts,
                         temperature=args.temperature, prompt=args.prompt, concurrency=args.concurrency, rpm=args.rpm,
                         tpm=args.tpm, dry_run=args.dry_run, max_cost=args.max_cost, price_table=args.price_table,
-                        progress=not args.quiet)
+                        batch=args.batch, batch_poll_s=args.batch_poll, progress=not args.quiet)
     r = build(opts)
     cost = "unknown (no price for this model)" if r.est_usd is None else f"${r.est_usd:.4f}"
     if args.dry_run:
@@ -429,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="count and price the requests; send nothing")
     p.add_argument("--max-cost", type=float, metavar="USD")
     p.add_argument("--price-table", metavar="YAML")
+    p.add_argument("--batch", action="store_true", help="through the OpenAI Batch API (half price): one round of "
+                   "batches per ask; a killed build polls the same batches when restarted")
+    p.add_argument("--batch-poll", type=float, default=10.0, metavar="SECONDS")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_data_build)
 
