@@ -112,7 +112,7 @@ def test_repeats_send_k_requests_and_intervals_resample_samples(tiny_model, tmp_
 def _in_memory_run(name: str, means: dict[str, float], better: str):
     from pathlib import Path
 
-    from vlmgrade.compare import Run
+    from vlmgrade.comparison import Run
 
     rows = [{"model": m, "rubric": "r", "criterion": "errors", "mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1,
              "ci_method": "t", "n": 10, "n_unscored": 0, "better": better} for m, v in means.items()]
@@ -121,7 +121,7 @@ def _in_memory_run(name: str, means: dict[str, float], better: str):
 
 @pytest.mark.parametrize(("better", "first"), [("lower", "small"), ("higher", "big")])
 def test_ranks_follow_the_direction_the_rubric_gives(better, first):
-    from vlmgrade.compare import leaderboard
+    from vlmgrade.comparison import leaderboard
     from vlmgrade.tables import leaderboard_table
 
     board = leaderboard([_in_memory_run("a", {"small": 0.2, "big": 0.9}, better)])

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from vlmgrade.compare import per_sample_means
+from vlmgrade.comparison import per_sample_means
 from vlmgrade.types import Judgment
 
 FIGURES = ("spearman", "kappa_quadratic", "alpha_interval", "alpha_ordinal", "mean_abs_diff")

@@ -166,7 +166,8 @@ def run_config(args: argparse.Namespace):
                      rubrics=tuple(args.rubric or ()), limit=args.limit,
                      seed=args.seed, generation=_generation(args), engine=_engine(args), judging=judging,
                      budget=BudgetOptions(max_cost=args.max_cost, price_table=args.price_table, dry_run=args.dry_run),
-                     output=OutputOptions(out=args.out, ci=args.ci, progress=not args.quiet))
+                     output=OutputOptions(out=args.out, ci=args.ci, progress=not args.quiet,
+                                          overwrite=args.overwrite))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -214,6 +215,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    from vlmgrade.files import read_json
+    from vlmgrade.runner import runs_dir
+    from vlmgrade.tables import render
+
+    base = Path(args.dir) if args.dir else runs_dir()
+    if not base.is_dir():
+        raise UserError(f"no run folders at {base}")
+    rows = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        record = folder / "run.json"
+        if not record.exists():
+            continue
+        try:
+            run = read_json(record, "run record")
+        except UserError:
+            rows.append({"run": folder.name, "created": "", "models": "", "data": "", "judge": "", "status": "corrupt"})
+            continue
+        whole = all((folder / f).exists() for f in ("scores.json", "judgments.jsonl", "report.html"))
+        rows.append({"run": folder.name, "created": run.get("created", ""), "models": ", ".join(run.get("models", [])),
+                     "data": (run.get("data") or {}).get("name", ""), "judge": (run.get("judge") or {}).get("spec", ""),
+                     "status": "complete" if whole else "incomplete"})
+    header = ["run", "created", "models", "data", "judge", "status"]
+    print(render(header, [[r[k] for k in header] for r in rows], args.format, {"runs": rows}, tidy=rows))
+    return 0
+
+
 def cmd_rubric_list(args: argparse.Namespace) -> int:
     from vlmgrade.rubric import builtin_names, load_rubric
 
@@ -250,7 +278,7 @@ def cmd_rubric_check(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from vlmgrade.compare import leaderboard, load_run
+    from vlmgrade.comparison import leaderboard, load_run
     from vlmgrade.tables import leaderboard_table, render
 
     board = leaderboard([load_run(d) for d in args.runs], allow_mixed=args.allow_mixed)
@@ -263,7 +291,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from vlmgrade.compare import compare, load_run
+    from vlmgrade.comparison import compare, load_run
     from vlmgrade.tables import compare_table, render
 
     run_a = load_run(args.run_a)
@@ -279,7 +307,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_agree(args: argparse.Namespace) -> int:
     from vlmgrade.agreement import agree
-    from vlmgrade.compare import load_run
+    from vlmgrade.comparison import load_run
     from vlmgrade.tables import agreement_table, render
 
     run_a, run_b = load_run(args.run_a), load_run(args.run_b)
@@ -310,7 +338,10 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vlmgrade import __version__
+
     parser = argparse.ArgumentParser(prog="vlmgrade", description="Evaluate tiny vision-language models.")
+    parser.add_argument("--version", action="version", version=f"vlmgrade {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("caption", help="generate captions (completions of each sample's prefix) to a JSONL file")
@@ -366,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controls-limit", type=_positive, metavar="N", help="controls on the first N samples only "
                    "(implies --controls)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="run folder (default reports/<run-id>)")
+    p.add_argument("--out", help="run folder (default $VLMGRADE_RUNS or reports, /<run-id>); a non-empty one is "
+                   "refused unless it holds this same run (a resume) or --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that holds another run")
     p.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="interval method (default Student t)")
     _engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -384,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs=2, metavar=("A", "B"), help="which models (default: the first of each run)")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("runs", help="list run folders: date, models, data, judge, status")
+    p.add_argument("dir", nargs="?", metavar="DIR", help="default $VLMGRADE_RUNS, else reports")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("agree", help="agreement of two runs' judgments of the same captions (two judges, or "
                        "two repeats): Spearman, weighted kappa, Krippendorff's alpha")

@@ -50,7 +50,8 @@ class BudgetOptions:
 class OutputOptions:
     """Where results go and how they are summarised."""
 
-    out: str | None = None  # run folder; None: reports/<run-id>
+    out: str | None = None  # run folder; None: $VLMGRADE_RUNS (default reports)/<run-id>
+    overwrite: bool = False  # write into a non-empty --out that holds another run
     ci: str = "t"
     cache: str | None = None  # None: $VLMGRADE_CACHE or ~/.cache/vlmgrade/cache.sqlite
     progress: bool = True

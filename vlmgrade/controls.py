@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from vlmgrade.compare import per_sample_means
+from vlmgrade.comparison import per_sample_means
 from vlmgrade.stats import paired_difference
 from vlmgrade.types import Caption, Judgment, Sample
 

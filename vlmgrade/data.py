@@ -34,6 +34,14 @@ def describe(name: str) -> dict:
     return {"name": name, "version": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
 
 
+def in_memory(samples) -> dict:
+    """Name and version of samples handed over from Python: a hash of their ids, prefixes and references."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([[s.id, s.prefix, list(s.references)] for s in samples]).encode())
+    return {"name": "in-memory", "version": "sha256:" + digest.hexdigest()[:16]}
+
+
 def load_samples(name: str, limit: int | None = None) -> list[Sample]:
     """Resolve a data name to samples; raises UserError with one clear line on bad input."""
     return list(iter_samples(name, limit))

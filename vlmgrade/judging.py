@@ -180,6 +180,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
     limiter = RateLimiter(judging.rpm, judging.tpm)
     inflight: dict[str, asyncio.Future] = {}  # identical requests share one answer
 
+    refusals = Refusals(spec.endpoint)
+
     async def fetch(job: Job) -> Reply | str:
         async with sem:
             await limiter.acquire(sum(job.est_tokens))
@@ -189,7 +191,9 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                 raise
             except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
                 ledger.failed_requests += 1
-                return f"request failed: {type(e).__name__}: {e}"
+                refusals.failed(e)  # the same client error again and again stops the run
+                return f"request failed: {type(e).__name__}: {server_message(e)}"
+        refusals.answered()
         ledger.requests_sent += 1
         ledger.add(reply)
         cache.put("judgments", job.key, reply.to_cache())  # committed now: a kill after this loses nothing
@@ -211,8 +215,21 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                     inflight[job.key] = asyncio.ensure_future(fetch(job))
                 reply = await asyncio.shield(inflight[job.key])
             bar.advance(1, retries=judge.retries.count)
+            refusals.check()
             return _failed(job, reply) if isinstance(reply, str) else judgment_of(job, reply)
 
+        # the first new request goes alone: a server that refuses it (a wrong model name, a bad key
+        # scope) stops the run after one request instead of one per caption
+        canary = next((j for j in p.jobs if j.key in set(p.new_keys) and j.key not in p.cached
+                       and j.key not in batch_errors), None)
+        if canary is not None:
+            inflight[canary.key] = asyncio.ensure_future(fetch(canary))
+            try:
+                await asyncio.shield(inflight[canary.key])
+            finally:
+                if refusals.stop_reason:
+                    await judge.close()
+            refusals.check(first=True)
         tasks = [asyncio.ensure_future(one(j)) for j in p.jobs]
         try:
             results = await asyncio.gather(*tasks)
@@ -225,6 +242,48 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
             ledger.retries = judge.retries.count
             await judge.close()
     return list(p.offline) + list(results), ledger
+
+
+def server_message(error: Exception) -> str:
+    """The server's own words from an API error (its JSON `error.message`), else the exception's text."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body["error"] if isinstance(body.get("error"), dict) else body
+        if inner.get("message"):
+            return str(inner["message"])
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+class Refusals:
+    """Client errors (4xx other than 429) that no retry fixes: one on the first request, or REFUSALS_IN_A_ROW
+    of the same status with nothing answered between, stop the run with the server's message."""
+
+    IN_A_ROW = 5
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.in_a_row = 0
+        self.status: int | None = None
+        self.message = ""
+        self.stop_reason: str | None = None
+
+    def failed(self, error: Exception) -> None:
+        status = getattr(error, "status_code", None)
+        if not isinstance(status, int) or not 400 <= status < 500 or status == 429:
+            self.in_a_row, self.status = 0, None
+            return
+        self.in_a_row = self.in_a_row + 1 if status == self.status else 1
+        self.status, self.message = status, server_message(error)
+        self.stop_reason = f"HTTP {status}: {self.message}"
+
+    def answered(self) -> None:
+        self.in_a_row, self.status, self.stop_reason = 0, None, None
+
+    def check(self, first: bool = False) -> None:
+        if self.stop_reason and (first or self.in_a_row >= self.IN_A_ROW):
+            count = "its first request" if first else f"{self.in_a_row} requests in a row"
+            raise UserError(f"the judge at {self.endpoint} refused {count} with {self.stop_reason}; stopped "
+                            "(captions and any answers are cached)")
 
 
 def judgment_of(job: Job, reply: Reply) -> Judgment:

@@ -32,7 +32,11 @@ def _jsonl(path: Path, rows) -> None:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")  # noqa: UP017 - keeps 3.10 working
+    """Unique to the millisecond plus a random suffix: two runs started together never share a folder."""
+    import secrets
+
+    now = datetime.now(timezone.utc)  # noqa: UP017 - keeps 3.10 working
+    return f"{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
 
 
 def run_record(run_id: str, cfg, spec, rubrics, models: list[str], n_samples: int, data: dict, stats: dict) -> dict:

@@ -6,6 +6,7 @@ in memory, before the writer writes it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,12 +58,14 @@ def load_rubrics(cfg: RunConfig, judge_kind: str) -> list[Rubric]:
     return rubrics
 
 
-def evaluate(cfg: RunConfig) -> RunResult | None:
+def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: dict | None = None) -> RunResult | None:
     """The whole run; under torchrun every rank captions its share and only rank 0 (which returns the
-    result) judges and writes; the other ranks return None."""
+    result) judges and writes; the other ranks return None. From Python, `samples` replaces `cfg.data`
+    and `captioners` adds models given as objects ({label: object with `caption(samples, params,
+    batch_size)`}); their captions are not cached (an object has no weights file to key them by)."""
     from vlmgrade import distributed
     from vlmgrade.captioning import caption_stage, read_captions
-    from vlmgrade.data import describe, load_samples
+    from vlmgrade.data import describe, in_memory, load_samples
     from vlmgrade.judging import judge_stage, plan
     from vlmgrade.report import new_run_id, run_record, write_run
 
@@ -75,15 +78,19 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
 
     for m in cfg.models:  # an unknown model fails at once, before any picture is drawn or read
         resolve(m)
-    samples = load_samples(cfg.data, cfg.limit)
+    data_info = describe(cfg.data) if samples is None else in_memory(samples)
+    samples = load_samples(cfg.data, cfg.limit) if samples is None else list(samples)[: cfg.limit]
     if not samples:
         raise UserError(f"dataset {cfg.data} has no samples")
-    if not cfg.models and not cfg.captions:
+    captioners = captioners or {}
+    if not cfg.models and not cfg.captions and not captioners:
         raise UserError("nothing to judge: give --model (to caption) or --captions FILE")
     given = [c for path in cfg.captions for c in read_captions(Path(path), samples)]
     for r in rubrics:  # a template error surfaces before any model or judge is paid for
         if not r.offline:
             build_messages(r, samples[0], Caption(samples[0].id, "example", ""))
+    if cfg.output.out and not cfg.budget.dry_run:
+        check_out(Path(cfg.output.out), cfg)  # before anything is paid for
     cache = Cache(cfg.output.cache)
     try:
         t0 = time.time()
@@ -93,6 +100,9 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
             made, generation[m] = caption_stage(m, samples, cfg.generation, cfg.engine, device, cache,
                                                 cfg.output.progress)
             captions += made
+        for label, captioner in captioners.items():
+            captions += [Caption(c.sample_id, label, c.text, cfg.generation)
+                         for c in captioner.caption(samples, cfg.generation, cfg.engine.batch_size)]
         distributed.teardown()
         if not distributed.is_main():
             return None
@@ -110,7 +120,7 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
         if cfg.budget.dry_run:
             return RunResult(Path(cfg.output.out or "-"), spec.label, captions, [], {"estimate": judge_plan.summary()})
         run_id = new_run_id()
-        out = Path(cfg.output.out) if cfg.output.out else Path("reports") / run_id
+        out = Path(cfg.output.out) if cfg.output.out else runs_dir() / run_id
         judgments, ledger = asyncio.run(judge_stage(judge_plan, spec, cfg.judging, cfg.budget, cache, out,
                                                     cfg.output.progress))
         judge_s = time.time() - t0
@@ -121,9 +131,34 @@ def evaluate(cfg: RunConfig) -> RunResult | None:
                          "total_s": round(time.time() - started, 3)}}
     summary = summarise(judgments, captions, rubrics, cfg, samples)
     models = list(dict.fromkeys(r.model for r in summary.rows if not r.control))
-    record = run_record(run_id, cfg, spec, rubrics, models, len(samples), describe(cfg.data), stats)
+    record = run_record(run_id, cfg, spec, rubrics, models, len(samples), data_info, stats)
     write_run(out, record, rubrics, samples, captions, judgments, summary)
     return RunResult(out, spec.label, captions, judgments, stats, summary)
+
+
+def runs_dir() -> Path:
+    """Where run folders go without --out: $VLMGRADE_RUNS, else ./reports."""
+    import os
+
+    return Path(os.environ.get("VLMGRADE_RUNS") or "reports")
+
+
+def check_out(out: Path, cfg: RunConfig) -> None:
+    """Refuse to write into a non-empty folder, unless told to or it holds this same run (a resume)."""
+    from dataclasses import asdict
+
+    if cfg.output.overwrite or not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if out.is_file():
+        raise UserError(f"--out {out} is a file; give a folder")
+    try:
+        previous = json.loads((out / "run.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        previous = None
+    mine = {k: v for k, v in asdict(cfg).items() if k != "output"}
+    if previous is None or {k: v for k, v in previous.items() if k != "output"} != json.loads(json.dumps(mine)):
+        raise UserError(f"--out {out} is not empty and holds another run (or other files); pass --overwrite to "
+                        "replace it, or choose another folder")
 
 
 def _controls(samples: list[Sample], captions: list[Caption], cfg: RunConfig) -> list[Caption]:
@@ -149,7 +184,7 @@ def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[
     (when there are two), the judge-noise table, with --repeats the judge's agreement with itself, and
     with --controls the sensitivity checks."""
     from vlmgrade.agreement import metric_correlations, repeat_agreement
-    from vlmgrade.compare import Run, compare
+    from vlmgrade.comparison import Run, compare
     from vlmgrade.controls import CONTROLS, sensitivity
     from vlmgrade.pairwise import pairwise_rows
     from vlmgrade.scores import judge_noise, score_rows

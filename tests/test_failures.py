@@ -1,0 +1,72 @@
+"""Failures that say so: a judge refusing every request stops the run early with its own message; runs
+never share a folder; a non-empty --out is refused; most judgments unscored exits 3."""
+
+import json
+import threading
+
+from vlmgrade.cli import main
+from vlmgrade.fakeserver import FakeOpenAI, Reply
+
+from .conftest import run_args
+
+
+def pinned(body, n):
+    return Reply(json.dumps({"error": {"message": "Server is pinned to model X; requested gpt-4o",
+                                       "type": "invalid_request_error"}}), status=400)
+
+
+def test_a_judge_refusing_every_request_stops_the_run_with_its_message(tiny_model, env, capsys):
+    with FakeOpenAI(pinned) as server:
+        code = main(run_args(tiny_model, server.base_url, env / "r", limit=12, max_new_tokens=6,
+                             rubric="nanovlm-paper"))
+        sent = len(server.requests)
+    err = capsys.readouterr().err
+    assert code == 2 and sent <= 10, sent
+    assert "Server is pinned to model X; requested gpt-4o" in err and "HTTP 400" in err
+    assert "Traceback" not in err
+
+
+def test_a_refusal_after_answers_stops_after_a_few_in_a_row(tiny_model, env, capsys):
+    def later(body, n):
+        return Reply(json.dumps({c: 5 for c in ("grammar", "creativity", "consistency", "meaningfulness",
+                                                "plot")} | {"feedback": "ok"})) if n < 2 else pinned(body, n)
+
+    with FakeOpenAI(later) as server:
+        code = main(run_args(tiny_model, server.base_url, env / "r", "--concurrency", "1", limit=30,
+                             max_new_tokens=8, rubric="nanovlm-paper"))
+        sent = len(server.requests)
+    assert code == 2 and sent <= 2 + 5, sent
+    assert "refused 5 requests in a row with HTTP 400" in capsys.readouterr().err
+
+
+def test_two_runs_started_together_keep_two_whole_folders(tiny_model, env, monkeypatch):
+    monkeypatch.setenv("VLMGRADE_RUNS", str(env / "runs"))
+    codes = []
+    args = ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "2", "--judge", "grounded",
+            "--max-new-tokens", "3", "--quiet"]
+    threads = [threading.Thread(target=lambda: codes.append(main(args))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    folders = sorted((env / "runs").iterdir())
+    assert codes == [0, 0] and len(folders) == 2
+    for f in folders:
+        assert {"run.json", "scores.json", "judgments.jsonl", "captions.jsonl", "report.html"} <= {
+            p.name for p in f.iterdir()}
+        assert json.loads((f / "run.json").read_text())["run"] == f.name
+
+
+def test_a_non_empty_out_is_refused_unless_the_same_run_or_overwrite(tiny_model, env, capsys):
+    args = ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "2", "--judge", "grounded",
+            "--max-new-tokens", "3", "--quiet", "--out", str(env / "r")]
+    assert main(args) == 0
+    assert main(args) == 0  # the same run again: a resume
+    other = [a if a != "2" else "3" for a in args]
+    assert main(other) == 2
+    assert "is not empty and holds another run" in capsys.readouterr().err
+    assert main(other + ["--overwrite"]) == 0
+    capsys.readouterr()
+    assert main(["runs", str(env), "--format", "json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [(r["run"], r["status"], r["data"]) for r in runs] == [("r", "complete", "scenes-short:test")]
