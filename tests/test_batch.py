@@ -72,4 +72,5 @@ def test_a_batch_line_and_a_direct_request_carry_the_same_body(tiny_model, env, 
     assert len(direct) == len(batched) >= 1
     key = lambda b: json.dumps(b["messages"], sort_keys=True)  # noqa: E731
     assert sorted(direct, key=key) == sorted(batched, key=key)
-    assert set(direct[0]) == {"model", "messages", "temperature", "response_format", "logprobs", "top_logprobs"}
+    assert set(direct[0]) == {"model", "messages", "temperature", "max_tokens", "response_format", "logprobs",
+                              "top_logprobs"}

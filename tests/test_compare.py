@@ -79,7 +79,9 @@ def test_leaderboard_reads_scores_and_shows_unscored(two_runs, capsys):
     assert all(r["n_unscored"] > 0 for r in rows)
     assert main(["leaderboard", str(a), str(b), "--format", "csv"]) == 0
     header = capsys.readouterr().out.splitlines()[0]
-    assert header.startswith("model,run,grammar") and "overall (nanovlm-paper)" in header and "unscored" in header
+    # tidy: one row per model x criterion, numbers in their own columns
+    assert header.split(",")[:6] == ["model", "rubric", "criterion", "mean", "ci_low", "ci_high"]
+    assert "rank" in header.split(",")
 
 
 def test_leaderboard_refuses_mixed_judges(two_runs, tmp_path, capsys):
@@ -89,7 +91,20 @@ def test_leaderboard_refuses_mixed_judges(two_runs, tmp_path, capsys):
     scores = json.loads((a / "scores.json").read_text())
     (other / "scores.json").write_text(json.dumps({**scores, "judge": "openai:gpt-4o-mini"}))
     assert main(["leaderboard", str(a), str(other)]) == 2
-    assert "refusing to rank runs judged differently" in capsys.readouterr().err
+    assert "refusing to rank runs that are not comparable: judges openai:gpt-4o vs openai:gpt-4o-mini" in \
+        capsys.readouterr().err
+
+
+def test_leaderboard_and_compare_refuse_runs_on_different_data(two_runs, tmp_path, capsys):
+    a, _ = two_runs
+    other = tmp_path / "other"
+    other.mkdir()
+    scores = json.loads((a / "scores.json").read_text())
+    (other / "scores.json").write_text(json.dumps({**scores, "data": {"name": "my-photos", "version": "sha256:1",
+                                                                      "samples": "abc"}}))
+    assert main(["leaderboard", str(a), str(other)]) == 2
+    assert "data my-photos vs scenes-short:test" in capsys.readouterr().err
+    assert main(["leaderboard", str(a), str(other), "--allow-mixed"]) == 0
     assert main(["leaderboard", str(a), str(other), "--allow-mixed"]) == 0
 
 

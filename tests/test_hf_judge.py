@@ -49,7 +49,8 @@ def test_a_local_model_judges_a_run_end_to_end(tiny_model, tiny_chat_model, env,
     args = ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "2", "--rubric",
             "nanovlm-paper", "--judge", f"hf:{tiny_chat_model}", "--max-new-tokens", "4", "--out", str(env / "r"),
             "--quiet"]
-    assert main(args) == 0
+    assert main(args) == 3  # every judgment unscored: the run says so with exit 3
+    assert "2 of 2 judgments are unscored" in capsys.readouterr().err  # the folder is written all the same
     judged = [json.loads(x) for x in (env / "r" / "judgments.jsonl").read_text().splitlines()]
     assert len(judged) == 2
     for j in judged:  # a random model writes nonsense: unscored, with the reason, the text kept
@@ -58,7 +59,8 @@ def test_a_local_model_judges_a_run_end_to_end(tiny_model, tiny_chat_model, env,
     run = json.loads((env / "r" / "run.json").read_text())
     assert run["judge"]["spec"] == f"hf:{tiny_chat_model}"
     assert run["requests_sent"] == distinct_completions(tiny_model, 2, 4)  # identical prompts are asked once
-    assert main(args[:-3] + ["--out", str(env / "again"), "--quiet"]) == 0  # answers come from the cache
+    again = args[:-3] + ["--out", str(env / "again"), "--quiet", "--allow-unscored"]
+    assert main(again) == 0  # accepted; the answers come from the cache
     assert json.loads((env / "again" / "run.json").read_text())["requests_sent"] == 0
     assert main(["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "1", "--judge",
                  f"hf:{env / 'nowhere'}", "--rubric", "nanovlm-paper", "--quiet", "--out", str(env / "x")]) == 2

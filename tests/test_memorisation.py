@@ -59,6 +59,6 @@ def test_the_training_data_comes_from_training_json_or_is_unscored_with_a_reason
     caps = env / "caps.jsonl"
     caps.write_text(json.dumps({"id": "test-000000", "model": "somebody", "text": "a red ball"}) + "\n")
     assert main(["run", "--captions", str(caps), "--data", "scenes-short:test", "--limit", "1", "--rubric",
-                 "memorisation", "--judge", "grounded", "--out", str(env / "s"), "--quiet"]) == 0
+                 "memorisation", "--judge", "grounded", "--out", str(env / "s"), "--quiet", "--allow-unscored"]) == 0
     judged = [json.loads(x) for x in (env / "s" / "judgments.jsonl").read_text().splitlines()]
     assert "pass --train-data" in judged[0]["unscored_reason"]

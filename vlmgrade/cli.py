@@ -210,8 +210,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in failed:
             print(f"vlmgrade: warning: {line}", file=sys.stderr)
     s = result.stats
-    print(f"judge requests sent {s['requests_sent']}, from cache {s['cache_hits']}, retries {s['retries']}, "
+    batch = f", through the Batch API {s['batch_requests']}" if s.get("batch_requests") else ""
+    print(f"judge requests sent {s['requests_sent']}{batch}, from cache {s['cache_hits']}, retries {s['retries']}, "
           f"failed {s['failed_requests']}; wrote {result.out} (report.md, report.html)", file=sys.stderr)
+    unscored = [j for j in result.judgments if j.unscored_reason]
+    if result.judgments and 2 * len(unscored) > len(result.judgments) and not args.allow_unscored:
+        reasons: dict[str, int] = {}
+        for j in unscored:
+            reasons[j.unscored_reason] = reasons.get(j.unscored_reason, 0) + 1
+        common = max(reasons, key=reasons.get)
+        print(f"vlmgrade: {len(unscored)} of {len(result.judgments)} judgments are unscored (most often: "
+              f"{common[:160]}); the run folder is complete, see report.md (--allow-unscored to accept)",
+              file=sys.stderr)
+        return 3
     return 0
 
 
@@ -284,9 +295,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     board = leaderboard([load_run(d) for d in args.runs], allow_mixed=args.allow_mixed)
     header, body = leaderboard_table(board)
     print(render(header, body, args.format, {"rows": board["rows"]},
-                 title="Ranks (#) only separate models whose 95% intervals do not overlap."))
+                 title="Ranks (#) only separate models whose 95% intervals do not overlap.", tidy=board["rows"]))
     if board["mixed"]:
-        print(f"vlmgrade: warning: ranking runs judged differently: {'; '.join(board['mixed'])}", file=sys.stderr)
+        print(f"vlmgrade: warning: ranking runs that are not comparable: {'; '.join(board['mixed'])}",
+              file=sys.stderr)
     return 0
 
 
@@ -297,11 +309,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     run_a = load_run(args.run_a)
     run_b = load_run(args.run_b) if args.run_b else run_a
     models = args.models or [None, None]
-    result = compare(run_a, run_b, models[0], models[1])
+    result = compare(run_a, run_b, models[0], models[1], allow_mixed=args.allow_mixed)
     header, body = compare_table(result)
     a, b = result["rows"][0]["model_a"], result["rows"][0]["model_b"]
     print(render(header, body, args.format, result, title=f"a = {a} ({run_a.folder}), b = {b} ({run_b.folder}); "
-                 "paired on the samples both have"))
+                 "paired on the samples both have", tidy=result["rows"]))
     return 0
 
 
@@ -400,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default $VLMGRADE_RUNS or reports, /<run-id>); a non-empty one is "
                    "refused unless it holds this same run (a resume) or --overwrite")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that holds another run")
+    p.add_argument("--allow-unscored", action="store_true", help="exit 0 even when more than half the judgments "
+                   "are unscored (default: exit 3)")
     p.add_argument("--ci", choices=("t", "bootstrap"), default="t", help="interval method (default Student t)")
     _engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -416,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_b", metavar="RUN_B", nargs="?", help="omit to compare two models of RUN_A")
     p.add_argument("--models", nargs=2, metavar=("A", "B"), help="which models (default: the first of each run)")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    p.add_argument("--allow-mixed", action="store_true", help="compare runs with different judges, rubric "
+                   "versions, data or weighting")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("runs", help="list run folders: date, models, data, judge, status")

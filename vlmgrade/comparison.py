@@ -61,8 +61,13 @@ def per_sample_means(judgments: list[Judgment], model: str, rubric: str, criteri
     return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
-def compare(run_a: Run, run_b: Run, model_a: str | None = None, model_b: str | None = None) -> dict:
+def compare(run_a: Run, run_b: Run, model_a: str | None = None, model_b: str | None = None,
+            allow_mixed: bool = False) -> dict:
     """{"rows": [{criterion, rubric, model_a, model_b, n, diff (a - b), ci_low, ci_high, p, p_holm}]}."""
+    differences = [d for d in mixed([run_a, run_b]) if not d.startswith("sample sets")]  # pairing handles those
+    if differences and not allow_mixed:
+        raise UserError(f"refusing to compare runs that are not comparable: {'; '.join(differences)} "
+                        "(--allow-mixed to compare anyway)")
     model_a = model_a or run_a.models[0]
     if model_b is None:
         others = [m for m in run_b.models if run_b.folder != run_a.folder or m != model_a]
@@ -94,17 +99,33 @@ def compare(run_a: Run, run_b: Run, model_a: str | None = None, model_b: str | N
     return {"run_a": str(run_a.folder), "run_b": str(run_b.folder), "rows": rows}
 
 
-def leaderboard(runs: list[Run], allow_mixed: bool = False) -> dict:
-    """Rows of the runs' scores.json plus `rank` per rubric and criterion (ties where intervals overlap)."""
-    judges = {r.scores.get("judge") for r in runs}
+def mixed(runs: list[Run]) -> list[str]:
+    """What keeps these runs' scores from being comparable: judges, rubric versions, data (name, version,
+    sample set) and probability weighting that differ."""
+    def differ(label: str, values: list) -> list[str]:
+        distinct = sorted({str(v) for v in values})
+        return [f"{label} {' vs '.join(distinct)}"] if len(distinct) > 1 else []
+
     versions: dict[str, set] = {}
     for run in runs:
         for name, info in (run.scores.get("rubrics") or {}).items():
             versions.setdefault(name, set()).add(f"v{info.get('version')} {info.get('hash')}")
-    mixed = [f"judges {', '.join(sorted(map(str, judges)))}"] if len(judges) > 1 else []
-    mixed += [f"rubric {n} in {len(v)} versions ({'; '.join(sorted(v))})" for n, v in versions.items() if len(v) > 1]
-    if mixed and not allow_mixed:
-        raise UserError(f"refusing to rank runs judged differently: {'; '.join(mixed)} (--allow-mixed to rank anyway)")
+    data = [r.scores.get("data") or {} for r in runs]
+    out = differ("judges", [r.scores.get("judge") for r in runs])
+    out += [f"rubric {n} in {len(v)} versions ({'; '.join(sorted(v))})" for n, v in versions.items() if len(v) > 1]
+    out += differ("data", [d.get("name") for d in data]) + differ("data versions", [d.get("version") for d in data])
+    if not differ("data", [d.get("name") for d in data]):
+        out += differ("sample sets", [d.get("samples") for d in data])
+    out += differ("probability weighting", [bool(r.scores.get("weighted")) for r in runs])
+    return out
+
+
+def leaderboard(runs: list[Run], allow_mixed: bool = False) -> dict:
+    """Rows of the runs' scores.json plus `rank` per rubric and criterion (ties where intervals overlap)."""
+    differences = mixed(runs)
+    if differences and not allow_mixed:
+        raise UserError(f"refusing to rank runs that are not comparable: {'; '.join(differences)} (--allow-mixed to "
+                        "rank anyway)")
     rows = []
     for run in runs:
         for r in run.scores["rows"]:
@@ -113,7 +134,7 @@ def leaderboard(runs: list[Run], allow_mixed: bool = False) -> dict:
     for key in dict.fromkeys((r["rubric"], r["criterion"]) for r in rows):
         group = [r for r in rows if (r["rubric"], r["criterion"]) == key]
         _rank(group, lower_is_better=any(r.get("better") == "lower" for r in group))
-    return {"rows": rows, "mixed": mixed}
+    return {"rows": rows, "mixed": differences}
 
 
 def _rank(rows: list[dict], lower_is_better: bool) -> None:

@@ -53,6 +53,7 @@ class Plan:
     est_usd: float | None = None
     price: Price | None = None  # of the judge model, when the price table knows it
     offline: list[Judgment] = field(default_factory=list)  # offline rubrics' judgments, computed on the spot
+    batched: set[str] = field(default_factory=set)  # keys answered through the Batch API in this run
 
     def summary(self) -> dict:
         return {"judge_requests": len(self.jobs), "from_cache": len(self.jobs) - len(self.new_keys),
@@ -208,8 +209,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                 bar.advance(1)
                 return _failed(job, batch_errors[job.key])
             reply = p.cached.get(job.key)
-            if reply is not None or job.key in inflight:
-                ledger.cache_hits += 1
+            if (reply is not None or job.key in inflight) and job.key not in p.batched:
+                ledger.cache_hits += 1  # batch answers count as batch requests, not as cache hits
             if reply is None:
                 if job.key not in inflight:
                     inflight[job.key] = asyncio.ensure_future(fetch(job))
@@ -325,6 +326,7 @@ async def _through_batches(p: Plan, spec: JudgeSpec, judge, judging: JudgingOpti
         answers, errors = await run_batches(judge.client, spec.endpoint, bodies, pending, out, store,
                                             judging.batch_poll_s, bar)
     p.cached.update(answers)
+    p.batched = set(answers)
     ledger.batch_requests = len(answers) + len(errors)
     ledger.batches = sorted({r.batch for r in answers.values() if r.batch})
     return errors

@@ -62,7 +62,7 @@ def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, summa
     out.mkdir(parents=True, exist_ok=True)
     _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
     _jsonl(out / "judgments.jsonl", (j.to_dict() for j in judgments))
-    scores = {"run": run["run"], "judge": run["judge"]["spec"], "data": run["data"],
+    scores = {"run": run["run"], "judge": run["judge"]["spec"], "data": run["data"], "weighted": run["weighted"],
               "rows": [r.to_dict() for r in rows],
               "rubrics": {r.name: {"version": r.version, "hash": r.hash} for r in rubrics}}
     if checks:

@@ -6,6 +6,7 @@ in memory, before the writer writes it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -72,6 +73,7 @@ def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: di
     started = time.time()
     spec, _ = parse_judge(cfg.judging.judge, cfg.judging.base_url)  # the CLI says why the default changed
     rubrics = load_rubrics(cfg, spec.kind)
+    spec = judge_for(spec, rubrics, cfg)
     if cfg.judging.concurrency < 1 or cfg.judging.repeats < 1:
         raise UserError("--concurrency and --repeats must be at least 1")
     from vlmgrade.zoo import resolve
@@ -131,9 +133,39 @@ def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: di
                          "total_s": round(time.time() - started, 3)}}
     summary = summarise(judgments, captions, rubrics, cfg, samples)
     models = list(dict.fromkeys(r.model for r in summary.rows if not r.control))
-    record = run_record(run_id, cfg, spec, rubrics, models, len(samples), data_info, stats)
+    ids = hashlib.sha256("\n".join(sorted(s.id for s in samples)).encode()).hexdigest()[:16]
+    weighted = any(not r.offline and not r.pairwise and (cfg.judging.logprobs or r.judge.get("logprobs"))
+                   for r in rubrics)
+    record = run_record(run_id, cfg, spec, rubrics, models, len(samples), {**data_info, "samples": ids},
+                        {**stats, "weighted": bool(weighted)})
     write_run(out, record, rubrics, samples, captions, judgments, summary)
     return RunResult(out, spec.label, captions, judgments, stats, summary)
+
+
+def warn(message: str) -> None:
+    import sys
+
+    print(f"vlmgrade: warning: {message}", file=sys.stderr)
+
+
+def judge_for(spec, rubrics: list[Rubric], cfg: RunConfig):
+    """Without --judge, an LLM rubric's own `judge.model` is the judge; with it, a rubric asking for another
+    model is warned about. Repeats at temperature 0 are warned about: they pay for identical answers."""
+    llm = [r for r in rubrics if not r.offline]
+    if spec.kind == "openai" and llm:
+        wanted = llm[0].judge.get("model")
+        if cfg.judging.judge is None and wanted and wanted != spec.model:
+            spec = replace(spec, model=wanted)
+        for r in llm:
+            if r.judge.get("model") and r.judge["model"] != spec.model:
+                warn(f"rubric {r.name} asks for judge model {r.judge['model']}; judging with {spec.model}")
+    if cfg.judging.repeats > 1:
+        cold = [r.name for r in llm if (cfg.judging.temperature if cfg.judging.temperature is not None
+                                        else r.judge.get("temperature", 0.0)) == 0]
+        if cold:
+            warn(f"--repeats {cfg.judging.repeats} at judge temperature 0 ({', '.join(cold)}): the repeats will "
+                 "likely be identical and cost as many times; raise --judge-temperature")
+    return spec
 
 
 def runs_dir() -> Path:
@@ -151,6 +183,8 @@ def check_out(out: Path, cfg: RunConfig) -> None:
         return
     if out.is_file():
         raise UserError(f"--out {out} is a file; give a folder")
+    if {p.name for p in out.iterdir()} <= {"batches.json"}:  # a run killed while its batches ran: resume it
+        return
     try:
         previous = json.loads((out / "run.json").read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -24,9 +24,18 @@ def score_rows(judgments: Sequence[Judgment], rubrics: Sequence[Rubric], ci: str
             for c in rubric.criteria:
                 scored = [j for j in mine if j.scores.get(c.name) is not None]
                 e = estimate([j.scores[c.name] for j in scored], ci, seed, clusters=[j.sample_id for j in scored])
-                rows.append(ScoreRow(model, rubric.name, c.name, e.mean, e.ci_low, e.ci_high, e.method, e.n,
+                low, high, method = clipped(e.ci_low, e.ci_high, e.method, c.lo, c.hi)
+                rows.append(ScoreRow(model, rubric.name, c.name, e.mean, low, high, method, e.n,
                                      len(mine) - e.n, c.better))
     return rows
+
+
+def clipped(low: float | None, high: float | None, method: str, lo: float, hi: float) -> tuple:
+    """An interval never leaves the criterion's scale (a t interval of a 0-1 share near 0 or 1 would);
+    `ci_method` says when it was clipped."""
+    if low is None or high is None or (low >= lo and high <= hi):
+        return low, high, method
+    return max(low, lo), min(high, hi), f"{method}, clipped to {lo:g}-{hi:g}"
 
 
 @dataclass(frozen=True)

@@ -147,10 +147,17 @@ def request_body(spec: JudgeSpec, rubric: Rubric, messages: list[dict], temperat
     """The one chat-completions body for a judging job: sent as is by a direct call, written as is into a
     Batch API line, and hashed (with the endpoint) into the cache key."""
     t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
-    body = {"model": spec.model, "messages": messages, "temperature": t, "response_format": response_format(rubric)}
+    body = {"model": spec.model, "messages": messages, "temperature": t, "max_tokens": max_tokens(rubric),
+            "response_format": response_format(rubric)}
     if logprobs:
         body.update(logprobs=True, top_logprobs=20)
     return body
+
+
+def max_tokens(rubric: Rubric) -> int:
+    """Room for the rubric's answer: a score and some words per criterion, and a few sentences of feedback;
+    a judge that rambles is cut off there instead of billing thousands of tokens."""
+    return 200 + 40 * len(rubric.criteria)
 
 
 def response_format(rubric: Rubric) -> dict:
