@@ -501,7 +501,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+    _add_examples(parser)
     return parser
+
+
+EXAMPLES = {
+    "caption": "vlmgrade caption --model nanovlm-mini-scenes --data scenes-short:test --limit 20 --out caps.jsonl",
+    "run": "vlmgrade run --model nanovlm-mini-scenes --model nanovlm-tiny-scenes --data scenes-short:test "
+           "--limit 50 --judge grounded",
+    "runs": "vlmgrade runs reports --format csv",
+    "agree": "vlmgrade agree reports/gpt4o-run reports/local-judge-run --format json",
+    "leaderboard": "vlmgrade leaderboard reports/run-a reports/run-b --format csv",
+    "compare": "vlmgrade compare reports/run-a reports/run-b --models nanovlm-mini-scenes nanovlm-mini-scenes",
+    "rubric list": "vlmgrade rubric list",
+    "rubric check": "vlmgrade rubric check my-rubric.yaml --text \"see a big red ball\"",
+    "data export": "vlmgrade data export scenes-short:test --out my-scenes --limit 50",
+    "data build": "vlmgrade data build captions.json --images images/ --style short --llm openai:gpt-4o --test 100 "
+                  "--out my-data",
+    "zoo list": "vlmgrade zoo list",
+    "zoo show": "vlmgrade zoo show nanovlm-mini-scenes",
+    "train": "vlmgrade train zoo/nanovlm-mini-scenes/train.yaml",
+}
+
+
+def _add_examples(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Every command's --help ends with an example."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                path = f"{prefix}{name}"
+                if path in EXAMPLES:
+                    sub.epilog = f"example:\n  {EXAMPLES[path]}"
+                    sub.formatter_class = argparse.RawDescriptionHelpFormatter
+                _add_examples(sub, f"{path} ")
 
 
 def main(argv: list[str] | None = None) -> int:

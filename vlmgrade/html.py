@@ -22,7 +22,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 th{background:#f4f4f4;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .meta td:first-child{color:#666}.unscored{color:#b00}.plot{display:inline-block;margin:4px 18px 10px 0}
 .plot h3{font-size:13px;margin:0 0 2px}img.thumb{width:72px;height:72px;image-rendering:pixelated}
-.prefix{color:#777}
+.prefix{color:#777}div.model{border-top:1px dashed #ddd;padding:3px 0}div.model:first-child{border-top:0}
 ul.claims{margin:0;padding-left:16px;font-size:12px}
 input{padding:4px 8px;width:320px;margin:6px 0}.small{color:#666;font-size:12px}
 """
@@ -34,9 +34,10 @@ function filterRows(q){q=q.toLowerCase();for(const r of document.querySelectorAl
 
 
 def _thumb(image, size: int = 72) -> str:
+    """A small JPEG data URL: pictures with noise compress badly as PNG, and each sample shows one."""
     buf = io.BytesIO()
-    image.convert("RGB").resize((size, size)).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    image.convert("RGB").resize((size, size)).save(buf, format="JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def interval_plot(criterion: str, rows, lo: float, hi: float) -> str:
@@ -206,26 +207,33 @@ def _verdict(value) -> str:
 
 
 def _sample_browser(judgments, samples, texts: dict) -> str:
+    """One row per sample: its picture once, its beginning, then each model side by side with what it wrote
+    and every judgment of it (scores, unscored reasons, feedback or claims)."""
     shown = samples[:MAX_SAMPLES]
     by_sample: dict[str, list] = {}
     for j in judgments:
         by_sample.setdefault(j.sample_id, []).append(j)
     rows = []
     for s in shown:
-        for j in by_sample.get(s.id, []):
-            scores = ", ".join(f"{k} {_verdict(v) if j.pair else num(v)}" for k, v in j.scores.items())
-            verdict = (f"<span class='unscored'>unscored: {escape(j.unscored_reason)}</span>"
-                       if j.unscored_reason else escape(scores))
-            rows.append([f"<img class='thumb' alt='{escape(s.id)}' src='{_thumb(s.image)}'>",
-                         f"{escape(s.id)}<br><span class='small'>{escape(j.model)} · {escape(j.rubric)}"
-                         f"{' #' + str(j.repeat) if j.repeat else ''}</span>",
-                         f"<span class='prefix'>{escape(s.prefix)}</span> "
-                         + (" ".join(f"<br><b>{side}</b> ({escape(m)}): {escape(texts.get((m, s.id), ''))}"
-                                     for side, m in zip("AB", j.pair)) if j.pair else
-                            escape(texts.get((j.model, s.id), ''))),
-                         verdict, _feedback_html(j)])
+        mine = by_sample.get(s.id, [])
+        blocks = []
+        for model in dict.fromkeys(j.model for j in mine):
+            parts = []
+            for j in (j for j in mine if j.model == model):
+                scores = ", ".join(f"{k} {_verdict(v) if j.pair else num(v)}" for k, v in j.scores.items())
+                verdict = (f"<span class='unscored'>unscored: {escape(j.unscored_reason)}</span>"
+                           if j.unscored_reason else escape(scores))
+                repeat = f" #{j.repeat}" if j.repeat else ""
+                parts.append(f"<div class='small'>{escape(j.rubric)}{repeat}: {verdict}</div>{_feedback_html(j)}")
+            first = next(j for j in mine if j.model == model)
+            written = (" ".join(f"<br><b>{side}</b> ({escape(m)}): {escape(texts.get((m, s.id), ''))}"
+                                for side, m in zip("AB", first.pair)) if first.pair
+                       else escape(texts.get((model, s.id), "")))
+            blocks.append(f"<div class='model'><b>{escape(model)}</b>: {written}{''.join(parts)}</div>")
+        rows.append([f"<img class='thumb' alt='{escape(s.id)}' src='{_thumb(s.image)}'>",
+                     f"{escape(s.id)}<br><span class='prefix'>{escape(s.prefix)}</span>", "".join(blocks)])
     note = f" (the first {MAX_SAMPLES} of {len(samples)})" if len(samples) > MAX_SAMPLES else ""
     return (f"<h2>Samples{note}</h2><input placeholder='filter: id, words, model, unscored…' "
             f"oninput='filterRows(this.value)'>"
-            + _table(["picture", "sample", "beginning · completion", "scores", "judge feedback or claims"], rows,
-                     table_id="samples"))
+            + _table(["picture", "sample · beginning", "each model: completion, scores, judge feedback or claims"],
+                     rows, table_id="samples"))
