@@ -54,6 +54,9 @@ def test_weighted_means_equal_the_served_expectations(tiny_model, env):
             assert rows[c]["mean"] == pytest.approx(EXPECTED[c]) and rows[c]["n"] == 6
     line = json.loads((env / "w" / "judgments.jsonl").read_text().splitlines()[0])
     assert line["plain_scores"] == {c: float(v) for c, v in PLAIN.items()} and sorted(line["weighted"]) == sorted(PAPER)
+    assert json.loads((env / "w" / "scores.json").read_text())["weighted"] is True  # labelled everywhere
+    assert "probability-weighted" in (env / "w" / "report.md").read_text()
+    assert "probability-weighted" in (env / "w" / "report.html").read_text()
 
 
 def test_endpoints_without_logprobs_fall_back_to_plain_scores(tiny_model, env):

@@ -194,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # the memorisation rubric's test-reference rows are the baseline its figures are read against
     print_table([r for r in result.rows if not r.control or (r.model == BASELINE and r.criterion in CRITERIA)],
-                title=f"judge: {result.judge}")
+                title=f"judge: {result.judge}" + (WEIGHTED if result.stats.get("weighted") else ""))
     for p in result.summary.pairwise:
         print(f"{p.rubric} (pairwise, each pair of models asked in both orders; strength: Bradley-Terry log "
               f"scale): {p.n_pairs} sample-pairs, {p.n_verdicts} verdict pairs over the criteria; position bias "
@@ -504,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_examples(parser)
     return parser
 
+
+WEIGHTED = "; LLM scores are probability-weighted (the expectation over the judge's top-20 score tokens)"
 
 EXAMPLES = {
     "caption": "vlmgrade caption --model nanovlm-mini-scenes --data scenes-short:test --limit 20 --out caps.jsonl",

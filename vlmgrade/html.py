@@ -101,7 +101,9 @@ def render_html(run: dict, summary, judgments, rubrics, samples, captions) -> st
             ["rubrics", escape(", ".join(f"{n} v{v['version']} ({v['hash']})" for n, v in run["rubrics"].items()))],
             ["judge requests", f"{run['requests_sent']} sent, {run['cache_hits']} from cache, {run['retries']} "
                                f"retries, {run['failed_requests']} failed; {run['usage']['total_tokens']} tokens"],
-            ["timings", escape(json.dumps(run.get("timings", {})))], ["seed", str(run["seed"])]]
+            ["timings", escape(json.dumps(run.get("timings", {})))], ["seed", str(run["seed"])],
+            ["LLM scores", "probability-weighted: the expectation over the judge's top-20 score tokens"
+             if run.get("weighted") else "as the judge wrote them"]]
     html = [f"<!doctype html><html><head><meta charset='utf-8'><title>vlmgrade {escape(run['run'])}</title>",
             f"<style>{CSS}</style><script>{FILTER_JS}</script></head><body>",
             f"<h1>vlmgrade run {escape(run['run'])}</h1>", _table([], meta, "meta"), "<h2>Scores</h2>"]

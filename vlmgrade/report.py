@@ -104,7 +104,9 @@ def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
              + ", ".join(f"`{n}` ({v['hash']})" for n, v in run["rubrics"].items()),
              f"- judge requests sent: {run['requests_sent']}, from cache: {run['cache_hits']}, "
              f"retries: {run['retries']}, failed: {run['failed_requests']}",
-             f"- tokens: {run['usage']['total_tokens']}, cost: ${run.get('cost_usd', 0):.4f}", "",
+             f"- tokens: {run['usage']['total_tokens']}, cost: ${run.get('cost_usd', 0):.4f}",
+             *(["- LLM scores are **probability-weighted**: the expectation over the judge's top-20 score tokens "
+                "(plain scores in judgments.jsonl)"] if run.get("weighted") else []), "",
              "| model | rubric | criterion | mean | 95% CI | n | unscored | win rate vs baseline |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -136,8 +136,8 @@ def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: di
     ids = hashlib.sha256("\n".join(sorted(s.id for s in samples)).encode()).hexdigest()[:16]
     weighted = any(not r.offline and not r.pairwise and (cfg.judging.logprobs or r.judge.get("logprobs"))
                    for r in rubrics)
-    record = run_record(run_id, cfg, spec, rubrics, models, len(samples), {**data_info, "samples": ids},
-                        {**stats, "weighted": bool(weighted)})
+    stats["weighted"] = bool(weighted)
+    record = run_record(run_id, cfg, spec, rubrics, models, len(samples), {**data_info, "samples": ids}, stats)
     write_run(out, record, rubrics, samples, captions, judgments, summary)
     return RunResult(out, spec.label, captions, judgments, stats, summary)
 
