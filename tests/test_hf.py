@@ -76,9 +76,36 @@ def test_hf_baselines_caption_and_exclude_the_prefix(build, tmp_path):
 
 def test_hub_ids_without_local_weights_are_user_errors(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(UserError, match="cannot load git model"):
-        load_captioner("microsoft/git-base", "cpu")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(UserError, match=r"not in the local Hugging Face cache: `(hf|huggingface-cli) download "
+                                        r"Salesforce/blip2-opt-2.7b`"):
+        load_captioner("Salesforce/blip2-opt-2.7b", "cpu")
+
+
+def test_hub_ids_route_by_the_cached_model_type_and_labels_name_models(monkeypatch, tmp_path, capsys):
+    """A cached hub model is routed by its config.json's model_type (not by its name); LABEL=SOURCE names it."""
+    import json
+
+    from huggingface_hub import constants
+
+    from vlmgrade.cli import main
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    snapshot = cache / "models--someone--captioner-x" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (cache / "models--someone--captioner-x" / "refs").mkdir()
+    (cache / "models--someone--captioner-x" / "refs" / "main").write_text("abc")
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "blip-2"}))
+    with pytest.raises(UserError, match="model_type 'blip-2' is not a supported kind"):
+        resolve("someone/captioner-x")
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "git"}))
+    assert resolve("someone/captioner-x") == ("git", "someone/captioner-x")  # no "git" in the name needed
+    folder = tiny_git(tmp_path / "git")
+    out = tmp_path / "caps.jsonl"
+    assert main(["caption", "--model", f"tiny-git={folder}", "--data", "scenes-short:test", "--limit", "2",
+                 "--max-new-tokens", "3", "--out", str(out), "--quiet"]) == 0
+    assert {json.loads(x)["model"] for x in out.read_text().splitlines()} == {"tiny-git"}
 
 
 @pytest.mark.parametrize("build", [tiny_git, tiny_blip])

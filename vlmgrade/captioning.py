@@ -20,9 +20,9 @@ CAPTION_KEY_VERSION = 2
 
 def model_identity(name: str) -> str:
     """A hash of the weights when they are local files, else the hub id: part of each caption's key."""
-    from vlmgrade.zoo import resolve
+    from vlmgrade.zoo import resolve, split_label
 
-    _, where = resolve(name)
+    _, where = resolve(split_label(name)[1])
     if isinstance(where, Path):
         weights = sorted(where.glob("*.safetensors"))
         if weights:
@@ -40,7 +40,7 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
                   cache: Cache, progress: bool = True) -> tuple[list[Caption], dict]:
     """Captions of every sample (in sample order) on every rank, and what generation cost: the device
     actually used, images/s, tokens/s, peak memory."""
-    from vlmgrade.zoo import load_captioner
+    from vlmgrade.zoo import load_captioner, split_label
 
     keys = caption_keys(model, samples, params)
     found = {k: v["text"] for k, v in cache.get_many("captions", list(keys.values())).items()}
@@ -49,7 +49,7 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
     mine = distributed.shard(missing)
     stats: dict = {"cached": len(samples) - len(missing), "generated": len(missing)}
     if mine:
-        captioner = load_captioner(model, device, engine.dtype, engine.allow_pickle)
+        captioner = load_captioner(model, device, engine.dtype, engine.allow_pickle, engine.download)
         with progress_bar(f"caption {model}", len(mine), progress and distributed.is_main()) as bar:
             def store(made: list[Caption]) -> None:
                 cache.put_many("captions", [(keys[c.sample_id], {"text": c.text}) for c in made])
@@ -61,7 +61,8 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
     if distributed.world()[1] > 1:
         found.update(dict(distributed.gather(list(found.items()))))
         stats["ranks"] = distributed.world()[1]
-    return [Caption(s.id, model, found[keys[s.id]], params) for s in samples], stats
+    label = split_label(model)[0]
+    return [Caption(s.id, label, found[keys[s.id]], params) for s in samples], stats
 
 
 def _throughput(captioner) -> dict:

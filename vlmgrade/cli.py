@@ -36,7 +36,7 @@ def _engine(args: argparse.Namespace):
     from vlmgrade.config import EngineOptions
 
     return EngineOptions(batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-                         allow_pickle=args.allow_pickle)
+                         allow_pickle=args.allow_pickle, download=args.download)
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a .jsonl file path")
-    resolve(args.model)  # an unknown model fails at once, before any picture is drawn or read
+    resolve(args.model, args.download)  # an unknown model fails at once, before any picture is drawn or read
     samples = load_samples(args.data, args.limit)
     device = distributed.setup(args.device)  # under torchrun: one share of the samples per rank
     cache = Cache()
@@ -345,6 +345,8 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--dtype", default="auto", help="auto (float32 on CPU, float16 on GPU), float32, float16, "
                    "bfloat16")
+    p.add_argument("--download", action="store_true", help="let a hub model be fetched from the Hugging Face hub "
+                   "(off by default: no surprise downloads)")
     p.add_argument("--allow-pickle", action="store_true", help="load a checkpoint that has no safetensors, "
                    "with torch.load(weights_only=True)")
 
@@ -357,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("caption", help="generate captions (completions of each sample's prefix) to a JSONL file")
-    p.add_argument("--model", required=True, help="zoo card name, model folder, or GIT/BLIP hub id")
+    p.add_argument("--model", required=True, help="zoo card, model folder or hub id; LABEL=SOURCE names it LABEL")
     p.add_argument("--data", required=True, help="built-in NAME:SPLIT (scenes-short:test) or manifest path")
     p.add_argument("--out", required=True, help="output .jsonl file (id, model, text)")
     p.add_argument("--limit", type=_nonnegative, help="first N samples only")
@@ -370,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_caption)
 
     p = sub.add_parser("run", help="caption, judge on rubrics, and report scores with 95%% intervals")
-    p.add_argument("--model", action="append", default=[], help="zoo card, model folder or hub id; repeatable")
+    p.add_argument("--model", action="append", default=[], help="zoo card, model folder or hub id (LABEL=SOURCE "
+                   "names it LABEL); repeatable")
     p.add_argument("--captions", action="append", default=[], metavar="FILE",
                    help="judge captions written elsewhere (captions.jsonl: id, model, text) against --data's "
                         "samples; no model is loaded; repeatable, and may go with --model")

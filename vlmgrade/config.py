@@ -16,6 +16,7 @@ class EngineOptions:
     device: str = "auto"  # auto: CUDA, else MPS, else CPU
     dtype: str = "auto"  # auto: float32 on CPU, float16 on a GPU
     allow_pickle: bool = False
+    download: bool = False  # let a hub model be fetched (off: no surprise downloads)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: di
     from vlmgrade.zoo import resolve
 
     for m in cfg.models:  # an unknown model fails at once, before any picture is drawn or read
-        resolve(m)
+        resolve(m, cfg.engine.download)
     data_info = describe(cfg.data) if samples is None else in_memory(samples)
     samples = load_samples(cfg.data, cfg.limit) if samples is None else list(samples)[: cfg.limit]
     if not samples:

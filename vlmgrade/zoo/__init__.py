@@ -7,6 +7,7 @@ or a hub id (GIT/BLIP through transformers; needs the weights in the local Huggi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 
 import yaml
@@ -59,8 +60,44 @@ def find_card(name: str) -> Card | None:
     return next((c for c in cards() if c.name == name), None)
 
 
-def resolve(name: str) -> tuple[str, Path | str]:
-    """(kind, folder or hub id) for a model name; UserError when it names nothing loadable."""
+# Model kinds: kind -> "module:function(label, kind, where, device, dtype, allow_pickle, download)" returning a
+# captioner (an object with `caption(samples, params, batch_size, on_batch=None) -> [Caption]`). To add a kind,
+# write that function and register it here; HF_MODEL_TYPES routes a transformers config.json's `model_type` to it.
+MODEL_KINDS = {"nanovlm": "vlmgrade.zoo.captioner:load_nanovlm", "git": "vlmgrade.zoo.hf:load_hf",
+               "blip": "vlmgrade.zoo.hf:load_hf"}
+HF_MODEL_TYPES = {"git": "git", "blip": "blip"}
+
+
+def split_label(name: str) -> tuple[str, str]:
+    """`LABEL=SOURCE` -> (LABEL, SOURCE); a plain name is its own label."""
+    label, sep, source = name.partition("=")
+    if sep and label and "/" not in label and source:
+        return label, source
+    return name, name
+
+
+def _kind_of(config: dict, where: str) -> str:
+    kind = config.get("kind") or HF_MODEL_TYPES.get(config.get("model_type", ""))
+    if kind not in MODEL_KINDS:
+        raise UserError(f"{where}: model_type {config.get('model_type')!r} is not a supported kind (supported: "
+                        f"nanovlm, {', '.join(f'{t} ({k})' for t, k in HF_MODEL_TYPES.items())}); see the README's "
+                        "'Adding a model kind'")
+    return kind
+
+
+def download_hint(hub_id: str) -> str:
+    """The command that fetches a hub model with the huggingface_hub installed here."""
+    import shutil
+
+    command = "hf download" if shutil.which("hf") else "huggingface-cli download"
+    return f"`{command} {hub_id}` where there is network, or pass --download"
+
+
+def resolve(name: str, download: bool = False) -> tuple[str, Path | str]:
+    """(kind, folder or hub id) for a model name (or LABEL=SOURCE); UserError when it names nothing loadable.
+    A hub id is routed by the `model_type` of its config.json in the local Hugging Face cache (fetched
+    only with `download`)."""
+    _, name = split_label(name)
     card = find_card(name)
     if card is not None:
         if card.trainable_only:
@@ -73,27 +110,31 @@ def resolve(name: str) -> tuple[str, Path | str]:
         config = path / "config.json"
         if not config.exists():
             raise UserError(f"model folder {path} has no config.json")
-        raw = read_json(config, "model config")
-        kind = raw.get("kind") or raw.get("model_type")
-        if kind not in ("nanovlm", "git", "blip"):
-            raise UserError(f"model folder {path}: unsupported kind {kind!r} (nanovlm, git or blip)")
-        return kind, path
+        return _kind_of(read_json(config, "model config"), f"model folder {path}"), path
     if path.exists():
         raise UserError(f"--model {name}: expected a model folder, got a file")
     if "/" in name and not name.startswith((".", "/")):
-        kind = "blip" if "blip" in name.lower() else "git" if "git" in name.lower() else ""
-        if kind:
-            return kind, name
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json")
+        if not isinstance(cached, str) and download:
+            from huggingface_hub import hf_hub_download
+
+            try:
+                cached = hf_hub_download(name, "config.json")
+            except Exception as e:  # noqa: BLE001 - network and hub errors all end in one line
+                raise UserError(f"cannot download {name}: {str(e).splitlines()[0]}") from None
+        if not isinstance(cached, str):
+            raise UserError(f"hub model {name} is not in the local Hugging Face cache: {download_hint(name)}")
+        return _kind_of(read_json(Path(cached), "model config"), f"hub model {name}"), name
     known = ", ".join(c.name for c in cards() if not c.trainable_only)
-    raise UserError(f"unknown model {name!r}: not a zoo card ({known}), a model folder, or a GIT/BLIP hub id")
+    raise UserError(f"unknown model {name!r}: not a zoo card ({known}), a model folder, or a hub id")
 
 
-def load_captioner(name: str, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False):
-    kind, where = resolve(name)
-    if kind == "nanovlm":
-        from vlmgrade.zoo.captioner import NanoVLMCaptioner
-
-        return NanoVLMCaptioner.load(name, Path(where), device, dtype, allow_pickle)
-    from vlmgrade.zoo.hf import HFCaptioner
-
-    return HFCaptioner.load(name, kind, where, device, dtype, allow_pickle)
+def load_captioner(name: str, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
+                   download: bool = False):
+    """The captioner for a model name (or LABEL=SOURCE: its captions then carry LABEL)."""
+    label, source = split_label(name)
+    kind, where = resolve(source, download)
+    module, _, function = MODEL_KINDS[kind].partition(":")
+    return getattr(import_module(module), function)(label, kind, where, device, dtype, allow_pickle, download)

@@ -115,3 +115,9 @@ def finish(captioner, samples: Sequence[Sample], texts: dict[str, str], params: 
     captioner.stats["images"] += len(samples)
     captioner.stats["seconds"] += time.perf_counter() - started
     return [Caption(s.id, captioner.name, texts[s.id], params) for s in samples]
+
+
+def load_nanovlm(label: str, kind: str, where, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
+                 download: bool = False) -> NanoVLMCaptioner:
+    """The MODEL_KINDS loader of NanoVLM folders (never downloaded: they ship or are trained here)."""
+    return NanoVLMCaptioner.load(label, Path(where), device, dtype, allow_pickle)

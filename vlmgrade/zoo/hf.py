@@ -31,7 +31,7 @@ class HFCaptioner:
 
     @classmethod
     def load(cls, name: str, kind: str, where: Path | str, device: str = "auto", dtype: str = "auto",
-             allow_pickle: bool = False) -> HFCaptioner:
+             allow_pickle: bool = False, download: bool = False) -> HFCaptioner:
         from transformers import AutoProcessor, BlipForConditionalGeneration, GitForCausalLM
 
         device = pick_device(device)
@@ -41,12 +41,13 @@ class HFCaptioner:
         # with torch.load(weights_only=True))
         pickled = refuse_pickle(Path(where), allow_pickle) if Path(str(where)).is_dir() else None
         try:
-            processor = AutoProcessor.from_pretrained(str(where), local_files_only=True)
-            model = model_cls.from_pretrained(str(where), local_files_only=True, use_safetensors=pickled is None,
-                                              dtype=torch_dtype)
+            processor = AutoProcessor.from_pretrained(str(where), local_files_only=not download)
+            model = model_cls.from_pretrained(str(where), local_files_only=not download,
+                                              use_safetensors=pickled is None, dtype=torch_dtype)
         except (OSError, ValueError) as e:
-            hint = (f"fetch it once where there is network (`huggingface-cli download {where}`, or save_pretrained "
-                    "to a folder) and pass the folder or keep it in the Hugging Face cache"
+            from vlmgrade.zoo import download_hint
+
+            hint = (f"not in the local Hugging Face cache: {download_hint(str(where))}"
                     if not Path(str(where)).exists() else str(e).splitlines()[0])
             raise UserError(f"cannot load {kind} model {where}: {hint}") from None
         return cls(name, kind, model.to(device).eval(), processor, device)
@@ -98,3 +99,9 @@ class HFCaptioner:
                 record_batch(self, batch, [(decode(row[given:], skip_special_tokens=True).strip(), len(row) - given)
                                            for row in out], params, texts, on_batch)
         return finish(self, samples, texts, params, started)
+
+
+def load_hf(label: str, kind: str, where, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
+            download: bool = False) -> HFCaptioner:
+    """The MODEL_KINDS loader of GIT and BLIP models (folders or hub ids)."""
+    return HFCaptioner.load(label, kind, where, device, dtype, allow_pickle, download)
