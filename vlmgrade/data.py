@@ -100,9 +100,48 @@ def reference_texts(name: str, limit: int | None = None) -> list[str]:
     return texts
 
 
-def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
+def safe_name(sample_id: str) -> str:
+    """A file name from a sample id: path separators and dots at the start cannot climb out of a folder."""
+    import hashlib
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", sample_id).lstrip(".") or "sample"
+    if name != sample_id:  # two ids that sanitise alike must not share a file
+        name = f"{name[:80]}-{hashlib.sha256(sample_id.encode()).hexdigest()[:8]}"
+    return name
+
+
+MAX_IMAGE_PIXELS = 40_000_000  # refused before decoding: a 140 KB PNG can claim 12000x12000 pixels
+MAX_IMAGE_SIDE = 1024  # kept in memory at most this big: every model and judge reads 512 px or less
+
+
+def read_image(image_path: Path, where: str):
+    """An RGB picture, refused (one line) when it is no regular file, not an image, or too many pixels
+    to decode; shrunk to MAX_IMAGE_SIDE so 10 large photos never hold gigabytes."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    from vlmgrade.files import regular_file
+
+    regular_file(image_path, f"{where}: image", max_bytes=256 << 20)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(image_path) as im:
+                if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                    raise UserError(f"{where}: image {image_path} is {im.size[0]}x{im.size[1]} pixels; at most "
+                                    f"{MAX_IMAGE_PIXELS:,} are decoded")
+                im.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at a reduced scale
+                image = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise UserError(f"{where}: cannot read image {image_path}: {type(e).__name__}") from None
+    if max(image.size) > MAX_IMAGE_SIDE:
+        image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+    return image
+
+
+def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
     samples: list[Sample] = []
     seen: set[str] = set()
     for where, row in jsonl_objects(path, "manifest"):
@@ -114,14 +153,7 @@ def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
         if sid in seen:
             raise UserError(f"{where}: duplicate id {sid!r}")
         seen.add(sid)
-        image_path = path.parent / row["image"]
-        try:
-            with Image.open(image_path) as im:
-                image = im.convert("RGB")
-        except FileNotFoundError:
-            raise UserError(f"{where}: image not found: {image_path}") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise UserError(f"{where}: cannot read image {image_path}: {type(e).__name__}") from None
+        image = read_image(path.parent / str(row["image"]), where)
         refs = row.get("references") or []
         if isinstance(refs, str) or not all(isinstance(r, str) for r in refs):
             raise UserError(f"{where}: 'references' must be a list of strings")
@@ -158,7 +190,7 @@ def export(name: str, out: Path, limit: int | None = None) -> Path:
     manifest = out / "manifest.jsonl"
     with manifest.open("w") as f:
         for s in samples:
-            rel = f"images/{s.id}.png"
+            rel = f"images/{safe_name(s.id)}.png"  # an id like ../../X never writes outside --out
             s.image.save(out / rel)
             row = {"id": s.id, "image": rel, "prefix": s.prefix, "references": list(s.references),
                    "objects": [o.to_dict() for o in s.objects], **s.meta}

@@ -9,10 +9,30 @@ from typing import Any
 
 from vlmgrade.errors import UserError
 
+MAX_BYTES = 64 << 20  # a config, rubric, manifest or scores file larger than this is not one we wrote
+MAX_YAML_ALIASES = 100  # YAML anchors reused more often than this are an expansion bomb, not a rubric
+
+
+def regular_file(path: Path, what: str, max_bytes: int = MAX_BYTES) -> Path:
+    """The path, if it is a regular file of a sane size: a FIFO would hang a read, /dev/zero never ends."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError(f"{what} {path} is not a regular file")
+    if info.st_size > max_bytes:
+        raise UserError(f"{what} {path} is {info.st_size} bytes; at most {max_bytes} are read")
+    return path
+
 
 def _read(path: Path, what: str, parse: Callable[[str], Any], syntax_error: type[Exception], language: str) -> Any:
     try:
-        return parse(path.read_text())
+        return parse(regular_file(path, what).read_text())
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -29,13 +49,19 @@ def read_json(path: Path, what: str) -> Any:
 def read_yaml(path: Path, what: str) -> Any:
     import yaml
 
-    return _read(path, what, yaml.safe_load, yaml.YAMLError, "YAML")
+    def bounded(text: str) -> Any:
+        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text))
+        if aliases > MAX_YAML_ALIASES:
+            raise UserError(f"{what} {path} reuses anchors {aliases} times (at most {MAX_YAML_ALIASES}): refused")
+        return yaml.safe_load(text)
+
+    return _read(path, what, bounded, yaml.YAMLError, "YAML")
 
 
 def jsonl_objects(path: Path, what: str) -> Iterator[tuple[str, dict]]:
     """(where, object) for each non-blank line of a JSONL file; `where` is "path:line" for messages."""
     try:
-        lines = path.read_text().splitlines()
+        lines = regular_file(path, what).read_text().splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read {what} {path}: {e}") from None
     for lineno, line in enumerate(lines, 1):

@@ -7,8 +7,10 @@ hash (of its whole YAML text) goes into every judgment's cache key: an edited ru
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ from vlmgrade.files import read_yaml
 from vlmgrade.types import Caption, Sample
 
 GROUNDED = "grounded"
+RESERVED = {"feedback"}  # keys of the judge's reply that are not criteria
+MAX_RENDERED = 200_000  # characters of a rendered prompt: a template that multiplies strings stops here
 OFFLINE_JUDGES = (GROUNDED, "references", "memorisation")  # computed here, never sent to an LLM
 VERDICTS = {"A": 1.0, "B": 0.0, "tie": 0.5}  # a pairwise verdict as a number: the share of the win A gets
 
@@ -93,15 +97,21 @@ def _validate(raw, path: Path) -> Rubric:
         raise UserError(f"{where}: 'criteria' must map each criterion name to {{description, scale: [lo, hi]}}")
     criteria = []
     for name, spec in raw["criteria"].items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", name):
+            raise UserError(f"{where}: criterion name {name!r} must be a word of letters, digits, _ or - "
+                            "(at most 64, starting with a letter)")
+        if name in RESERVED:
+            raise UserError(f"{where}: {name!r} is reserved (the judge's reply uses it); rename the criterion")
         if kind == "pairwise":  # a verdict, A (1), B (0) or tie (0.5): no scale to give
             if not isinstance(spec, dict) or "scale" in spec:
                 raise UserError(f"{where}: pairwise criterion {name!r} takes a description and no scale")
             criteria.append(Criterion(str(name), str(spec.get("description", "")).strip(), 0.0, 1.0, "higher", ()))
             continue
         scale = spec.get("scale") if isinstance(spec, dict) else None
-        if (not isinstance(scale, list) or len(scale) != 2 or not all(isinstance(v, (int, float)) for v in scale)
+        if (not isinstance(scale, list) or len(scale) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scale)
                 or scale[0] >= scale[1]):
-            raise UserError(f"{where}: criterion {name!r} needs scale: [lo, hi] with lo < hi")
+            raise UserError(f"{where}: criterion {name!r} needs scale: [lo, hi], finite numbers with lo < hi")
         better = spec.get("better", "higher")
         if better not in ("higher", "lower"):
             raise UserError(f"{where}: criterion {name!r}: better must be 'higher' or 'lower', not {better!r}")
@@ -116,6 +126,8 @@ def _validate(raw, path: Path) -> Rubric:
     judge = {"model": "gpt-4o", "temperature": 0.0, "image": False, "logprobs": False, **judge}
     if not isinstance(raw["prompt"], str):
         raise UserError(f"{where}: 'prompt' must be a Jinja template string")
+    if raw.get("system") is not None and not isinstance(raw["system"], str):
+        raise UserError(f"{where}: 'system' must be a string (a Jinja template)")
     digest = hashlib.sha256(yaml.safe_dump(raw, sort_keys=True).encode()).hexdigest()[:16]
     return Rubric(name=str(raw["name"]), version=str(raw.get("version", "1")),
                   description=" ".join(str(raw.get("description", "")).split()), criteria=tuple(criteria),
@@ -127,8 +139,59 @@ def _environment():
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                keep_trailing_newline=False, autoescape=False)
+    class Bounded(SandboxedEnvironment):
+        """The sandbox, with loops and string products bounded: `range(10**9)` or `"x" * 10**9` in a
+        custom rubric is an error, not a hang or gigabytes."""
+
+        def call_binop(self, context, operator, left, right):
+            if operator == "*" and isinstance(left, (str, list)) and isinstance(right, int) and \
+                    len(left) * right > MAX_RENDERED:
+                raise SecurityError(f"a product of {len(left) * right} items exceeds {MAX_RENDERED}")
+            if operator == "**" and isinstance(right, (int, float)) and right > 64:
+                raise SecurityError("a power above 64")
+            return super().call_binop(context, operator, left, right)
+
+    from jinja2.exceptions import SecurityError
+
+    env = Bounded(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+                  autoescape=False)
+    env.intercepted_binops = frozenset({"*", "**"})
+    env.globals["range"] = _bounded_range
+    return env
+
+
+_STEPS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("template_steps")
+MAX_STEPS = 1_000_000  # loop iterations over `range` in one rendering, nested loops included
+
+
+class _Range:
+    """`range` for templates: at most 10,000 items, and all loops of one rendering share MAX_STEPS, so
+    nested loops end in an error instead of running for hours."""
+
+    def __init__(self, *args) -> None:
+        from jinja2.exceptions import SecurityError
+
+        self.r = range(*args)
+        if len(self.r) > 10_000:
+            raise SecurityError(f"range of {len(self.r)} items (at most 10,000 in a rubric template)")
+
+    def __len__(self) -> int:
+        return len(self.r)
+
+    def __iter__(self):
+        from jinja2.exceptions import SecurityError
+
+        steps = _STEPS.get(None)
+        for item in self.r:
+            if steps is not None:
+                steps[0] += 1
+                if steps[0] > MAX_STEPS:
+                    raise SecurityError(f"more than {MAX_STEPS} loop steps in one rendering")
+            yield item
+
+
+def _bounded_range(*args) -> _Range:
+    return _Range(*args)
 
 
 _COMPILED: dict[tuple[str, str | None], tuple] = {}  # templates compile once per text, not per request
@@ -171,14 +234,24 @@ def render(rubric: Rubric, sample: Sample, caption: Caption, second: Caption | N
 
     prompt, system = _compile(rubric)
     context = template_context(rubric, sample, caption, second)
+    token = _STEPS.set([0])
     try:
-        return (system.render(context).strip() if system else None), prompt.render(context).strip()
+        rendered = (system.render(context).strip() if system else None), prompt.render(context).strip()
+    except RecursionError:
+        raise UserError(f"rubric {rubric.name}: template recursion too deep") from None
     except UndefinedError as e:
         raise UserError(f"rubric {rubric.name}: template uses an undefined variable: {e.message}") from None
     except SecurityError as e:
         raise UserError(f"rubric {rubric.name}: template refused by the sandbox: {e}") from None
     except TemplateError as e:
         raise UserError(f"rubric {rubric.name}: template error: {e}") from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
+        raise UserError(f"rubric {rubric.name}: template error: {type(e).__name__}: {e}") from None
+    finally:
+        _STEPS.reset(token)
+    if sum(len(t or "") for t in rendered) > MAX_RENDERED:
+        raise UserError(f"rubric {rubric.name}: the rendered prompt exceeds {MAX_RENDERED} characters")
+    return rendered
 
 
 def json_schema(rubric: Rubric) -> dict:
