@@ -159,7 +159,7 @@ def run_config(args: argparse.Namespace):
     judging = JudgingOptions(judge=args.judge, base_url=args.judge_base_url, concurrency=args.concurrency,
                              repeats=args.repeats, temperature=args.judge_temperature, image=args.judge_image,
                              logprobs=args.judge_logprobs, rpm=args.rpm, tpm=args.tpm, batch=args.batch,
-                             batch_poll_s=args.batch_poll, baseline=args.baseline,
+                             batch_poll_s=args.batch_poll, baseline=args.baseline, timeout=args.judge_timeout,
                              train_data=args.train_data)
     return RunConfig(models=tuple(args.model), data=args.data, captions=tuple(args.captions),
                      controls=args.controls or args.controls_limit is not None, controls_limit=args.controls_limit,
@@ -389,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive, default=1, help="judgments per caption and rubric (each cached "
                    "separately; intervals then resample whole samples)")
     p.add_argument("--judge-temperature", type=float, help="override the rubric's judge temperature")
+    p.add_argument("--judge-timeout", type=float, default=60.0, metavar="SECONDS", help="per judge request, its "
+                   "retries included (default 60); a request that takes longer is unscored ('timeout') and the "
+                   "run goes on")
     p.add_argument("--judge-image", action="store_true", help="send the picture with every LLM rubric's prompt")
     p.add_argument("--judge-logprobs", action="store_true", help="probability-weighted scores: the expectation "
                    "over the judge's top-20 score tokens (the plain score is kept beside it)")

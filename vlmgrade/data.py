@@ -127,14 +127,17 @@ def read_image(image_path: Path, where: str):
     regular_file(image_path, f"{where}: image", max_bytes=256 << 20)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
             with Image.open(image_path) as im:
                 if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
                     raise UserError(f"{where}: image {image_path} is {im.size[0]}x{im.size[1]} pixels; at most "
                                     f"{MAX_IMAGE_PIXELS:,} are decoded")
                 im.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at a reduced scale
                 image = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except Image.DecompressionBombError:
+        raise UserError(f"{where}: image {image_path} has too many pixels to decode (at most "
+                        f"{MAX_IMAGE_PIXELS:,})") from None
+    except (UnidentifiedImageError, OSError) as e:
         raise UserError(f"{where}: cannot read image {image_path}: {type(e).__name__}") from None
     if max(image.size) > MAX_IMAGE_SIDE:
         image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))

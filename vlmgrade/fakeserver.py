@@ -26,6 +26,9 @@ class Reply:
     drop: bool = False  # close the connection without answering
     hang: float = 0.0  # seconds to wait before acting (a hang longer than the client timeout)
     logprobs: list | None = None  # chat-completions `logprobs.content` entries, sent when given
+    usage: dict | None = None  # the usage figures to report (default 100 + 20 tokens)
+    raw: bytes | None = None  # send these bytes as the whole body instead (with raw_type), e.g. an HTML page
+    raw_type: str = "text/html"
 
 
 def body_digest(body: dict) -> str:
@@ -96,6 +99,13 @@ class FakeOpenAI:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return None
+                if r.raw is not None:
+                    self.send_response(r.status)
+                    self.send_header("content-type", r.raw_type)
+                    self.send_header("content-length", str(len(r.raw)))
+                    self.end_headers()
+                    self.wfile.write(r.raw)
+                    return None
                 if r.status != 200:
                     return self._send(r.status, {"error": {"message": r.content or "scripted error",
                                                            "type": "scripted"}}, r.headers)
@@ -104,7 +114,8 @@ class FakeOpenAI:
                            "choices": [{"index": 0, "finish_reason": "stop",
                                         "message": {"role": "assistant", "content": r.content},
                                         "logprobs": {"content": r.logprobs} if r.logprobs else None}],
-                           "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
+                           "usage": r.usage if r.usage is not None else
+                           {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
                 self._send(200, payload, r.headers)
                 with server._lock:
                     server.answered.append(body)

@@ -10,7 +10,7 @@ from typing import Any
 from vlmgrade.errors import UserError
 
 MAX_BYTES = 64 << 20  # a config, rubric, manifest or scores file larger than this is not one we wrote
-MAX_YAML_ALIASES = 100  # YAML anchors reused more often than this are an expansion bomb, not a rubric
+MAX_YAML_NODES = 100_000  # a document that expands (through its aliases) to more nodes is a bomb, not a rubric
 
 
 def regular_file(path: Path, what: str, max_bytes: int = MAX_BYTES) -> Path:
@@ -49,10 +49,20 @@ def read_json(path: Path, what: str) -> Any:
 def read_yaml(path: Path, what: str) -> Any:
     import yaml
 
+    def expanded(node, sizes: dict) -> int:
+        """Nodes the document holds once every alias is copied out: shared nodes are counted per use."""
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a cycle counts once instead of forever
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
+        sizes[id(node)] = min(MAX_YAML_NODES + 1, 1 + sum(expanded(c, sizes) for c in children))
+        return sizes[id(node)]
+
     def bounded(text: str) -> Any:
-        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text))
-        if aliases > MAX_YAML_ALIASES:
-            raise UserError(f"{what} {path} reuses anchors {aliases} times (at most {MAX_YAML_ALIASES}): refused")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None and expanded(root, {}) > MAX_YAML_NODES:
+            raise UserError(f"{what} {path} expands through its aliases to more than {MAX_YAML_NODES:,} nodes: refused")
         return yaml.safe_load(text)
 
     return _read(path, what, bounded, yaml.YAMLError, "YAML")

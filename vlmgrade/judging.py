@@ -187,14 +187,20 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
         async with sem:
             await limiter.acquire(sum(job.est_tokens))
             try:
-                reply = await judge.complete(job.body)
+                reply = await asyncio.wait_for(judge.complete(job.body), judging.timeout)
             except UserError:
                 raise
+            except asyncio.TimeoutError:  # a hung or dripping server costs one timeout, and the run goes on
+                ledger.failed_requests += 1
+                return f"timeout: no answer within {judging.timeout:g} s (not cached; a rerun asks again)"
             except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
                 ledger.failed_requests += 1
                 refusals.failed(e)  # the same client error again and again stops the run
                 return f"request failed: {type(e).__name__}: {server_message(e)}"
         refusals.answered()
+        if not reply.text.strip():  # not cached: a rerun asks again
+            ledger.failed_requests += 1
+            return "empty reply (not cached; a rerun asks again)"
         ledger.requests_sent += 1
         ledger.add(reply)
         cache.put("judgments", job.key, reply.to_cache())  # committed now: a kill after this loses nothing
@@ -247,12 +253,14 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
 
 def server_message(error: Exception) -> str:
     """The server's own words from an API error (its JSON `error.message`), else the exception's text."""
+    from vlmgrade.judges.openai import redact
+
     body = getattr(error, "body", None)
     if isinstance(body, dict):
         inner = body["error"] if isinstance(body.get("error"), dict) else body
         if inner.get("message"):
-            return str(inner["message"])
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+            return redact(str(inner["message"]))[:500]
+    return redact(str(error).splitlines()[0])[:500] if str(error) else type(error).__name__
 
 
 class Refusals:

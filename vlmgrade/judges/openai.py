@@ -77,9 +77,25 @@ class Reply:
         return cls(hit["raw"], hit.get("usage") or {}, hit.get("logprobs"), hit.get("batch"))
 
 
+MAX_USAGE = 10_000_000  # tokens in one answer: a figure beyond is a server's mistake, not a bill
+MAX_REPLY_CHARS = 1_000_000
+
+
 def usage_of(usage: dict | None) -> dict[str, int | None]:
+    """Token counts as the server gave them, where they are whole numbers from 0 to MAX_USAGE; anything
+    else (negative, absurd, not a number) is None and costs nothing, so --max-cost stays meaningful."""
     usage = usage or {}
-    return {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    out = {}
+    for k in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        v = usage.get(k)
+        out[k] = v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_USAGE else None
+    return out
+
+
+def redact(text: str) -> str:
+    """The API key never reaches a file: a server that echoes it back (in an error, say) is cut off here."""
+    key = os.environ.get("OPENAI_API_KEY") or ""
+    return text.replace(key, "[redacted]") if len(key) >= 8 else text
 
 
 class OpenAIJudge:
@@ -131,8 +147,12 @@ class OpenAIJudge:
             raise UserError(f"the judge at {self.spec.endpoint} has no model {self.spec.model!r} (404)") from None
         except openai.APIConnectionError:
             raise UserError(f"cannot reach the judge at {self.spec.endpoint} (after retries)") from None
+        if not hasattr(response, "choices"):  # e.g. an HTML page with status 200 from a proxy
+            raise ValueError(f"the server did not answer with a chat completion: {redact(str(response))[:120]!r}")
         choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice else ""
+        text = redact((choice.message.content or "") if choice else "")
+        if len(text) > MAX_REPLY_CHARS:
+            raise ValueError(f"a reply of {len(text)} characters (at most {MAX_REPLY_CHARS:,} are kept)")
         usage = usage_of(response.usage.model_dump() if response.usage else None)
         asked = "logprobs" in self._as_supported(body)
         return Reply(text, usage, from_response(choice) if choice and asked else None)
