@@ -70,3 +70,24 @@ def test_a_non_empty_out_is_refused_unless_the_same_run_or_overwrite(tiny_model,
     assert main(["runs", str(env), "--format", "json"]) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert [(r["run"], r["status"], r["data"]) for r in runs] == [("r", "complete", "scenes-short:test")]
+
+
+def test_a_crash_while_rewriting_a_run_folder_leaves_the_old_one_whole(tiny_model, env, monkeypatch, capsys):
+    import vlmgrade.html
+
+    args = ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "2", "--judge", "grounded",
+            "--max-new-tokens", "3", "--quiet", "--out", str(env / "r")]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in (env / "r").iterdir()}
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt  # a kill half way through writing: scores.json and run.json are already out
+
+    monkeypatch.setattr(vlmgrade.html, "render_html", crash)
+    try:
+        main(args[:6] + ["3"] + args[7:] + ["--overwrite"])
+    except KeyboardInterrupt:
+        pass
+    after = {p.name: p.read_bytes() for p in (env / "r").iterdir()}
+    assert after == before  # the old folder, whole
+    assert not [p for p in env.iterdir() if p.name.startswith(".r.")]  # no staging folder left behind

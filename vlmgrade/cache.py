@@ -15,7 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+from vlmgrade.errors import UserError
+
 TABLES = ("captions", "judgments", "meta", "data_build")
+SCHEMA = 1  # stored as SQLite's user_version: a cache written by another schema is refused, not misread
 
 
 def default_path() -> Path:
@@ -32,6 +35,13 @@ def key_of(payload: dict) -> str:
 class Cache:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path else default_path()
+        try:
+            self._open()
+        except sqlite3.DatabaseError as e:  # random bytes, a truncated file, another program's database
+            raise UserError(f"the cache {self.path} is unreadable ({e}); move it aside or delete it to start "
+                            "afresh (set VLMGRADE_CACHE for another)") from None
+
+    def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
@@ -40,8 +50,14 @@ class Cache:
         self._db.execute("PRAGMA busy_timeout=30000")
         self._set_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version not in (0, SCHEMA) or (version == 0 and tables - set(TABLES)):
+            raise sqlite3.DatabaseError(f"schema {version} with tables {', '.join(sorted(tables)) or 'none'}, "
+                                        f"not vlmgrade's schema {SCHEMA}")
         for table in TABLES:
             self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db.execute(f"PRAGMA user_version={SCHEMA}")
         self._db.commit()
 
     def _set_wal(self, attempts: int = 50) -> None:

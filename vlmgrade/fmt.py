@@ -15,3 +15,19 @@ def interval(low: float | None, high: float | None, digits: int = 2) -> str:
 
 def pvalue(value: float | None) -> str:
     return MISSING if value is None else (f"{value:.2g}" if value < 0.001 else f"{value:.3f}")
+
+
+def md_cell(value) -> str:
+    """Text safe inside a Markdown table cell: a `|` or a newline would break the table."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def csv_cell(value):
+    """A CSV value a spreadsheet will not run: text starting with =, +, -, @ (or a tab or CR) that is not a
+    number gets a leading apostrophe, as OWASP advises against formula injection."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value

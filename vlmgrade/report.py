@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vlmgrade.fmt import interval, num, pvalue
+from vlmgrade.fmt import interval, md_cell, num, pvalue
 from vlmgrade.types import ScoreRow
 
 
@@ -54,12 +54,40 @@ def run_record(run_id: str, cfg, spec, rubrics, models: list[str], n_samples: in
 
 
 def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, summary) -> Path:
-    """Write what the run computed (`summary`, a runner.Summary); nothing here computes a score or reads a
-    file back."""
+    """Write the run folder whole or not at all: every file goes into a hidden sibling folder first, which
+    then replaces `out` by rename, so a kill mid-write leaves the old folder (or the new one) whole, never
+    a mix that a leaderboard would read."""
+    import os
+    import shutil
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.writing-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        if (out / "batches.json").exists():  # written while the batches ran; part of this run
+            shutil.copyfile(out / "batches.json", staging / "batches.json")
+        _write_files(staging, run, rubrics, samples, captions, judgments, summary)
+        if out.exists():
+            old = out.parent / f".{out.name}.replaced-{os.getpid()}"
+            os.rename(out, old)
+            os.rename(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _write_files(out: Path, run: dict, rubrics, samples, captions, judgments, summary) -> None:
+    """Format what the run computed (`summary`, a runner.Summary); nothing here computes a score or reads
+    a file back."""
     from vlmgrade.html import render_html
 
     rows, checks = summary.rows, summary.checks
-    out.mkdir(parents=True, exist_ok=True)
     _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
     _jsonl(out / "judgments.jsonl", (j.to_dict() for j in judgments))
     scores = {"run": run["run"], "judge": run["judge"]["spec"], "data": run["data"], "weighted": run["weighted"],
@@ -81,7 +109,6 @@ def write_run(out: Path, run: dict, rubrics, samples, captions, judgments, summa
                                    + metrics_markdown(summary.corpus, summary.judge_vs_metrics)
                                    + controls_markdown(checks) + _examples(samples, captions))
     (out / "report.html").write_text(render_html(run, summary, judgments, rubrics, samples, captions))
-    return out
 
 
 def _examples(samples, captions, n: int = 5) -> str:
@@ -91,8 +118,8 @@ def _examples(samples, captions, n: int = 5) -> str:
     first = {s.id for s in samples[:n]}
     for c in captions:
         if c.sample_id in first:
-            text = c.text.replace("|", "\\|")
-            lines.append(f"| {c.sample_id} | {c.model} | {by_id[c.sample_id].prefix} | {text} |")
+            lines.append(f"| {md_cell(c.sample_id)} | {md_cell(c.model)} | {md_cell(by_id[c.sample_id].prefix)} | "
+                         f"{md_cell(c.text)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -110,8 +137,8 @@ def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
              "| model | rubric | criterion | mean | 95% CI | n | unscored | win rate vs baseline |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.model} | {r.rubric} | {_criterion(r)} | {num(r.mean)} | "
-                     f"{interval(r.ci_low, r.ci_high)} ({r.ci_method}) | {r.n} | {r.n_unscored} | {_win(r)} |")
+        lines.append(f"| {md_cell(r.model)} | {md_cell(r.rubric)} | {md_cell(_criterion(r))} | {num(r.mean)} | "
+                     f"{interval(r.ci_low, r.ci_high)} ({r.ci_method}) | {r.n} | {r.n_unscored} | {md_cell(_win(r))} |")
     reasons: dict[str, int] = {}
     for j in judgments:
         why = [j.unscored_reason] if j.unscored_reason else [f"{k}: {v}" for k, v in (j.details or {}).get(
@@ -120,7 +147,7 @@ def markdown(run: dict, rows: list[ScoreRow], judgments) -> str:
             reasons[reason] = reasons.get(reason, 0) + 1
     if reasons:
         lines += ["", "## Unscored", "", "| reason | count |", "|---|---|"]
-        lines += [f"| {reason} | {n} |" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+        lines += [f"| {md_cell(reason)} | {n} |" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
     return "\n".join(lines) + "\n"
 
 
@@ -166,7 +193,7 @@ def controls_markdown(checks) -> str:
     lines = ["", "## Judge controls", "",
              "Reference minus control per criterion, in its better direction (paired t interval, Wilcoxon p).", "",
              "| rubric | criterion | control | n | diff | 95% CI | p | verdict |", "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {c.rubric} | {c.criterion} | {c.control} | {c.n} | {num(c.diff, 3)} | "
+    lines += [f"| {md_cell(c.rubric)} | {md_cell(c.criterion)} | {c.control} | {c.n} | {num(c.diff, 3)} | "
               f"{interval(c.ci_low, c.ci_high, 3)} | {pvalue(c.p)} | {'passes' if c.passes else 'FLAGGED'} |"
               for c in checks]
     lines += [""] + [f"- **{flag}**" for flag in flags(checks)]

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from vlmgrade.fmt import interval, num, pvalue
+from vlmgrade.fmt import csv_cell, interval, md_cell, num, pvalue
 
 
 def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
@@ -66,12 +66,13 @@ def render(header: list[str], body: list[list[str]], fmt: str, raw: dict, title:
         writer = csv.writer(buf)
         if tidy is not None:
             keys = list(dict.fromkeys(k for r in tidy for k in r))
-            writer.writerow(keys)
-            writer.writerows([["" if r.get(k) is None else r.get(k) for k in keys] for r in tidy])
+            writer.writerow([csv_cell(k) for k in keys])
+            writer.writerows([["" if r.get(k) is None else csv_cell(r.get(k)) for k in keys] for r in tidy])
         else:
-            writer.writerow(header)
-            writer.writerows(body)
+            writer.writerow([csv_cell(h) for h in header])
+            writer.writerows([[csv_cell(c) for c in row] for row in body])
         return buf.getvalue().rstrip("\n")
-    lines = ([title, ""] if title else []) + ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
+    lines = ([title, ""] if title else []) + ["| " + " | ".join(map(md_cell, header)) + " |",
+                                              "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in body]
     return "\n".join(lines)
