@@ -284,18 +284,24 @@ def parse_reply(rubric: Rubric, text: str) -> tuple[dict[str, float | None], str
     if rubric.pairwise:
         return _parse_verdicts(rubric, text)
     found = _from_json(rubric, text)
-    for c in rubric.criteria:
-        if c.name not in found:
-            matches = re.findall(rf"{re.escape(c.name)}\W{{0,3}}\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", text, re.I)
-            if matches:
-                found[c.name] = float(matches[-1])
-    missing = [c.name for c in rubric.criteria if c.name not in found]
+    missing = _fill_from_text(rubric, text, found, r"[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", float)
     if missing:
         return empty, f"unparsable reply: no score for {', '.join(missing)}"
     for c in rubric.criteria:
         if not c.lo <= found[c.name] <= c.hi:
             return empty, f"score {found[c.name]:g} for {c.name} outside its scale {c.lo:g}-{c.hi:g}"
     return {c.name: found[c.name] for c in rubric.criteria}, None
+
+
+def _fill_from_text(rubric: Rubric, text: str, found: dict, value: str, convert) -> list[str]:
+    """The parse fallback: for each criterion JSON did not give, the last `criterion: VALUE` in the text;
+    returns the criteria still missing."""
+    for c in rubric.criteria:
+        if c.name not in found:
+            matches = re.findall(rf"{re.escape(c.name)}\W{{0,3}}\s*{value}", text, re.I)
+            if matches:
+                found[c.name] = convert(matches[-1])
+    return [c.name for c in rubric.criteria if c.name not in found]
 
 
 def _verdict(value) -> float | None:
@@ -312,12 +318,7 @@ def _parse_verdicts(rubric: Rubric, text: str) -> tuple[dict[str, float | None],
         found = {c.name: v for c in rubric.criteria if (v := _verdict(data.get(c.name))) is not None}
         if found:
             break
-    for c in rubric.criteria:
-        if c.name not in found:
-            matches = re.findall(rf"{re.escape(c.name)}\W{{0,3}}\s*[:=]\s*\**\s*\"?(A|B|tie)\b", text, re.I)
-            if matches:
-                found[c.name] = _verdict(matches[-1])
-    missing = [c.name for c in rubric.criteria if c.name not in found]
+    missing = _fill_from_text(rubric, text, found, r"[:=]\s*\**\s*\"?(A|B|tie)\b", _verdict)
     if missing:
         return {c.name: None for c in rubric.criteria}, f"unparsable reply: no verdict (A, B or tie) for " \
             f"{', '.join(missing)}"
