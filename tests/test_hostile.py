@@ -156,3 +156,21 @@ def test_odd_replies_are_unscored_with_what_came_back_and_never_cached(env):
     assert run["cost_usd"] >= 0 and run["usage"]["prompt_tokens"] >= 0
     for f in (env / "r").iterdir():
         assert SECRET not in f.read_text(errors="ignore"), f
+
+
+def test_untrusted_model_configs_are_checked_before_allocation(tiny_model, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "decoder_layers": 1_000_000}))
+    args = ["caption", "--model", str(folder), "--data", "scenes-short:test", "--limit", "1", "--out",
+            str(tmp_path / "c.jsonl"), "--quiet"]
+    assert main(args) == 2
+    assert "decoder_layers must be a whole number from 1 to 64" in capsys.readouterr().err
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer.json").unlink()
+    os.symlink("/dev/zero", folder / "tokenizer.json")
+    assert main(args) == 2
+    assert "is not a regular file" in capsys.readouterr().err

@@ -22,6 +22,11 @@ import torch.nn.functional as F
 CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME = "config.json", "model.safetensors", "tokenizer.json"
 
 
+LIMITS = {"image_size": 1024, "patch_size": 256, "stem_channels": 4096, "encoder_layers": 64, "encoder_width": 8192,
+          "encoder_heads": 128, "decoder_layers": 64, "heads": 128, "head_size": 1024, "connector_expansion": 16,
+          "vocab_size": 1_000_000, "max_text_len": 8192}  # what a config.json may ask for, checked before allocation
+
+
 @dataclass
 class NanoVLMConfig:
     image_size: int = 224
@@ -46,6 +51,11 @@ class NanoVLMConfig:
     n_image_tokens: int = 0
 
     def __post_init__(self) -> None:
+        # an untrusted config.json is checked before any tensor is allocated
+        for name, top in LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+                raise ValueError(f"{name} must be a whole number from 1 to {top}, not {value!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.patch_embed == "conv" and self.patch_size % 4:
@@ -336,8 +346,10 @@ class NanoVLM(nn.Module):
         read with torch.load(weights_only=True) so it cannot run code."""
         from safetensors.torch import load_file
 
+        from vlmgrade.files import regular_file
+
         folder = Path(folder)
-        raw = json.loads((folder / CONFIG_NAME).read_text())
+        raw = json.loads(regular_file(folder / CONFIG_NAME, "model config", max_bytes=1 << 20).read_text())
         cfg = NanoVLMConfig.from_dict({k: v for k, v in raw.items() if k in {f.name for f in fields(NanoVLMConfig)}})
         model = cls(cfg)
         if weights is not None:

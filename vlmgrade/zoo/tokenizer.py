@@ -48,7 +48,9 @@ class TextTokenizer:
     def load(cls, path: str | Path) -> TextTokenizer:
         from tokenizers import Tokenizer
 
-        return cls(Tokenizer.from_file(str(path)))
+        from vlmgrade.files import regular_file
+
+        return cls(Tokenizer.from_file(str(regular_file(Path(path), "tokenizer", max_bytes=64 << 20))))
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 512) -> TextTokenizer:
