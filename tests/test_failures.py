@@ -91,3 +91,36 @@ def test_a_crash_while_rewriting_a_run_folder_leaves_the_old_one_whole(tiny_mode
     after = {p.name: p.read_bytes() for p in (env / "r").iterdir()}
     assert after == before  # the old folder, whole
     assert not [p for p in env.iterdir() if p.name.startswith(".r.")]  # no staging folder left behind
+
+
+def test_identical_runs_sharing_a_cache_send_each_request_once(env):
+    import os
+    import subprocess
+    import sys
+
+    from vlmgrade.data import load_samples
+    from vlmgrade.fakeserver import scripted_scores
+
+    from .conftest import PAPER, ROOT
+
+    samples = load_samples("scenes-short:test", 12)
+    caps = env / "caps.jsonl"
+    caps.write_text("".join(json.dumps({"id": s.id, "model": "m", "text": f"a red ball number {i}"}) + "\n"
+                            for i, s in enumerate(samples)))
+
+    def judge(body, n):
+        return Reply(json.dumps({**scripted_scores(body, PAPER), "feedback": "ok"}))
+
+    with FakeOpenAI(judge, latency=0.3) as server:
+        procs = [subprocess.Popen([sys.executable, "-m", "vlmgrade", "run", "--captions", str(caps), "--data",
+                                   "scenes-short:test", "--limit", "12", "--rubric", "nanovlm-paper", "--judge",
+                                   "openai:gpt-4o", "--judge-base-url", server.base_url, "--concurrency", "4",
+                                   "--quiet", "--out", str(env / f"r{i}")], cwd=ROOT,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for i in range(3)]
+        results = [p.communicate(timeout=300) for p in procs]
+        bodies = [json.dumps(b, sort_keys=True) for b in server.requests]
+    assert [p.returncode for p in procs] == [0, 0, 0], [r[1] for r in results]
+    assert len(bodies) == len(set(bodies)) == 12  # three runs, each request sent once
+    scores = [json.loads((env / f"r{i}" / "scores.json").read_text())["rows"] for i in range(3)]
+    assert scores[0] == scores[1] == scores[2]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vlmgrade.errors import UserError
 
-TABLES = ("captions", "judgments", "meta", "data_build")
+TABLES = ("captions", "judgments", "meta", "data_build", "leases")
 SCHEMA = 1  # stored as SQLite's user_version: a cache written by another schema is refused, not misread
 
 
@@ -94,6 +94,32 @@ class Cache:
         with self._lock:
             self._db.executemany(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)",
                                  [(k, json.dumps(v)) for k, v in items])
+            self._db.commit()
+
+    def claim(self, key: str, owner: str, seconds: float) -> bool:
+        """Take the lease on a request for `seconds`, unless another owner holds a live one: runs sharing a
+        cache then send a request once, and the others wait for its answer. An expired lease (its owner
+        died or hung) can be taken over."""
+        now = time.time()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute("SELECT value FROM leases WHERE key = ?", (key,)).fetchone()
+                held = json.loads(row[0]) if row else None
+                if held and held["owner"] != owner and held["expires"] > now:
+                    self._db.rollback()
+                    return False
+                self._db.execute("INSERT OR REPLACE INTO leases (key, value) VALUES (?, ?)",
+                                 (key, json.dumps({"owner": owner, "expires": now + seconds})))
+                self._db.commit()
+                return True
+            except BaseException:
+                self._db.rollback()
+                raise
+
+    def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?", (key, owner))
             self._db.commit()
 
     def count(self, table: str) -> int:

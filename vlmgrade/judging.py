@@ -10,6 +10,8 @@ cost of direct and batch answers go through one `Ledger`.
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,8 +184,26 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
     inflight: dict[str, asyncio.Future] = {}  # identical requests share one answer
 
     refusals = Refusals(spec.endpoint)
+    owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     async def fetch(job: Job) -> Reply | str:
+        # another run on the same cache may be asking this very request: wait for its answer instead
+        while not cache.claim(job.key, owner, judging.timeout + 30):
+            await asyncio.sleep(0.25)
+            hit = cache.get("judgments", job.key)
+            if hit is not None:
+                ledger.cache_hits += 1
+                return Reply.from_cache(hit)
+        try:
+            return await _send(job)
+        finally:
+            cache.release(job.key, owner)
+
+    async def _send(job: Job) -> Reply | str:
+        hit = cache.get("judgments", job.key)  # answered by another run since the plan was made
+        if hit is not None:
+            ledger.cache_hits += 1
+            return Reply.from_cache(hit)
         async with sem:
             await limiter.acquire(sum(job.est_tokens))
             try:
