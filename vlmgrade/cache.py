@@ -96,26 +96,38 @@ class Cache:
                                  [(k, json.dumps(v)) for k, v in items])
             self._db.commit()
 
-    def claim(self, key: str, owner: str, seconds: float) -> bool:
-        """Take the lease on a request for `seconds`, unless another owner holds a live one: runs sharing a
-        cache then send a request once, and the others wait for its answer. An expired lease (its owner
-        died or hung) can be taken over."""
+    def claim(self, table: str, key: str, owner: str, seconds: float) -> tuple[bool, dict | None]:
+        """(claimed, answer): the answer when `table` has one; else the lease on the request for `seconds`,
+        unless another owner holds a live one (claimed False). Runs sharing a cache so send a request once
+        and the others wait for its answer; an expired lease (its owner died or hung) is taken over. One
+        transaction: checking and claiming cannot interleave with another process."""
         now = time.time()
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                hit = self._db.execute(f"SELECT value FROM {table} WHERE key = ?", (key,)).fetchone()
+                if hit:
+                    self._db.rollback()
+                    return False, json.loads(hit[0])
                 row = self._db.execute("SELECT value FROM leases WHERE key = ?", (key,)).fetchone()
                 held = json.loads(row[0]) if row else None
                 if held and held["owner"] != owner and held["expires"] > now:
                     self._db.rollback()
-                    return False
+                    return False, None
                 self._db.execute("INSERT OR REPLACE INTO leases (key, value) VALUES (?, ?)",
                                  (key, json.dumps({"owner": owner, "expires": now + seconds})))
                 self._db.commit()
-                return True
+                return True, None
             except BaseException:
                 self._db.rollback()
                 raise
+
+    def put_and_release(self, table: str, key: str, value: dict, owner: str) -> None:
+        """Store an answer and drop its lease in one commit."""
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+            self._db.execute("DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?", (key, owner))
+            self._db.commit()
 
     def release(self, key: str, owner: str) -> None:
         with self._lock:

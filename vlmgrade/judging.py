@@ -187,23 +187,25 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     async def fetch(job: Job) -> Reply | str:
-        # another run on the same cache may be asking this very request: wait for its answer instead
-        while not cache.claim(job.key, owner, judging.timeout + 30):
-            await asyncio.sleep(0.25)
-            hit = cache.get("judgments", job.key)
+        # another run on the same cache may have answered, or be asking, this very request: take its answer
+        while True:
+            claimed, hit = cache.claim("judgments", job.key, owner, judging.timeout + 30)
             if hit is not None:
                 ledger.cache_hits += 1
                 return Reply.from_cache(hit)
+            if claimed:
+                break
+            await asyncio.sleep(0.25)
+        sent = False
         try:
-            return await _send(job)
+            result = await _send(job)
+            sent = not isinstance(result, str)
+            return result
         finally:
-            cache.release(job.key, owner)
+            if not sent:  # a failure, a timeout or a cancel: let another run (or a rerun) ask
+                cache.release(job.key, owner)
 
     async def _send(job: Job) -> Reply | str:
-        hit = cache.get("judgments", job.key)  # answered by another run since the plan was made
-        if hit is not None:
-            ledger.cache_hits += 1
-            return Reply.from_cache(hit)
         async with sem:
             await limiter.acquire(sum(job.est_tokens))
             try:
@@ -223,7 +225,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
             return "empty reply (not cached; a rerun asks again)"
         ledger.requests_sent += 1
         ledger.add(reply)
-        cache.put("judgments", job.key, reply.to_cache())  # committed now: a kill after this loses nothing
+        # committed now, with the lease dropped: a kill after this loses nothing
+        cache.put_and_release("judgments", job.key, reply.to_cache(), owner)
         if budget.max_cost is not None and ledger.cost_usd > budget.max_cost:
             raise UserError(f"stopped: judge cost reached ${ledger.cost_usd:.4f}, over --max-cost "
                             f"${budget.max_cost:g}; what was judged is cached, rerun with a higher limit to finish")
