@@ -16,17 +16,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vlmgrade.comparison import per_sample_means
+from vlmgrade.stats import spearman
 from vlmgrade.types import Judgment
 
 FIGURES = ("spearman", "kappa_quadratic", "alpha_interval", "alpha_ordinal", "mean_abs_diff")
-
-
-def spearman_rho(a: np.ndarray, b: np.ndarray) -> float | None:
-    from scipy import stats
-
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return None
-    return float(stats.spearmanr(a, b).statistic)
 
 
 def kappa_quadratic(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -61,7 +54,7 @@ def krippendorff_alpha(table: np.ndarray, level: str) -> float | None:
 
 def figures(a: np.ndarray, b: np.ndarray) -> dict[str, float | None]:
     pair = np.vstack([a, b])
-    return {"spearman": spearman_rho(a, b), "kappa_quadratic": kappa_quadratic(a, b),
+    return {"spearman": spearman(a, b), "kappa_quadratic": kappa_quadratic(a, b),
             "alpha_interval": krippendorff_alpha(pair, "interval"),
             "alpha_ordinal": krippendorff_alpha(pair, "ordinal"),
             "mean_abs_diff": float(np.mean(np.abs(a - b))) if len(a) else None}
@@ -181,12 +174,12 @@ def metric_correlations(judgments: Sequence[Judgment], judge_criteria: Sequence[
             both = sorted(set(judged) & set(measured))
             a = np.array([judged[k] for k in both])
             b = np.array([measured[k] for k in both])
-            rho = spearman_rho(a, b)
+            rho = spearman(a, b)
             draws = []
             if rho is not None:
                 for _ in range(n_resamples):
                     pick = rng.integers(0, len(both), len(both))
-                    v = spearman_rho(a[pick], b[pick])
+                    v = spearman(a[pick], b[pick])
                     if v is not None:
                         draws.append(v)
             low, high = np.quantile(draws, [0.025, 0.975]) if len(draws) >= 0.9 * n_resamples else (None, None)

@@ -215,10 +215,9 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"failed {s['failed_requests']}; wrote {result.out} (report.md, report.html)", file=sys.stderr)
     unscored = [j for j in result.judgments if j.unscored_reason]
     if result.judgments and 2 * len(unscored) > len(result.judgments) and not args.allow_unscored:
-        reasons: dict[str, int] = {}
-        for j in unscored:
-            reasons[j.unscored_reason] = reasons.get(j.unscored_reason, 0) + 1
-        common = max(reasons, key=reasons.get)
+        from collections import Counter
+
+        common = Counter(j.unscored_reason for j in unscored).most_common(1)[0][0]
         print(f"vlmgrade: {len(unscored)} of {len(result.judgments)} judgments are unscored (most often: "
               f"{common[:160]}); the run folder is complete, see report.md (--allow-unscored to accept)",
               file=sys.stderr)

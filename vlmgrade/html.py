@@ -205,7 +205,9 @@ def _direction(better: str) -> str:
 
 
 def _verdict(value) -> str:
-    return {1.0: "A", 0.0: "B", 0.5: "tie"}.get(value, num(value))
+    from vlmgrade.rubric import VERDICTS
+
+    return {share: name for name, share in VERDICTS.items()}.get(value, num(value))
 
 
 def _sample_browser(judgments, samples, texts: dict) -> str:
@@ -217,19 +219,20 @@ def _sample_browser(judgments, samples, texts: dict) -> str:
         by_sample.setdefault(j.sample_id, []).append(j)
     rows = []
     for s in shown:
-        mine = by_sample.get(s.id, [])
+        by_model: dict[str, list] = {}
+        for j in by_sample.get(s.id, []):
+            by_model.setdefault(j.model, []).append(j)
         blocks = []
-        for model in dict.fromkeys(j.model for j in mine):
+        for model, theirs in by_model.items():
             parts = []
-            for j in (j for j in mine if j.model == model):
+            for j in theirs:
                 scores = ", ".join(f"{k} {_verdict(v) if j.pair else num(v)}" for k, v in j.scores.items())
                 verdict = (f"<span class='unscored'>unscored: {escape(j.unscored_reason)}</span>"
                            if j.unscored_reason else escape(scores))
                 repeat = f" #{j.repeat}" if j.repeat else ""
                 parts.append(f"<div class='small'>{escape(j.rubric)}{repeat}: {verdict}</div>{_feedback_html(j)}")
-            first = next(j for j in mine if j.model == model)
             written = (" ".join(f"<br><b>{side}</b> ({escape(m)}): {escape(texts.get((m, s.id), ''))}"
-                                for side, m in zip("AB", first.pair)) if first.pair
+                                for side, m in zip("AB", theirs[0].pair)) if theirs[0].pair
                        else escape(texts.get((model, s.id), "")))
             blocks.append(f"<div class='model'><b>{escape(model)}</b>: {written}{''.join(parts)}</div>")
         rows.append([f"<img class='thumb' alt='{escape(s.id)}' src='{_thumb(s.image)}'>",

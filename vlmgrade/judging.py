@@ -106,8 +106,7 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
             [(c, None) for c in captions]
         for c, second in shown_together:
             messages = build_messages(rubric, by_id[c.sample_id], c, force_image=judging.image, second=second)
-            weighted = not rubric.pairwise and bool(rubric.judge.get("logprobs") or judging.logprobs)
-            body = request_body(spec, rubric, messages, judging.temperature, logprobs=weighted)
+            body = request_body(spec, rubric, messages, judging.temperature, logprobs=weighted(rubric, judging))
             est = (estimate_prompt_tokens(messages), estimate_completion_tokens(len(rubric.criteria)))
             pair = (c.model, second.model) if second else None
             shown = Caption(c.sample_id, f"{c.model} vs {second.model}", "") if second else c
@@ -126,6 +125,12 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
         p.price = load_prices(budget.price_table).get(spec.model)
         p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, p.price, batch=judging.batch)
     return p
+
+
+def weighted(rubric: Rubric, judging: JudgingOptions) -> bool:
+    """Whether a rubric's LLM scores are probability-weighted: asked for by the rubric or --judge-logprobs,
+    for absolute rubrics sent to a judge (verdicts and offline scores have no score tokens to weigh)."""
+    return not rubric.offline and not rubric.pairwise and bool(rubric.judge.get("logprobs") or judging.logprobs)
 
 
 def offline_judgments(rubric: Rubric, samples: dict[str, Sample], captions: list[Caption],
@@ -250,7 +255,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
 
         # the first new request goes alone: a server that refuses it (a wrong model name, a bad key
         # scope) stops the run after one request instead of one per caption
-        canary = next((j for j in p.jobs if j.key in set(p.new_keys) and j.key not in p.cached
+        new_keys = set(p.new_keys)  # built once: a membership test per job, not a set per job
+        canary = next((j for j in p.jobs if j.key in new_keys and j.key not in p.cached
                        and j.key not in batch_errors), None)
         if canary is not None:
             inflight[canary.key] = asyncio.ensure_future(fetch(canary))
@@ -287,7 +293,7 @@ def server_message(error: Exception) -> str:
 
 
 class Refusals:
-    """Client errors (4xx other than 429) that no retry fixes: one on the first request, or REFUSALS_IN_A_ROW
+    """Client errors (4xx other than 429) that no retry fixes: one on the first request, or IN_A_ROW
     of the same status with nothing answered between, stop the run with the server's message."""
 
     IN_A_ROW = 5

@@ -308,7 +308,7 @@ def _verdict(value) -> float | None:
     if not isinstance(value, str):
         return None
     word = value.strip().strip("*\"'.").lower()
-    return {"a": 1.0, "b": 0.0, "tie": 0.5}.get(word)
+    return {name.lower(): share for name, share in VERDICTS.items()}.get(word)
 
 
 def _parse_verdicts(rubric: Rubric, text: str) -> tuple[dict[str, float | None], str | None]:

@@ -67,7 +67,7 @@ def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: di
     from vlmgrade import distributed
     from vlmgrade.captioning import caption_stage, read_captions
     from vlmgrade.data import describe, in_memory, load_samples
-    from vlmgrade.judging import judge_stage, plan
+    from vlmgrade.judging import judge_stage, plan, weighted
     from vlmgrade.report import new_run_id, run_record, write_run
 
     started = time.time()
@@ -134,9 +134,7 @@ def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: di
     summary = summarise(judgments, captions, rubrics, cfg, samples)
     models = list(dict.fromkeys(r.model for r in summary.rows if not r.control))
     ids = hashlib.sha256("\n".join(sorted(s.id for s in samples)).encode()).hexdigest()[:16]
-    weighted = any(not r.offline and not r.pairwise and (cfg.judging.logprobs or r.judge.get("logprobs"))
-                   for r in rubrics)
-    stats["weighted"] = bool(weighted)
+    stats["weighted"] = any(weighted(r, cfg.judging) for r in rubrics)
     record = run_record(run_id, cfg, spec, rubrics, models, len(samples), {**data_info, "samples": ids}, stats)
     write_run(out, record, rubrics, samples, captions, judgments, summary)
     return RunResult(out, spec.label, captions, judgments, stats, summary)
