@@ -63,9 +63,20 @@ def find_card(name: str) -> Card | None:
 # Model kinds: kind -> "module:function(label, kind, where, device, dtype, allow_pickle, download)" returning a
 # captioner (an object with `caption(samples, params, batch_size, on_batch=None) -> [Caption]`). To add a kind,
 # write that function and register it here; HF_MODEL_TYPES routes a transformers config.json's `model_type` to it.
-MODEL_KINDS = {"nanovlm": "vlmgrade.zoo.captioner:load_nanovlm", "git": "vlmgrade.zoo.hf:load_hf",
-               "blip": "vlmgrade.zoo.hf:load_hf"}
-HF_MODEL_TYPES = {"git": "git", "blip": "blip"}
+MODEL_KINDS = {"nanovlm": "vlmgrade.zoo.captioner:load_nanovlm",
+               **{kind: "vlmgrade.zoo.hf:load_hf"
+                  for kind in ("git", "blip", "blip-2", "vision-encoder-decoder", "image-text-to-text")}}
+HF_MODEL_TYPES = {"git": "git", "blip": "blip", "blip-2": "blip-2", "vision-encoder-decoder": "vision-encoder-decoder"}
+
+
+def _hf_kind(model_type: str) -> str | None:
+    """The kind of a transformers model_type: a named one, else `image-text-to-text` for any model that
+    transformers' AutoModelForImageTextToText loads."""
+    if model_type in HF_MODEL_TYPES:
+        return HF_MODEL_TYPES[model_type]
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    return "image-text-to-text" if model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else None
 
 
 def split_label(name: str) -> tuple[str, str]:
@@ -77,11 +88,12 @@ def split_label(name: str) -> tuple[str, str]:
 
 
 def _kind_of(config: dict, where: str) -> str:
-    kind = config.get("kind") or HF_MODEL_TYPES.get(config.get("model_type", ""))
+    model_type = config.get("model_type")
+    kind = config.get("kind") or (_hf_kind(model_type) if isinstance(model_type, str) else None)
     if kind not in MODEL_KINDS:
-        raise UserError(f"{where}: model_type {config.get('model_type')!r} is not a supported kind (supported: "
-                        f"nanovlm, {', '.join(f'{t} ({k})' for t, k in HF_MODEL_TYPES.items())}); see the README's "
-                        "'Adding a model kind'")
+        raise UserError(f"{where}: model_type {model_type!r} is not a supported kind (supported: nanovlm, "
+                        f"{', '.join(HF_MODEL_TYPES)} and any image-text-to-text model of transformers); see the "
+                        "README's 'Adding a model kind'")
     return kind
 
 
