@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -142,7 +143,7 @@ def test_ranks_follow_the_direction_the_rubric_gives(better, first):
     board = leaderboard([_in_memory_run("a", {"small": 0.2, "big": 0.9}, better)])
     ranks = {r["model"]: r["rank"] for r in board["rows"]}
     assert ranks[first] == 1 and ranks[{"small": "big", "big": "small"}[first]] == 2
-    header, _ = leaderboard_table(board)
+    header, _ = leaderboard_table(pd.DataFrame(board["rows"]))
     assert ("errors (lower is better)" in header) == (better == "lower")
 
 

@@ -117,15 +117,20 @@ def leaderboard(runs: Sequence[Run | str | Path], allow_mixed: bool = False) -> 
     from vlmgrade.comparison import load_run as load_folder
 
     result = board([load_folder(r.folder if isinstance(r, Run) else r) for r in runs], allow_mixed=allow_mixed)
-    return pd.DataFrame(result["rows"])
+    frame = pd.DataFrame(result["rows"])
+    frame.attrs["mixed"] = result["mixed"]  # what makes the runs incomparable, when allow_mixed let them through
+    return frame
 
 
 def compare(run_a: Run | str | Path, run_b: Run | str | Path | None = None, model_a: str | None = None,
-            model_b: str | None = None) -> pd.DataFrame:
-    """The paired comparison per criterion, as `vlmgrade compare`."""
+            model_b: str | None = None, allow_mixed: bool = False) -> pd.DataFrame:
+    """The paired comparison per criterion (diff = a - b), as `vlmgrade compare`."""
     from vlmgrade.comparison import compare as paired
     from vlmgrade.comparison import load_run as load_folder
 
     a = load_folder(run_a.folder if isinstance(run_a, Run) else run_a)
     b = a if run_b is None else load_folder(run_b.folder if isinstance(run_b, Run) else run_b)
-    return pd.DataFrame(paired(a, b, model_a, model_b)["rows"])
+    result = paired(a, b, model_a, model_b, allow_mixed=allow_mixed)
+    frame = pd.DataFrame(result["rows"])
+    frame.attrs.update(run_a=result["run_a"], run_b=result["run_b"])
+    return frame

@@ -226,6 +226,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from vlmgrade.files import read_json
     from vlmgrade.runner import runs_dir
     from vlmgrade.tables import render
@@ -248,7 +250,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                      "data": (run.get("data") or {}).get("name", ""), "judge": (run.get("judge") or {}).get("spec", ""),
                      "status": "complete" if whole else "incomplete"})
     header = ["run", "created", "models", "data", "judge", "status"]
-    print(render(header, [[r[k] for k in header] for r in rows], args.format, {"runs": rows}, tidy=rows))
+    frame = pd.DataFrame(rows, columns=header)
+    print(render(header, frame.values.tolist(), args.format, frame, key="runs"))
     return 0
 
 
@@ -288,35 +291,35 @@ def cmd_rubric_check(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from vlmgrade.comparison import leaderboard, load_run
+    from vlmgrade.api import leaderboard
     from vlmgrade.tables import leaderboard_table, render
 
-    board = leaderboard([load_run(d) for d in args.runs], allow_mixed=args.allow_mixed)
+    board = leaderboard(args.runs, allow_mixed=args.allow_mixed)  # the DataFrame the Python API gives
     header, body = leaderboard_table(board)
-    print(render(header, body, args.format, {"rows": board["rows"]},
-                 title="Ranks (#) only separate models whose 95% intervals do not overlap.", tidy=board["rows"]))
-    if board["mixed"]:
-        print(f"vlmgrade: warning: ranking runs that are not comparable: {'; '.join(board['mixed'])}",
+    print(render(header, body, args.format, board,
+                 title="Ranks (#) only separate models whose 95% intervals do not overlap."))
+    if board.attrs["mixed"]:
+        print(f"vlmgrade: warning: ranking runs that are not comparable: {'; '.join(board.attrs['mixed'])}",
               file=sys.stderr)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from vlmgrade.comparison import compare, load_run
+    from vlmgrade.api import compare
     from vlmgrade.tables import compare_table, render
 
-    run_a = load_run(args.run_a)
-    run_b = load_run(args.run_b) if args.run_b else run_a
     models = args.models or [None, None]
-    result = compare(run_a, run_b, models[0], models[1], allow_mixed=args.allow_mixed)
+    result = compare(args.run_a, args.run_b, models[0], models[1], allow_mixed=args.allow_mixed)
     header, body = compare_table(result)
-    a, b = result["rows"][0]["model_a"], result["rows"][0]["model_b"]
-    print(render(header, body, args.format, result, title=f"a = {a} ({run_a.folder}), b = {b} ({run_b.folder}); "
-                 "paired on the samples both have", tidy=result["rows"]))
+    a, b = result["model_a"].iloc[0], result["model_b"].iloc[0]
+    print(render(header, body, args.format, result, title=f"a = {a} ({result.attrs['run_a']}), b = {b} "
+                 f"({result.attrs['run_b']}); paired on the samples both have"))
     return 0
 
 
 def cmd_agree(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from vlmgrade.agreement import agree
     from vlmgrade.comparison import load_run
     from vlmgrade.tables import agreement_table, render
@@ -327,13 +330,14 @@ def cmd_agree(args: argparse.Namespace) -> int:
     criteria = [c for c in dict.fromkeys(contestants) if c in in_b]
     if not criteria:
         raise UserError("the two runs share no rubric criterion")
-    rows = [r.to_dict() for r in agree(run_a.judgments, run_b.judgments, criteria, seed=args.seed)]
-    if not rows:
+    frame = pd.DataFrame([r.to_dict() for r in agree(run_a.judgments, run_b.judgments, criteria, seed=args.seed)])
+    if frame.empty:
         raise UserError("the two runs share no judged sample of the same model")
-    header, body = agreement_table(rows)
-    print(render(header, body, args.format, {"run_a": str(run_a.folder), "run_b": str(run_b.folder), "rows": rows},
+    frame.attrs.update(run_a=str(run_a.folder), run_b=str(run_b.folder))
+    header, body = agreement_table(frame)
+    print(render(header, body, args.format, frame,
                  title=f"a = {run_a.folder}, b = {run_b.folder}; paired on the samples both scored (repeats "
-                 "averaged); 95% bootstrap intervals over samples", tidy=rows))
+                 "averaged); 95% bootstrap intervals over samples"))
     return 0
 
 

@@ -1,18 +1,29 @@
-"""Leaderboards and comparisons as Markdown, CSV or JSON (the `--format` of those commands)."""
+"""Leaderboards, comparisons, agreement and run lists as Markdown, CSV or JSON (the `--format` of those
+commands). Each command's figures are one tidy pandas DataFrame, the one the Python API returns: the CSV
+is that frame (one column per figure: `mean`, `ci_low`, `ci_high`, `rank`, ...), the JSON its records, and
+the Markdown table a readable view of the same rows.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import math
+
+import pandas as pd
 
 from vlmgrade.fmt import csv_cell, interval, md_cell, num, pvalue
 
 
-def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
+def records(frame: pd.DataFrame) -> list[dict]:
+    """The frame's rows as dicts, missing numbers as None (pandas keeps them as NaN)."""
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]
+
+
+def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Models as rows; per criterion `mean [lo, hi] #rank`; an overall mean per rubric where every
     criterion points the same way; n and unscored."""
-    rows = board["rows"]
+    rows = records(frame)
     criteria = list(dict.fromkeys((r["rubric"], r["criterion"]) for r in rows))
     rubrics = list(dict.fromkeys(r["rubric"] for r in rows))
     lower = {(r["rubric"], r["criterion"]) for r in rows if r.get("better") == "lower"}
@@ -38,17 +49,18 @@ def leaderboard_table(board: dict) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def compare_table(result: dict) -> tuple[list[str], list[list[str]]]:
+def compare_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     header = ["rubric", "criterion", "n", "diff (a - b)", "95% CI", "p (Wilcoxon)", "p (Holm)"]
     body = [[r["rubric"], r["criterion"], str(r["n"]), num(r["diff"], 3), interval(r["ci_low"], r["ci_high"], 3),
              pvalue(r["p"]), pvalue(r.get("p_holm"))]
-            for r in result["rows"]]
+            for r in records(frame)]
     return header, body
 
 
-def agreement_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+def agreement_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     from vlmgrade.agreement import FIGURES
 
+    rows = records(frame)
     header = ["model", "rubric", "criterion", "n", "Spearman ρ", "kappa (quadratic)", "alpha (interval)",
               "alpha (ordinal)", "mean |a - b|"]
     body = [[r["model"], r["rubric"], r["criterion"], str(r["n"])]
@@ -56,22 +68,16 @@ def agreement_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def render(header: list[str], body: list[list[str]], fmt: str, raw: dict, title: str = "",
-           tidy: list[dict] | None = None) -> str:
-    """Markdown, CSV or JSON. With `tidy` rows, the CSV has one column per key (numbers, not "0.8 [..]")."""
+def render(header: list[str], body: list[list[str]], fmt: str, frame: pd.DataFrame, title: str = "",
+           key: str = "rows") -> str:
+    """Markdown (header and body), or the frame itself: tidy CSV (formula-like cells neutralised) or JSON
+    (`{key: records, **frame.attrs}`)."""
     if fmt == "json":
-        return json.dumps(raw, indent=2)
+        return json.dumps({**frame.attrs, key: records(frame)}, indent=2, default=str)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        if tidy is not None:
-            keys = list(dict.fromkeys(k for r in tidy for k in r))
-            writer.writerow([csv_cell(k) for k in keys])
-            writer.writerows([["" if r.get(k) is None else csv_cell(r.get(k)) for k in keys] for r in tidy])
-        else:
-            writer.writerow([csv_cell(h) for h in header])
-            writer.writerows([[csv_cell(c) for c in row] for row in body])
-        return buf.getvalue().rstrip("\n")
+        safe = frame.rename(columns=csv_cell).map(lambda v: v if v is None or isinstance(v, (int, float))
+                                                   else csv_cell(v))
+        return safe.to_csv(index=False).rstrip("\n")
     lines = ([title, ""] if title else []) + ["| " + " | ".join(map(md_cell, header)) + " |",
                                               "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in body]
