@@ -118,11 +118,12 @@ def test_training_and_captioning_prepare_pixels_the_same_way():
     import numpy as np
 
     from vlmgrade.train import _batch, collect, to_tensor_set
-    from vlmgrade.zoo.nanovlm import image_to_tensor
+    from vlmgrade.zoo.nanovlm import NanoVLMConfig, image_to_tensor
 
     samples = load_samples("scenes-short:train", 6)
     images, texts, objects = collect(samples, 96)
-    seen_in_training, _, _ = _batch(to_tensor_set(images, texts, objects, _Tok(), 8, []), np.arange(6), "cpu", torch)
+    tensors = to_tensor_set(images, texts, objects, _Tok(), NanoVLMConfig(image_size=96, max_text_len=8))
+    seen_in_training, _, _ = _batch(tensors, np.arange(6), "cpu", torch)
     seen_when_captioning = image_to_tensor([s.image for s in samples], 96)
     assert seen_in_training.shape == (6, 3, 96, 96)
     assert torch.equal(seen_in_training, seen_when_captioning)

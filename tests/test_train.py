@@ -17,6 +17,28 @@ def test_training_writes_a_loadable_model_and_lowers_validation_loss(tiny_model)
     assert {p.name for p in tiny_model.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json"}
     config = json.loads((tiny_model / "config.json").read_text())
     assert config["kind"] == "nanovlm" and config["aux_labels"][0].startswith("kind:")
+    assert len(config["patch_kinds"]) >= 10 and len(config["patch_colors"]) >= 6  # the dense heads were trained
+
+
+def test_patch_targets_name_the_object_drawn_at_each_patch_centre():
+    """Per-patch supervision: the nearest (last drawn) object whose box holds the patch's centre, else none;
+    an image with an object without a box is left out (-100) rather than taught "none" where one is."""
+    import numpy as np
+
+    from vlmgrade.train import patch_targets
+    from vlmgrade.types import SceneObject
+
+    kinds, colors = ["ball", "cup", "dog"], ["blue", "red"]
+    far = SceneObject("ball", "red", "big", box=(0.0, 0.0, 0.5, 0.5))  # covers the top-left 2x2 of a 4x4 grid
+    near = SceneObject("cup", "blue", "small", box=(0.3, 0.3, 0.7, 0.7))  # lower edge 0.7: drawn over the ball
+    kind, color = patch_targets([near, far], kinds, colors, grid=4)
+    grid = kind.reshape(4, 4)
+    assert grid[0, 0] == 0 and grid[0, 1] == 0 and grid[1, 0] == 0  # ball
+    assert grid[1, 1] == 1 and grid[2, 2] == 1  # cup, also where it covers the ball (centre 0.375, 0.375)
+    assert grid[3, 3] == 3 and (kind == 3).sum() == 16 - 4 - 3  # none elsewhere
+    assert color.reshape(4, 4)[1, 1] == 0 and color.reshape(4, 4)[0, 0] == 1
+    unboxed = SceneObject("dog", "red")
+    assert (np.stack(patch_targets([far, unboxed], kinds, colors, grid=4)) == -100).all()
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path):

@@ -37,6 +37,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 200
     aux_weight: float = 0.0  # weight of the multi-label object loss on [CLS]; 0 disables it
+    patch_aux_weight: float = 0.0  # weight of the per-patch kind and colour losses (needs boxes); 0 disables it
     tokenizer_vocab: int = 512
     checkpoint_every: int = 500
     save_dtype: str = "float32"
@@ -65,17 +66,37 @@ class TrainConfig:
 
 @dataclass
 class TensorSet:
-    """A training split held in memory: images (N,H,W,3) uint8, token ids (N,T), multi-hot aux targets."""
+    """A training split held in memory: images (N,H,W,3) uint8, token ids (N,T), multi-hot aux targets
+    (N,A), and per-patch kind and colour classes (N,P; -100 where unknown)."""
 
     images: np.ndarray
     tokens: np.ndarray
     aux: np.ndarray
+    patch_kind: np.ndarray
+    patch_color: np.ndarray
 
 
 def aux_label_names(objects: list[tuple]) -> list[str]:
     kinds = sorted({o.name for objs in objects for o in objs})
     pairs = sorted({f"{o.name}:{o.color}" for objs in objects for o in objs})
     return [f"kind:{k}" for k in kinds] + [f"pair:{p}" for p in pairs]
+
+
+def patch_targets(objs, kinds: list[str], colors: list[str], grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch (row-major, grid x grid): the index of the kind and colour of the object drawn at the
+    patch's centre (the nearest one, drawn last, where boxes overlap), len(kinds)/len(colors) for none;
+    -100 (ignored) throughout when an object has no box or a label is unknown."""
+    kind = np.full(grid * grid, len(kinds), dtype=np.int64)
+    color = np.full(grid * grid, len(colors), dtype=np.int64)
+    if any(o.box is None or o.name not in kinds or o.color not in colors for o in objs):
+        return np.full_like(kind, -100), np.full_like(color, -100)
+    centres = (np.arange(grid) + 0.5) / grid
+    for o in sorted(objs, key=lambda o: o.box[3]):  # the drawing order: nearer objects (lower edge) last
+        x0, y0, x1, y1 = o.box
+        inside = ((centres[:, None] >= y0) & (centres[:, None] <= y1) & (centres[None, :] >= x0)
+                  & (centres[None, :] <= x1)).reshape(-1)  # (grid*grid,), rows are y
+        kind[inside], color[inside] = kinds.index(o.name), colors.index(o.color)
+    return kind, color
 
 
 def collect(samples, image_size: int) -> tuple[np.ndarray, list[str], list[tuple]]:
@@ -94,19 +115,23 @@ def collect(samples, image_size: int) -> tuple[np.ndarray, list[str], list[tuple
     return np.stack(images), texts, objects
 
 
-def to_tensor_set(images: np.ndarray, texts: list[str], objects: list[tuple], tok, max_len: int,
-                  labels: list[str]) -> TensorSet:
-    index = {name: i for i, name in enumerate(labels)}
-    tokens = np.full((len(texts), max_len), tok.pad_id, dtype=np.int64)
-    aux = np.zeros((len(texts), max(1, len(labels))), dtype=np.float32)
+def to_tensor_set(images: np.ndarray, texts: list[str], objects: list[tuple], tok, mcfg) -> TensorSet:
+    index = {name: i for i, name in enumerate(mcfg.aux_labels)}
+    tokens = np.full((len(texts), mcfg.max_text_len), tok.pad_id, dtype=np.int64)
+    aux = np.zeros((len(texts), max(1, len(index))), dtype=np.float32)
+    grid = mcfg.image_size // mcfg.patch_size
+    patch_kind = np.full((len(texts), grid * grid), -100, dtype=np.int64)
+    patch_color = np.full_like(patch_kind, -100)
     for i, (text, objs) in enumerate(zip(texts, objects)):
-        ids = tok.target(text)[:max_len]
+        ids = tok.target(text)[:mcfg.max_text_len]
         tokens[i, : len(ids)] = ids
         for o in objs:
             for key in (f"kind:{o.name}", f"pair:{o.name}:{o.color}"):
                 if key in index:
                     aux[i, index[key]] = 1.0
-    return TensorSet(images, tokens, aux)
+        if mcfg.patch_kinds:
+            patch_kind[i], patch_color[i] = patch_targets(objs, mcfg.patch_kinds, mcfg.patch_colors, grid)
+    return TensorSet(images, tokens, aux, patch_kind, patch_color)
 
 
 def _lr(step: int, total: int, cfg: TrainConfig) -> float:
@@ -123,17 +148,22 @@ def _batch(ts: TensorSet, idx, device, torch):
     tokens = ts.tokens[idx]
     width = int((tokens != tokens[:, -1:]).any(0).nonzero()[0].max()) + 2 if tokens.size else 1
     tokens = torch.from_numpy(tokens[:, :width]).to(device)  # (B, T): trailing all-padding columns cut
-    aux = torch.from_numpy(ts.aux[idx]).to(device)  # (B, A)
-    return img, tokens, aux
+    targets = {name: torch.from_numpy(getattr(ts, name)[idx]).to(device)
+               for name in ("aux", "patch_kind", "patch_color")}  # (B, A), (B, P), (B, P)
+    return img, tokens, targets
 
 
-def _loss(model, img, tokens, aux_target, pad_id: int, aux_weight: float):
+def _loss(model, img, tokens, targets: dict, pad_id: int, cfg: TrainConfig):
     import torch.nn.functional as F
 
     logits, aux = model(img, tokens[:, :-1])  # (B, T-1, V)
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), ignore_index=pad_id)
-    if aux is not None and aux_weight > 0:
-        loss = loss + aux_weight * F.binary_cross_entropy_with_logits(aux, aux_target[:, : aux.shape[1]])
+    if "cls" in aux and cfg.aux_weight > 0:
+        loss = loss + cfg.aux_weight * F.binary_cross_entropy_with_logits(aux["cls"], targets["aux"])
+    for name in ("patch_kind", "patch_color"):
+        if name in aux and cfg.patch_aux_weight > 0 and (targets[name] >= 0).any():
+            loss = loss + cfg.patch_aux_weight * F.cross_entropy(aux[name].flatten(0, 1), targets[name].reshape(-1),
+                                                                 ignore_index=-100)
     return loss
 
 
@@ -184,11 +214,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         tok = TextTokenizer.load(ckpt / "tokenizer.json")
     else:
         tok = TextTokenizer.train(train_texts, cfg.tokenizer_vocab)
-    labels = aux_label_names(train_objects) if cfg.aux_weight > 0 else []
-    mcfg = preset(name, **model_spec, vocab_size=tok.vocab_size, aux_labels=labels) if name else \
-        NanoVLMConfig(**model_spec, vocab_size=tok.vocab_size, aux_labels=labels)
-    train_set = to_tensor_set(train_images, train_texts, train_objects, tok, mcfg.max_text_len, labels)
-    val_set = to_tensor_set(val_images, val_texts, val_objects, tok, mcfg.max_text_len, labels)
+    heads = {"aux_labels": aux_label_names(train_objects) if cfg.aux_weight > 0 else []}
+    if cfg.patch_aux_weight > 0:
+        heads["patch_kinds"] = sorted({o.name for objs in train_objects for o in objs})
+        heads["patch_colors"] = sorted({o.color for objs in train_objects for o in objs})
+    mcfg = preset(name, **model_spec, vocab_size=tok.vocab_size, **heads) if name else \
+        NanoVLMConfig(**model_spec, vocab_size=tok.vocab_size, **heads)
+    train_set = to_tensor_set(train_images, train_texts, train_objects, tok, mcfg)
+    val_set = to_tensor_set(val_images, val_texts, val_objects, tok, mcfg)
     del train_texts, train_objects
 
     model = NanoVLM(mcfg).to(device)
@@ -221,8 +254,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             idx = shard[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             for g in opt.param_groups:
                 g["lr"] = _lr(step, total, cfg)
-            img, tokens, aux = _batch(train_set, idx, device, torch)
-            loss = _loss(net, img, tokens, aux, tok.pad_id, cfg.aux_weight)
+            img, tokens, targets = _batch(train_set, idx, device, torch)
+            loss = _loss(net, img, tokens, targets, tok.pad_id, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
