@@ -21,7 +21,8 @@ TINY_MODEL = {"image_size": 32, "patch_size": 16, "stem_channels": 8, "encoder_l
 def write_train_config(folder: Path, **overrides) -> Path:
     cfg = {"out": "model", "train": "scenes-short:train", "val": "scenes-short:val", "train_size": 64,
            "val_size": 16, "model": dict(TINY_MODEL), "epochs": 2, "batch_size": 16, "warmup_steps": 2,
-           "aux_weight": 0.5, "patch_aux_weight": 0.5, "tokenizer_vocab": 300, "checkpoint_every": 3, "seed": 0, "device": "cpu"}
+           "aux_weight": 0.5, "patch_aux_weight": 0.5, "tokenizer_vocab": 300, "checkpoint_every": 3, "seed": 0,
+           "device": "cpu"}
     cfg.update(overrides)
     path = folder / "train.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -3,6 +3,7 @@ reason; nothing hangs, nothing explodes, the key reaches no file."""
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -127,6 +128,31 @@ def test_a_judge_hanging_on_one_prompt_in_twenty_costs_one_timeout(env):
     unscored = [j for j in judged if j["unscored_reason"]]
     assert len(judged) == 20 and len(unscored) == 1 and unscored[0]["unscored_reason"].startswith("timeout")
 
+
+
+def test_a_deadline_bounds_the_whole_judging_stage(env):
+    """Hung requests with a long per-request timeout: --deadline ends them all at once; they are unscored
+    ("deadline"), the answered ones are scored, and a rerun asks only for the missing ones."""
+    asked = []
+
+    def judge(body, n):
+        asked.append(json.dumps(body))
+        return Reply(hang=60) if re.search(r"text number (3|8|13)\b", json.dumps(body)) else _ok(body)
+
+    with FakeOpenAI(judge) as server:
+        started = time.monotonic()
+        assert main(_captions(env) + ["--judge-base-url", server.base_url, "--judge-timeout", "60",
+                                      "--deadline", "3", "--out", str(env / "r")]) == 0
+        took = time.monotonic() - started
+        assert took < 3 + 10, took
+        judged = [json.loads(x) for x in (env / "r" / "judgments.jsonl").read_text().splitlines()]
+        unscored = [j for j in judged if j["unscored_reason"]]
+        assert len(judged) == 20 and len(unscored) == 3
+        assert all(j["unscored_reason"].startswith("deadline: --deadline 3 s passed") for j in unscored)
+        first = len(asked)
+        assert main(_captions(env) + ["--judge-base-url", server.base_url, "--judge-timeout", "1",
+                                      "--out", str(env / "r2")]) == 0
+        assert len(asked) - first == 3  # only the unanswered ones were asked again
 
 def test_odd_replies_are_unscored_with_what_came_back_and_never_cached(env):
     def judge(body, n):

@@ -70,7 +70,7 @@ def load_run(path: str | Path) -> Run:
 _JUDGING = {"judge_base_url": "base_url", "concurrency": "concurrency", "repeats": "repeats",
             "judge_temperature": "temperature", "judge_image": "image", "judge_logprobs": "logprobs", "rpm": "rpm",
             "tpm": "tpm", "batch": "batch", "batch_poll_s": "batch_poll_s", "baseline": "baseline",
-            "train_data": "train_data", "judge_timeout": "timeout"}
+            "train_data": "train_data", "judge_timeout": "timeout", "deadline": "deadline"}
 _ENGINE = {"batch_size": "batch_size", "device": "device", "dtype": "dtype", "allow_pickle": "allow_pickle"}
 _GENERATION = {"max_new_tokens": "max_new_tokens", "temperature": "temperature", "top_k": "top_k", "top_p": "top_p"}
 _BUDGET = {"max_cost": "max_cost", "price_table": "price_table", "dry_run": "dry_run"}

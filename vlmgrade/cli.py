@@ -18,6 +18,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _nonnegative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -160,6 +170,7 @@ def run_config(args: argparse.Namespace):
                              repeats=args.repeats, temperature=args.judge_temperature, image=args.judge_image,
                              logprobs=args.judge_logprobs, rpm=args.rpm, tpm=args.tpm, batch=args.batch,
                              batch_poll_s=args.batch_poll, baseline=args.baseline, timeout=args.judge_timeout,
+                             deadline=args.deadline,
                              train_data=args.train_data)
     return RunConfig(models=tuple(args.model), data=args.data, captions=tuple(args.captions),
                      controls=args.controls or args.controls_limit is not None, controls_limit=args.controls_limit,
@@ -392,9 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive, default=1, help="judgments per caption and rubric (each cached "
                    "separately; intervals then resample whole samples)")
     p.add_argument("--judge-temperature", type=float, help="override the rubric's judge temperature")
-    p.add_argument("--judge-timeout", type=float, default=60.0, metavar="SECONDS", help="per judge request, its "
-                   "retries included (default 60); a request that takes longer is unscored ('timeout') and the "
-                   "run goes on")
+    p.add_argument("--judge-timeout", type=_positive_float, default=60.0, metavar="SECONDS", help="per judge "
+                   "request, its retries included (default 60); a request that takes longer is unscored "
+                   "('timeout') and the run goes on")
+    p.add_argument("--deadline", type=_positive_float, metavar="SECONDS", help="for the whole judging stage: "
+                   "requests not answered by then are unscored ('deadline', not cached) and the run finishes")
     p.add_argument("--judge-image", action="store_true", help="send the picture with every LLM rubric's prompt")
     p.add_argument("--judge-logprobs", action="store_true", help="probability-weighted scores: the expectation "
                    "over the judge's top-20 score tokens (the plain score is kept beside it)")

@@ -35,6 +35,7 @@ class JudgingOptions:
     batch: bool = False  # judge through the Batch API (half price, results within 24 h)
     batch_poll_s: float = 10.0
     timeout: float = 60.0  # seconds for one judge request, its retries included; then unscored ("timeout")
+    deadline: float | None = None  # seconds for the whole judging stage; then what is unanswered is unscored
     train_data: str | None = None  # the memorisation rubric's training texts (default: each model's training.json)
     baseline: str | None = None  # pairwise rubrics: win rates are against this model (default: the first)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,15 +182,24 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
     if not p.jobs:
         return list(p.offline), ledger
     judge = open_judge(spec)
+    # --deadline bounds the whole judging stage: what is not answered by then is unscored ("deadline")
+    deadline = time.monotonic() + judging.deadline if judging.deadline is not None else None
     batch_errors: dict[str, str] = {}
     if judging.batch and p.new_keys:
-        batch_errors = await _through_batches(p, spec, judge, judging, cache, ledger, out, progress)
+        batch_errors = await _through_batches(p, spec, judge, judging, cache, ledger, out, progress, deadline)
     sem = asyncio.Semaphore(judging.concurrency)
     limiter = RateLimiter(judging.rpm, judging.tpm)
     inflight: dict[str, asyncio.Future] = {}  # identical requests share one answer
 
     refusals = Refusals(spec.endpoint)
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def left() -> float:
+        """Seconds one request may still take: its timeout, cut short by the deadline."""
+        return judging.timeout if deadline is None else min(judging.timeout, deadline - time.monotonic())
+
+    past_deadline = f"deadline: --deadline {judging.deadline or 0:g} s passed before an answer (not cached; a rerun " \
+                    "asks again)"
 
     async def fetch(job: Job) -> Reply | str:
         # another run on the same cache may have answered, or be asking, this very request: take its answer
@@ -200,6 +210,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                 return Reply.from_cache(hit)
             if claimed:
                 break
+            if left() <= 0:
+                return past_deadline
             await asyncio.sleep(0.25)
         sent = False
         try:
@@ -213,12 +225,16 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
     async def _send(job: Job) -> Reply | str:
         async with sem:
             await limiter.acquire(sum(job.est_tokens))
+            if left() <= 0:
+                return past_deadline
             try:
-                reply = await asyncio.wait_for(judge.complete(job.body), judging.timeout)
+                reply = await asyncio.wait_for(judge.complete(job.body), left())
             except UserError:
                 raise
             except asyncio.TimeoutError:  # a hung or dripping server costs one timeout, and the run goes on
                 ledger.failed_requests += 1
+                if left() <= 0 and judging.deadline is not None:
+                    return past_deadline
                 return f"timeout: no answer within {judging.timeout:g} s (not cached; a rerun asks again)"
             except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
                 ledger.failed_requests += 1
@@ -343,7 +359,7 @@ def _failed(job: Job, reason: str) -> Judgment:
 
 
 async def _through_batches(p: Plan, spec: JudgeSpec, judge, judging: JudgingOptions, cache: Cache, ledger: Ledger,
-                           out: Path | None, progress: bool) -> dict[str, str]:
+                           out: Path | None, progress: bool, deadline: float | None) -> dict[str, str]:
     """Send the plan's new requests as Batch API jobs; answers go to the cache, the ledger and the plan."""
     from vlmgrade.judges.batch import PendingBatches, run_batches
 
@@ -361,7 +377,7 @@ async def _through_batches(p: Plan, spec: JudgeSpec, judge, judging: JudgingOpti
 
     with progress_bar(f"batch {spec.label}", len(bodies), progress) as bar:
         answers, errors = await run_batches(judge.client, spec.endpoint, bodies, pending, out, store,
-                                            judging.batch_poll_s, bar)
+                                            judging.batch_poll_s, bar, deadline)
     p.cached.update(answers)
     p.batched = set(answers)
     ledger.batch_requests = len(answers) + len(errors)

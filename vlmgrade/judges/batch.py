@@ -34,8 +34,9 @@ class PendingBatches:
 
 async def run_batches(client, endpoint: str, bodies: dict[str, dict], pending_store: PendingBatches,
                       out: Path | None, on_answers: Callable[[dict[str, Reply]], None], poll_s: float = 5.0,
-                      bar=None) -> tuple[dict[str, Reply], dict[str, str]]:
-    """Answers for `bodies` (cache key -> chat request body): ({key: Reply}, {key: error})."""
+                      bar=None, deadline: float | None = None) -> tuple[dict[str, Reply], dict[str, str]]:
+    """Answers for `bodies` (cache key -> chat request body): ({key: Reply}, {key: error}). Polling stops at
+    `deadline` (time.monotonic()); batches still running then stay pending, and a rerun polls them again."""
     pending = [b for b in pending_store.load() if b["endpoint"] == endpoint]
     covered = {k for b in pending for k in b["keys"]}
     todo = [k for k in bodies if k not in covered]
@@ -76,6 +77,12 @@ async def run_batches(client, endpoint: str, bodies: dict[str, dict], pending_st
             pending_store.save([b for b in pending_store.load() if b["id"] != batch_id])
         if bar is not None:
             bar.set(len(answers) + len(errors) + done_counts)
+        if remaining and deadline is not None and time.monotonic() + poll_s > deadline:
+            for batch_id, info in remaining.items():
+                for k in info["keys"]:
+                    errors.setdefault(k, f"deadline: batch {batch_id} still running on the server (a rerun polls "
+                                         "it again; nothing is submitted twice)")
+            break
         if remaining:
             await asyncio.sleep(poll_s)
     return answers, errors
