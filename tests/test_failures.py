@@ -124,3 +124,66 @@ def test_identical_runs_sharing_a_cache_send_each_request_once(env):
     assert len(bodies) == len(set(bodies)) == 12  # three runs, each request sent once
     scores = [json.loads((env / f"r{i}" / "scores.json").read_text())["rows"] for i in range(3)]
     assert scores[0] == scores[1] == scores[2]
+
+
+def _locking_judge(env, hold: float):
+    """A judge that, on its first request, has another connection take the cache's write lock for `hold`
+    seconds, so that the answer's write meets a lock held elsewhere."""
+    import sqlite3
+    import time
+
+    from vlmgrade.data import load_samples
+    from vlmgrade.fakeserver import scripted_scores
+
+    from .conftest import PAPER
+
+    samples = load_samples("scenes-short:test", 6)
+    caps = env / "caps.jsonl"
+    caps.write_text("".join(json.dumps({"id": s.id, "model": "m", "text": f"a red ball number {i}"}) + "\n"
+                            for i, s in enumerate(samples)))
+
+    def judge(body, n):
+        if n == 1:
+            holder = sqlite3.connect(env / "cache.sqlite", check_same_thread=False)
+            holder.execute("BEGIN EXCLUSIVE")
+            threading.Timer(hold, holder.rollback).start()
+        return Reply(json.dumps({**scripted_scores(body, PAPER), "feedback": "ok"}))
+
+    args = ["run", "--captions", str(caps), "--data", "scenes-short:test", "--limit", "6", "--rubric",
+            "nanovlm-paper", "--judge", "openai:gpt-4o", "--concurrency", "1", "--quiet"]
+    return judge, args, time
+
+
+def test_a_cache_locked_by_another_process_is_waited_out_with_the_wait_shown(env, monkeypatch, capsys):
+    from vlmgrade import cache
+
+    monkeypatch.setattr(cache, "BUSY_TIMEOUT_S", 0.5)
+    judge, args, time = _locking_judge(env, hold=4.0)
+    with FakeOpenAI(judge) as server:
+        assert main(args + ["--judge-base-url", server.base_url, "--out", str(env / "r")]) == 0
+        assert "another process holds its lock" in capsys.readouterr().err
+        first = len(server.requests)
+        assert main(args + ["--judge-base-url", server.base_url, "--out", str(env / "r2")]) == 0
+        assert len(server.requests) == first == 6  # every answer reached the cache once the lock was gone
+
+
+def test_a_cache_locked_for_good_loses_no_answer(env, monkeypatch, capsys):
+    """Past the wait, the write is given up: the run still finishes with every judgment scored and says
+    which answers the cache lacks; a rerun asks only for those."""
+    from vlmgrade import cache
+
+    monkeypatch.setattr(cache, "BUSY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(cache, "LOCK_WAIT_S", 1.0)
+    judge, args, time = _locking_judge(env, hold=3.0)
+    with FakeOpenAI(judge) as server:
+        assert main(args + ["--judge-base-url", server.base_url, "--out", str(env / "r")]) == 0
+        err = capsys.readouterr().err
+        assert "cache writes to" in err and "failed (database is locked)" in err and "Traceback" not in err
+        judged = [json.loads(x) for x in (env / "r" / "judgments.jsonl").read_text().splitlines()]
+        assert len(judged) == 6 and not any(j["unscored_reason"] for j in judged)
+        unsaved = json.loads((env / "r" / "run.json").read_text())["unsaved_in_cache"]
+        assert unsaved >= 1
+        first = len(server.requests)
+        time.sleep(3.0)  # the lock is gone
+        assert main(args + ["--judge-base-url", server.base_url, "--out", str(env / "r2")]) == 0
+        assert 1 <= len(server.requests) - first <= unsaved

@@ -104,8 +104,8 @@ def test_unparsable_and_out_of_scale_replies_are_unscored_with_a_reason(tiny_mod
             return Reply("\n".join(f"{c.title()}: 7" for c in PAPER))
         return json_reply(body, count)
 
-    with FakeOpenAI(reply) as server:
-        assert run(tiny_model, server, env / "r") == 0
+    with FakeOpenAI(reply) as server:  # about half end unscored by design: accepted, not exit 3
+        assert run(tiny_model, server, env / "r", "--allow-unscored") == 0
     kinds = [int(body_digest(b), 16) % 4 for b in request_bodies(env / "r")]
     rows = json.loads((env / "r" / "scores.json").read_text())["rows"]
     unscored = kinds.count(0) + kinds.count(1)

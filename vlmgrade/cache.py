@@ -19,6 +19,9 @@ from vlmgrade.errors import UserError
 
 TABLES = ("captions", "judgments", "meta", "data_build", "leases")
 SCHEMA = 1  # stored as SQLite's user_version: a cache written by another schema is refused, not misread
+BUSY_TIMEOUT_S = 30.0  # how long SQLite itself waits for another process's lock before saying 'locked'
+LOCK_WAIT_S = 600.0  # how long a judging run goes on retrying a write past that, the wait shown, before
+#                     it gives the write up (the answer is still in the run folder)
 
 
 def default_path() -> Path:
@@ -44,10 +47,10 @@ class Cache:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         # The busy timeout must be in force before the first statement: switching a new file to WAL takes
         # an exclusive lock, and without it a second process opening the same new cache fails at once.
-        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         self._set_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -157,3 +160,51 @@ def image_digest(image) -> str:
 
     arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
     return hashlib.sha256(str(arr.shape).encode() + arr.tobytes()).hexdigest()
+
+
+class CacheWriter:
+    """The judging stage's cache traffic (leases and answers) on one thread of its own, so that another
+    process holding the cache's lock stalls these writes and never the event loop: requests in flight,
+    timeouts and the progress bar go on. A locked write is retried (`waited()` tells the stage how long
+    to show); one still failing after LOCK_WAIT_S, or failing otherwise (a full disk), is given up and
+    counted in `unsaved` with its reason, and the caller's `fallback` is returned. The answer itself is
+    never lost: the run keeps it and writes it to the run folder."""
+
+    def __init__(self, cache: Cache) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.cache = cache
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="vlmgrade-cache")
+        self._busy_since: float | None = None
+        self.unsaved = 0
+        self.reason = ""
+
+    async def call(self, method: str, *args, fallback=None):
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._retrying, method, args, fallback)
+
+    def waited(self) -> float:
+        """Seconds the write now under way has taken (0 when none is)."""
+        since = self._busy_since
+        return time.monotonic() - since if since is not None else 0.0
+
+    def _retrying(self, method: str, args: tuple, fallback):
+        started = self._busy_since = time.monotonic()
+        try:
+            while True:
+                try:
+                    return getattr(self.cache, method)(*args)
+                except sqlite3.Error as e:
+                    locked = "locked" in str(e) or "busy" in str(e)
+                    if locked and time.monotonic() - started < LOCK_WAIT_S:
+                        time.sleep(0.2)
+                        continue
+                    self.unsaved += 1
+                    self.reason = str(e)
+                    return fallback
+        finally:
+            self._busy_since = None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vlmgrade.cache import Cache, key_of
+from vlmgrade.cache import LOCK_WAIT_S, Cache, CacheWriter, key_of
 from vlmgrade.config import BudgetOptions, JudgingOptions
 from vlmgrade.cost import Price, dollars, estimate_completion_tokens, estimate_prompt_tokens, load_prices
 from vlmgrade.errors import UserError
@@ -78,6 +78,7 @@ class Ledger:
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0,
                                                            "total_tokens": 0})
     cost_usd: float = 0.0
+    unsaved: int = 0  # answers that could not be written to the cache (kept in the run folder)
 
     def add(self, reply: Reply, batch: bool = False) -> None:
         for k in self.usage:
@@ -91,6 +92,8 @@ class Ledger:
                "cost_usd": round(self.cost_usd, 6)}
         if self.batch_requests:
             out.update(batch_requests=self.batch_requests, batches=self.batches)
+        if self.unsaved:
+            out["unsaved_in_cache"] = self.unsaved
         return out
 
 
@@ -193,6 +196,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
 
     refusals = Refusals(spec.endpoint)
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    writer = CacheWriter(cache)  # leases and answers off the event loop: a locked cache stalls only them
 
     def left() -> float:
         """Seconds one request may still take: its timeout, cut short by the deadline."""
@@ -204,7 +208,9 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
     async def fetch(job: Job) -> Reply | str:
         # another run on the same cache may have answered, or be asking, this very request: take its answer
         while True:
-            claimed, hit = cache.claim("judgments", job.key, owner, judging.timeout + 30)
+            # a claim that cannot be written (the cache locked for good) sends the request without a lease
+            claimed, hit = await writer.call("claim", "judgments", job.key, owner, judging.timeout + 30,
+                                             fallback=(True, None))
             if hit is not None:
                 ledger.cache_hits += 1
                 return Reply.from_cache(hit)
@@ -220,7 +226,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
             return result
         finally:
             if not sent:  # a failure, a timeout or a cancel: let another run (or a rerun) ask
-                cache.release(job.key, owner)
+                await writer.call("release", job.key, owner)
 
     async def _send(job: Job) -> Reply | str:
         async with sem:
@@ -247,7 +253,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
         ledger.requests_sent += 1
         ledger.add(reply)
         # committed now, with the lease dropped: a kill after this loses nothing
-        cache.put_and_release("judgments", job.key, reply.to_cache(), owner)
+        await writer.call("put_and_release", "judgments", job.key, reply.to_cache(), owner)
         if budget.max_cost is not None and ledger.cost_usd > budget.max_cost:
             raise UserError(f"stopped: judge cost reached ${ledger.cost_usd:.4f}, over --max-cost "
                             f"${budget.max_cost:g}; what was judged is cached, rerun with a higher limit to finish")
@@ -274,16 +280,14 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
         new_keys = set(p.new_keys)  # built once: a membership test per job, not a set per job
         canary = next((j for j in p.jobs if j.key in new_keys and j.key not in p.cached
                        and j.key not in batch_errors), None)
-        if canary is not None:
-            inflight[canary.key] = asyncio.ensure_future(fetch(canary))
-            try:
-                await asyncio.shield(inflight[canary.key])
-            finally:
-                if refusals.stop_reason:
-                    await judge.close()
-            refusals.check(first=True)
-        tasks = [asyncio.ensure_future(one(j)) for j in p.jobs]
+        watch = asyncio.ensure_future(_show_lock_waits(writer, bar))
+        tasks: list[asyncio.Future] = []
         try:
+            if canary is not None:
+                inflight[canary.key] = asyncio.ensure_future(fetch(canary))
+                await asyncio.shield(inflight[canary.key])
+                refusals.check(first=True)
+            tasks = [asyncio.ensure_future(one(j)) for j in p.jobs]
             results = await asyncio.gather(*tasks)
         except BaseException:
             for t in [*tasks, *inflight.values()]:
@@ -291,9 +295,29 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
             await asyncio.gather(*tasks, *inflight.values(), return_exceptions=True)
             raise
         finally:
+            watch.cancel()
             ledger.retries = judge.retries.count
             await judge.close()
+            writer.close()
+            ledger.unsaved = writer.unsaved
+            if writer.unsaved:
+                bar.print(f"vlmgrade: warning: {writer.unsaved} cache writes to {cache.path} failed ({writer.reason}); "
+                          "the answers are in this run's judgments.jsonl, and a rerun would ask for them again")
     return list(p.offline) + list(results), ledger
+
+
+async def _show_lock_waits(writer: CacheWriter, bar, every: float = 10.0) -> None:
+    """A line every `every` seconds while a cache write waits on a lock another process holds."""
+    shown = 0.0
+    while True:
+        await asyncio.sleep(0.5)
+        waited = writer.waited()
+        if waited < 2:
+            shown = 0.0
+        elif waited - shown >= every or not shown:
+            shown = waited
+            bar.print(f"waiting {waited:.0f} s for the cache {writer.cache.path}: another process holds its lock "
+                      f"(giving the write up after {LOCK_WAIT_S:g} s; the answers stay in the run folder)")
 
 
 def server_message(error: Exception) -> str:
