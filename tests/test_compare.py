@@ -83,6 +83,9 @@ def test_leaderboard_reads_scores_and_shows_unscored(two_runs, capsys):
     # tidy: one row per model x criterion, numbers in their own columns
     assert header.split(",")[:6] == ["model", "rubric", "criterion", "mean", "ci_low", "ci_high"]
     assert "rank" in header.split(",")
+    assert main(["leaderboard", str(a), str(b)]) == 0
+    table = capsys.readouterr().out
+    assert "] #1" in table and "#1.0" not in table  # whole ranks, as the frame keeps them
 
 
 def test_leaderboard_refuses_mixed_judges(two_runs, tmp_path, capsys):

@@ -59,5 +59,5 @@ def test_the_shipped_model_reads_the_picture():
     random.Random(0).shuffle(images)
     shuffled = [dataclasses.replace(s, image=im) for s, im in zip(samples, images)]
     shuffled_grounded, shuffled_hallucination = _grounded(samples, captioner.caption(shuffled, GenerationParams()))
-    # measured (greedy, so fixed): grounded 0.114 vs 0.030 shuffled, hallucination 0.867 vs 0.988
-    assert grounded >= 2 * shuffled_grounded and shuffled_hallucination >= hallucination + 0.05
+    # measured (greedy, so fixed): grounded 0.465 vs 0.068 shuffled, hallucination 0.350 vs 0.925
+    assert grounded >= 4 * shuffled_grounded and shuffled_hallucination >= hallucination + 0.3

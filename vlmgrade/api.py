@@ -118,6 +118,8 @@ def leaderboard(runs: Sequence[Run | str | Path], allow_mixed: bool = False) -> 
 
     result = board([load_folder(r.folder if isinstance(r, Run) else r) for r in runs], allow_mixed=allow_mixed)
     frame = pd.DataFrame(result["rows"])
+    if "rank" in frame:
+        frame["rank"] = frame["rank"].astype("Int64")  # whole ranks, missing where a model has no mean
     frame.attrs["mixed"] = result["mixed"]  # what makes the runs incomparable, when allow_mixed let them through
     return frame
 

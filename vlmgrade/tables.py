@@ -15,9 +15,14 @@ from vlmgrade.fmt import csv_cell, interval, md_cell, num, pvalue
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
-    """The frame's rows as dicts, missing numbers as None (pandas keeps them as NaN)."""
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in frame.to_dict(orient="records")]
+    """The frame's rows as plain dicts: missing values as None (pandas keeps NaN or NA), numpy numbers as
+    Python ones."""
+    def plain(v):
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            return None
+        return v.item() if hasattr(v, "item") and not isinstance(v, (list, dict, str)) else v
+
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
