@@ -132,6 +132,15 @@ class Cache:
             self._db.execute("DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?", (key, owner))
             self._db.commit()
 
+    def put_many_and_release(self, table: str, items: list[tuple[str, dict]], owner: str) -> None:
+        """Store answers and drop their leases in one commit."""
+        with self._lock:
+            self._db.executemany(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in items])
+            self._db.executemany("DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?",
+                                 [(k, owner) for k, _ in items])
+            self._db.commit()
+
     def release(self, key: str, owner: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?", (key, owner))
@@ -163,34 +172,61 @@ def image_digest(image) -> str:
 
 
 class CacheWriter:
-    """The judging stage's cache traffic (leases and answers) on one thread of its own, so that another
-    process holding the cache's lock stalls these writes and never the event loop: requests in flight,
-    timeouts and the progress bar go on. A locked write is retried (`waited()` tells the stage how long
-    to show); one still failing after LOCK_WAIT_S, or failing otherwise (a full disk), is given up and
-    counted in `unsaved` with its reason, and the caller's `fallback` is returned. The answer itself is
-    never lost: the run keeps it and writes it to the run folder."""
+    """The judging stage's cache traffic on threads of its own, so that another process holding the
+    cache's lock stalls these writes and never the event loop: requests in flight, timeouts and the
+    progress bar go on. Leases go through `call` (the loop awaits the answer); answers go through
+    `store`, which returns at once: a writer thread commits whatever has queued up in one transaction
+    (one commit for many answers: a kill loses at most the few milliseconds not yet committed). A locked
+    write is retried (`waited()` tells the stage how long to show); one still failing after
+    LOCK_WAIT_S, or failing otherwise (a full disk), is given up and counted in `unsaved` with its
+    reason. The answers themselves are never lost: the run keeps them and writes them to the run folder."""
 
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, owner: str, table: str = "judgments") -> None:
+        import queue
         from concurrent.futures import ThreadPoolExecutor
 
-        self.cache = cache
+        self.cache, self.owner, self.table = cache, owner, table
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="vlmgrade-cache")
-        self._busy_since: float | None = None
+        self._answers: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_answers, name="vlmgrade-cache-writer", daemon=True)
+        self._thread.start()
+        self._busy_since: dict[str, float] = {}
         self.unsaved = 0
         self.reason = ""
 
     async def call(self, method: str, *args, fallback=None):
         import asyncio
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._retrying, method, args, fallback)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._retrying, method, args,
+                                                                fallback, 1)
+
+    def store(self, key: str, value: dict) -> None:
+        self._answers.put((key, value))
 
     def waited(self) -> float:
-        """Seconds the write now under way has taken (0 when none is)."""
-        since = self._busy_since
+        """Seconds the longest write now under way has taken (0 when none is)."""
+        since = min(self._busy_since.values(), default=None)
         return time.monotonic() - since if since is not None else 0.0
 
-    def _retrying(self, method: str, args: tuple, fallback):
-        started = self._busy_since = time.monotonic()
+    def _write_answers(self) -> None:
+        import queue
+
+        done = False
+        while not done:
+            batch = [self._answers.get()]
+            while True:
+                try:
+                    batch.append(self._answers.get_nowait())
+                except queue.Empty:
+                    break
+            done = batch[-1] is None
+            items = [item for item in batch if item is not None]
+            if items:
+                self._retrying("put_many_and_release", (self.table, items, self.owner), None, len(items))
+
+    def _retrying(self, method: str, args: tuple, fallback, count: int):
+        name = threading.current_thread().name
+        started = self._busy_since[name] = time.monotonic()
         try:
             while True:
                 try:
@@ -200,11 +236,14 @@ class CacheWriter:
                     if locked and time.monotonic() - started < LOCK_WAIT_S:
                         time.sleep(0.2)
                         continue
-                    self.unsaved += 1
+                    self.unsaved += count
                     self.reason = str(e)
                     return fallback
         finally:
-            self._busy_since = None
+            self._busy_since.pop(name, None)
 
     def close(self) -> None:
+        """Wait for every queued answer to be written (or given up)."""
+        self._answers.put(None)
+        self._thread.join()
         self._executor.shutdown(wait=True)

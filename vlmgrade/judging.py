@@ -196,7 +196,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
 
     refusals = Refusals(spec.endpoint)
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    writer = CacheWriter(cache)  # leases and answers off the event loop: a locked cache stalls only them
+    writer = CacheWriter(cache, owner)  # leases and answers off the event loop: a locked cache stalls only them
 
     def left() -> float:
         """Seconds one request may still take: its timeout, cut short by the deadline."""
@@ -252,8 +252,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
             return "empty reply (not cached; a rerun asks again)"
         ledger.requests_sent += 1
         ledger.add(reply)
-        # committed now, with the lease dropped: a kill after this loses nothing
-        await writer.call("put_and_release", "judgments", job.key, reply.to_cache(), owner)
+        # committed within milliseconds by the writer thread, with the lease dropped
+        writer.store(job.key, reply.to_cache())
         if budget.max_cost is not None and ledger.cost_usd > budget.max_cost:
             raise UserError(f"stopped: judge cost reached ${ledger.cost_usd:.4f}, over --max-cost "
                             f"${budget.max_cost:g}; what was judged is cached, rerun with a higher limit to finish")
@@ -295,10 +295,10 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
             await asyncio.gather(*tasks, *inflight.values(), return_exceptions=True)
             raise
         finally:
-            watch.cancel()
             ledger.retries = judge.retries.count
             await judge.close()
-            writer.close()
+            await asyncio.get_running_loop().run_in_executor(None, writer.close)  # the last answers, waits shown
+            watch.cancel()
             ledger.unsaved = writer.unsaved
             if writer.unsaved:
                 bar.print(f"vlmgrade: warning: {writer.unsaved} cache writes to {cache.path} failed ({writer.reason}); "
