@@ -19,6 +19,7 @@ from vlmgrade.errors import UserError
 
 TABLES = ("captions", "judgments", "meta", "data_build", "leases")
 SCHEMA = 1  # stored as SQLite's user_version: a cache written by another schema is refused, not misread
+RELEASE = "DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?"  # one owner's lease
 BUSY_TIMEOUT_S = 30.0  # how long SQLite itself waits for another process's lock before saying 'locked'
 LOCK_WAIT_S = 600.0  # how long a judging run goes on retrying a write past that, the wait shown, before
 #                     it gives the write up (the answer is still in the run folder)
@@ -93,10 +94,14 @@ class Cache:
     def put(self, table: str, key: str, value: dict) -> None:
         self.put_many(table, [(key, value)])
 
-    def put_many(self, table: str, items: list[tuple[str, dict]]) -> None:
+    def put_many(self, table: str, items: list[tuple[str, dict]], release_owner: str | None = None) -> None:
+        """Store values in one commit; with `release_owner`, that owner's leases on their keys are dropped in
+        the same commit (an answer and the end of its lease are never seen apart)."""
         with self._lock:
             self._db.executemany(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)",
                                  [(k, json.dumps(v)) for k, v in items])
+            if release_owner is not None:
+                self._db.executemany(RELEASE, [(k, release_owner) for k, _ in items])
             self._db.commit()
 
     def claim(self, table: str, key: str, owner: str, seconds: float) -> tuple[bool, dict | None]:
@@ -125,25 +130,9 @@ class Cache:
                 self._db.rollback()
                 raise
 
-    def put_and_release(self, table: str, key: str, value: dict, owner: str) -> None:
-        """Store an answer and drop its lease in one commit."""
-        with self._lock:
-            self._db.execute(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)", (key, json.dumps(value)))
-            self._db.execute("DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?", (key, owner))
-            self._db.commit()
-
-    def put_many_and_release(self, table: str, items: list[tuple[str, dict]], owner: str) -> None:
-        """Store answers and drop their leases in one commit."""
-        with self._lock:
-            self._db.executemany(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)",
-                                 [(k, json.dumps(v)) for k, v in items])
-            self._db.executemany("DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?",
-                                 [(k, owner) for k, _ in items])
-            self._db.commit()
-
     def release(self, key: str, owner: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?", (key, owner))
+            self._db.execute(RELEASE, (key, owner))
             self._db.commit()
 
     def count(self, table: str) -> int:
@@ -222,7 +211,7 @@ class CacheWriter:
             done = batch[-1] is None
             items = [item for item in batch if item is not None]
             if items:
-                self._retrying("put_many_and_release", (self.table, items, self.owner), None, len(items))
+                self._retrying("put_many", (self.table, items, self.owner), None, len(items))
 
     def _retrying(self, method: str, args: tuple, fallback, count: int):
         name = threading.current_thread().name

@@ -239,7 +239,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                 raise
             except asyncio.TimeoutError:  # a hung or dripping server costs one timeout, and the run goes on
                 ledger.failed_requests += 1
-                if left() <= 0 and judging.deadline is not None:
+                if left() <= 0:  # only a deadline makes the time left run out
                     return past_deadline
                 return f"timeout: no answer within {judging.timeout:g} s (not cached; a rerun asks again)"
             except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 
 from vlmgrade.fmt import csv_cell, interval, md_cell, num, pvalue
@@ -20,7 +21,7 @@ def records(frame: pd.DataFrame) -> list[dict]:
     def plain(v):
         if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
             return None
-        return v.item() if hasattr(v, "item") and not isinstance(v, (list, dict, str)) else v
+        return v.item() if isinstance(v, np.generic) else v
 
     return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 

@@ -161,9 +161,12 @@ def _loss(model, img, tokens, targets: dict, pad_id: int, cfg: TrainConfig):
     if "cls" in aux and cfg.aux_weight > 0:
         loss = loss + cfg.aux_weight * F.binary_cross_entropy_with_logits(aux["cls"], targets["aux"])
     for name in ("patch_kind", "patch_color"):
-        if name in aux and cfg.patch_aux_weight > 0 and (targets[name] >= 0).any():
-            loss = loss + cfg.patch_aux_weight * F.cross_entropy(aux[name].flatten(0, 1), targets[name].reshape(-1),
-                                                                 ignore_index=-100)
+        if name in aux and cfg.patch_aux_weight > 0:
+            # a mean over the known patches, 0 when a batch has none: no NaN, and no branch on the data,
+            # so every DDP rank computes the same graph
+            target = targets[name].reshape(-1)
+            summed = F.cross_entropy(aux[name].flatten(0, 1), target, ignore_index=-100, reduction="sum")
+            loss = loss + cfg.patch_aux_weight * summed / (target >= 0).sum().clamp(min=1)
     return loss
 
 
