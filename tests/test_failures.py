@@ -126,6 +126,31 @@ def test_identical_runs_sharing_a_cache_send_each_request_once(env):
     assert scores[0] == scores[1] == scores[2]
 
 
+def test_leases_in_one_exchange_answer_hold_expire_and_release(env):
+    """What a claim sees in each state, many keys to a transaction: an answer is returned, another owner's
+    live lease keeps the key, an expired one is taken over, and each owner releases only its own."""
+    import time
+
+    from vlmgrade.cache import Cache
+
+    cache = Cache(env / "leases.sqlite")
+    cache.put("judgments", "answered", {"raw": "{}"})
+    assert cache.exchange("judgments", "b", 60, claims=["held"]) == {"held": (True, None)}
+    cache.exchange("judgments", "c", 0.2, claims=["stale"])
+    time.sleep(0.3)  # c's lease has run out
+    got = cache.exchange("judgments", "a", 60, claims=["answered", "held", "stale", "free"])
+    assert got == {"answered": (False, {"raw": "{}"}), "held": (False, None), "stale": (True, None),
+                   "free": (True, None)}
+    cache.exchange("judgments", "a", 60, releases=["held"])  # not a's lease: b keeps it
+    assert cache.exchange("judgments", "a", 60, claims=["held"])["held"] == (False, None)
+    cache.exchange("judgments", "b", 60, answers=[("held", {"raw": "yes"})])  # the answer ends b's lease
+    assert cache.exchange("judgments", "a", 60, claims=["held"])["held"] == (False, {"raw": "yes"})
+    assert cache.count("leases") == 2  # a's on stale and free
+    cache.exchange("judgments", "a", 60, releases=["stale", "free"])
+    assert cache.count("leases") == 0
+    cache.close()
+
+
 def _locking_judge(env, hold: float):
     """A judge that, on its first request, has another connection take the cache's write lock for `hold`
     seconds, so that the answer's write meets a lock held elsewhere."""

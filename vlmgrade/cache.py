@@ -19,7 +19,7 @@ from vlmgrade.errors import UserError
 
 TABLES = ("captions", "judgments", "meta", "data_build", "leases")
 SCHEMA = 1  # stored as SQLite's user_version: a cache written by another schema is refused, not misread
-RELEASE = "DELETE FROM leases WHERE key = ? AND json_extract(value, '$.owner') = ?"  # one owner's lease
+ROWS_PER_STATEMENT = 400  # rows per multi-row statement: 2 parameters each, within SQLite's oldest limit of 999
 BUSY_TIMEOUT_S = 30.0  # how long SQLite itself waits for another process's lock before saying 'locked'
 LOCK_WAIT_S = 600.0  # how long a judging run goes on retrying a write past that, the wait shown, before
 #                     it gives the write up (the answer is still in the run folder)
@@ -82,58 +82,79 @@ class Cache:
         return json.loads(row[0]) if row else None
 
     def get_many(self, table: str, keys: list[str]) -> dict[str, dict]:
-        out: dict[str, dict] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for k, v in self._db.execute(f"SELECT key, value FROM {table} WHERE key IN ({marks})", chunk):
-                    out[k] = json.loads(v)
-        return out
+            return self._select(table, keys)
 
     def put(self, table: str, key: str, value: dict) -> None:
         self.put_many(table, [(key, value)])
 
-    def put_many(self, table: str, items: list[tuple[str, dict]], release_owner: str | None = None) -> None:
-        """Store values in one commit; with `release_owner`, that owner's leases on their keys are dropped in
-        the same commit (an answer and the end of its lease are never seen apart)."""
+    def put_many(self, table: str, items: list[tuple[str, dict]]) -> None:
+        """Store values in one commit."""
         with self._lock:
-            self._db.executemany(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)",
-                                 [(k, json.dumps(v)) for k, v in items])
-            if release_owner is not None:
-                self._db.executemany(RELEASE, [(k, release_owner) for k, _ in items])
+            self._insert(table, [(k, json.dumps(v)) for k, v in items])
             self._db.commit()
 
-    def claim(self, table: str, key: str, owner: str, seconds: float) -> tuple[bool, dict | None]:
-        """(claimed, answer): the answer when `table` has one; else the lease on the request for `seconds`,
-        unless another owner holds a live one (claimed False). Runs sharing a cache so send a request once
-        and the others wait for its answer; an expired lease (its owner died or hung) is taken over. One
-        transaction: checking and claiming cannot interleave with another process."""
+    def exchange(self, table: str, owner: str, seconds: float, answers: list[tuple[str, dict]] = (),
+                 releases: list[str] = (), claims: list[str] = ()) -> dict[str, tuple[bool, dict | None]]:
+        """One transaction of a judging run's cache traffic: store `answers` (dropping `owner`'s leases on
+        them: an answer and the end of its lease are never seen apart), drop `owner`'s leases on `releases`,
+        and claim `claims`. Per claimed key: (False, answer) when `table` has one; else (True, None) with a
+        lease for `seconds`, unless another owner holds a live one (False, None). Runs sharing a cache so
+        send a request once and the others wait for its answer; an expired lease (its owner died or hung)
+        is taken over. BEGIN IMMEDIATE: checking and claiming cannot interleave with another process."""
         now = time.time()
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                hit = self._db.execute(f"SELECT value FROM {table} WHERE key = ?", (key,)).fetchone()
-                if hit:
-                    self._db.rollback()
-                    return False, json.loads(hit[0])
-                row = self._db.execute("SELECT value FROM leases WHERE key = ?", (key,)).fetchone()
-                held = json.loads(row[0]) if row else None
-                if held and held["owner"] != owner and held["expires"] > now:
-                    self._db.rollback()
-                    return False, None
-                self._db.execute("INSERT OR REPLACE INTO leases (key, value) VALUES (?, ?)",
-                                 (key, json.dumps({"owner": owner, "expires": now + seconds})))
+                self._insert(table, [(k, json.dumps(v)) for k, v in answers])
+                self._release([k for k, _ in answers] + list(releases), owner)
+                hits = self._select(table, claims)
+                held = self._select("leases", [k for k in claims if k not in hits])
+                out: dict[str, tuple[bool, dict | None]] = {}
+                taken = []
+                for k in claims:
+                    lease = held.get(k)
+                    if k in hits:
+                        out[k] = (False, hits[k])
+                    elif lease and lease["owner"] != owner and lease["expires"] > now:
+                        out[k] = (False, None)
+                    else:
+                        out[k] = (True, None)
+                        taken.append((k, json.dumps({"owner": owner, "expires": now + seconds})))
+                self._insert("leases", taken)
                 self._db.commit()
-                return True, None
+                return out
             except BaseException:
                 self._db.rollback()
                 raise
 
-    def release(self, key: str, owner: str) -> None:
-        with self._lock:
-            self._db.execute(RELEASE, (key, owner))
-            self._db.commit()
+    # The helpers below (the caller holds the lock) send many rows per statement, not one statement per
+    # row: the cache thread gives up the GIL at every statement, and while the event loop is busy each
+    # hand-back can wait a whole switch interval (5 ms), so statements per transaction set its time.
+
+    def _select(self, table: str, keys: list[str]) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for start in range(0, len(keys), ROWS_PER_STATEMENT):
+            chunk = keys[start:start + ROWS_PER_STATEMENT]
+            marks = ",".join("?" * len(chunk))
+            for k, v in self._db.execute(f"SELECT key, value FROM {table} WHERE key IN ({marks})", chunk).fetchall():
+                out[k] = json.loads(v)
+        return out
+
+    def _insert(self, table: str, rows: list[tuple[str, str]]) -> None:
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start:start + ROWS_PER_STATEMENT]
+            marks = ",".join(["(?, ?)"] * len(chunk))
+            self._db.execute(f"INSERT OR REPLACE INTO {table} (key, value) VALUES {marks}",
+                             [field for row in chunk for field in row])
+
+    def _release(self, keys: list[str], owner: str) -> None:
+        """Drop `owner`'s leases on `keys` (another owner's lease on one of them stays)."""
+        for start in range(0, len(keys), ROWS_PER_STATEMENT):
+            chunk = keys[start:start + ROWS_PER_STATEMENT]
+            marks = ",".join("?" * len(chunk))
+            self._db.execute(f"DELETE FROM leases WHERE json_extract(value, '$.owner') = ? AND key IN ({marks})",
+                             [owner, *chunk])
 
     def count(self, table: str) -> int:
         with self._lock:
@@ -161,78 +182,102 @@ def image_digest(image) -> str:
 
 
 class CacheWriter:
-    """The judging stage's cache traffic on threads of its own, so that another process holding the
-    cache's lock stalls these writes and never the event loop: requests in flight, timeouts and the
-    progress bar go on. Leases go through `call` (the loop awaits the answer); answers go through
-    `store`, which returns at once: a writer thread commits whatever has queued up in one transaction
-    (one commit for many answers: a kill loses at most the few milliseconds not yet committed). A locked
-    write is retried (`waited()` tells the stage how long to show); one still failing after
-    LOCK_WAIT_S, or failing otherwise (a full disk), is given up and counted in `unsaved` with its
-    reason. The answers themselves are never lost: the run keeps them and writes them to the run folder."""
+    """The judging stage's cache traffic on a thread of its own, so that another process holding the
+    cache's lock stalls the cache and never the event loop: requests in flight, timeouts and the progress
+    bar go on. Claims (`await claim(key)`), lease releases and answers (`release`, `store`: they return at
+    once) queue up; the thread takes whatever has queued and does it all in one transaction
+    (`Cache.exchange`), then hands the claims' outcomes back to the loop in one call. At 256 requests in
+    flight that is a few transactions a second instead of two per request, and a kill loses at most the
+    few milliseconds not yet committed. A locked cache is retried (`waited()` tells the stage how long
+    to show); a batch still failing after LOCK_WAIT_S, or failing otherwise (a full disk), is given up:
+    its answers are counted in `unsaved` with the reason (the run keeps them and writes them to the run
+    folder) and its claims are granted, so the requests are sent without a lease."""
 
-    def __init__(self, cache: Cache, owner: str, table: str = "judgments") -> None:
+    def __init__(self, cache: Cache, owner: str, lease_s: float, table: str = "judgments") -> None:
         import queue
-        from concurrent.futures import ThreadPoolExecutor
 
-        self.cache, self.owner, self.table = cache, owner, table
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="vlmgrade-cache")
-        self._answers: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._write_answers, name="vlmgrade-cache-writer", daemon=True)
+        self.cache, self.owner, self.lease_s, self.table = cache, owner, lease_s, table
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="vlmgrade-cache", daemon=True)
         self._thread.start()
-        self._busy_since: dict[str, float] = {}
+        self._busy_since: float | None = None
         self.unsaved = 0
         self.reason = ""
 
-    async def call(self, method: str, *args, fallback=None):
+    async def claim(self, key: str) -> tuple[bool, dict | None]:
+        """(claimed, answer), as `Cache.exchange` says for one key."""
         import asyncio
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._retrying, method, args,
-                                                                fallback, 1)
+        loop = asyncio.get_running_loop()
+        outcome = loop.create_future()
+        self._queue.put(("claim", key, (loop, outcome)))
+        return await outcome
+
+    def release(self, key: str) -> None:
+        self._queue.put(("release", key, None))
 
     def store(self, key: str, value: dict) -> None:
-        self._answers.put((key, value))
+        self._queue.put(("store", key, value))
 
     def waited(self) -> float:
-        """Seconds the longest write now under way has taken (0 when none is)."""
-        since = min(self._busy_since.values(), default=None)
+        """Seconds the transaction now under way has taken (0 when none is)."""
+        since = self._busy_since
         return time.monotonic() - since if since is not None else 0.0
 
-    def _write_answers(self) -> None:
+    def _serve(self) -> None:
         import queue
 
         done = False
         while not done:
-            batch = [self._answers.get()]
+            batch = [self._queue.get()]
             while True:
                 try:
-                    batch.append(self._answers.get_nowait())
+                    batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             done = batch[-1] is None
-            items = [item for item in batch if item is not None]
-            if items:
-                self._retrying("put_many", (self.table, items, self.owner), None, len(items))
+            ops = [op for op in batch if op is not None]
+            if ops:
+                self._apply(ops)
 
-    def _retrying(self, method: str, args: tuple, fallback, count: int):
-        name = threading.current_thread().name
-        started = self._busy_since[name] = time.monotonic()
+    def _apply(self, ops: list[tuple]) -> None:
+        answers = [(key, value) for kind, key, value in ops if kind == "store"]
+        releases = [key for kind, key, _ in ops if kind == "release"]
+        waiting = [(key, where) for kind, key, where in ops if kind == "claim"]
+        outcomes = self._retrying(answers, releases, [key for key, _ in waiting])
+        by_loop: dict = {}
+        for key, (loop, future) in waiting:
+            by_loop.setdefault(loop, []).append((future, key, outcomes.get(key, (True, None))))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(self._settle, settled)
+
+    def _settle(self, settled: list) -> None:
+        """On the loop: each claim's waiter gets its outcome; a lease won for a waiter cancelled meanwhile
+        is given back (else it would bar other runs from the request until it expires)."""
+        for future, key, outcome in settled:
+            if not future.done():
+                future.set_result(outcome)
+            elif outcome[0]:
+                self.release(key)
+
+    def _retrying(self, answers: list, releases: list, claims: list) -> dict:
+        started = self._busy_since = time.monotonic()
         try:
             while True:
                 try:
-                    return getattr(self.cache, method)(*args)
+                    return self.cache.exchange(self.table, self.owner, self.lease_s, answers, releases, claims)
                 except sqlite3.Error as e:
                     locked = "locked" in str(e) or "busy" in str(e)
                     if locked and time.monotonic() - started < LOCK_WAIT_S:
                         time.sleep(0.2)
                         continue
-                    self.unsaved += count
+                    self.unsaved += len(answers)
                     self.reason = str(e)
-                    return fallback
+                    return {}
         finally:
-            self._busy_since.pop(name, None)
+            self._busy_since = None
 
     def close(self) -> None:
-        """Wait for every queued answer to be written (or given up)."""
-        self._answers.put(None)
+        """Wait for everything queued to be written (or given up)."""
+        self._queue.put(None)
         self._thread.join()
-        self._executor.shutdown(wait=True)

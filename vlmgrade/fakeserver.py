@@ -44,8 +44,12 @@ def scripted_scores(body: dict, criteria: tuple[str, ...], lo: int = 1, hi: int 
 
 class FakeOpenAI:
     def __init__(self, reply: Callable[[dict, int], Reply], latency: float = 0.0, port: int = 0,
-                 batch_delay: float = 0.0) -> None:
+                 batch_delay: float = 0.0, record: bool = True) -> None:
         self.reply, self.latency, self.batch_delay = reply, latency, batch_delay
+        # record=False (benchmarks) keeps no bodies: a server whose heap grows with every request gets
+        # slower as it goes, and whatever is measured later would pay for what was measured earlier
+        self.record = record
+        self.received = 0  # chat requests received directly, recorded or not
         self.requests: list[dict] = []  # every chat body received directly, in order
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}  # the Batch API: id -> batch object (plus internal fields)
@@ -85,9 +89,11 @@ class FakeOpenAI:
                     return self._send(200, server._create_batch(json.loads(raw)))
                 body = json.loads(raw or b"{}")
                 with server._lock:
-                    server.requests.append(body)
-                    server.auth_headers.append(self.headers.get("authorization", ""))
-                    count = len(server.requests)
+                    server.received += 1
+                    count = server.received
+                    if server.record:
+                        server.requests.append(body)
+                        server.auth_headers.append(self.headers.get("authorization", ""))
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 r = server.reply(body, count)
@@ -117,8 +123,9 @@ class FakeOpenAI:
                            "usage": r.usage if r.usage is not None else
                            {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
                 self._send(200, payload, r.headers)
-                with server._lock:
-                    server.answered.append(body)
+                if server.record:
+                    with server._lock:
+                        server.answered.append(body)
                 return None
 
             def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:

@@ -10,9 +10,12 @@ cost of direct and batch answers go through one `Ledger`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,7 +199,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
 
     refusals = Refusals(spec.endpoint)
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    writer = CacheWriter(cache, owner)  # leases and answers off the event loop: a locked cache stalls only them
+    # leases and answers off the event loop: a locked cache stalls only them
+    writer = CacheWriter(cache, owner, lease_s=judging.timeout + 30)
 
     def left() -> float:
         """Seconds one request may still take: its timeout, cut short by the deadline."""
@@ -206,53 +210,52 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                     "asks again)"
 
     async def fetch(job: Job) -> Reply | str:
-        # another run on the same cache may have answered, or be asking, this very request: take its answer
         while True:
-            # a claim that cannot be written (the cache locked for good) sends the request without a lease
-            claimed, hit = await writer.call("claim", "judgments", job.key, owner, judging.timeout + 30,
-                                             fallback=(True, None))
-            if hit is not None:
-                ledger.cache_hits += 1
-                return Reply.from_cache(hit)
-            if claimed:
-                break
+            async with sem:
+                # claimed within the semaphore, so that a lease starts when its request goes out: another
+                # run on the same cache may have answered, or be asking, this very request
+                claimed, hit = await writer.claim(job.key)
+                if hit is not None:
+                    ledger.cache_hits += 1
+                    return Reply.from_cache(hit)
+                if claimed:
+                    sent = False
+                    try:
+                        result = await _send(job)
+                        sent = not isinstance(result, str)
+                        return result
+                    finally:
+                        if not sent:  # a failure, a timeout or a cancel: let another run (or a rerun) ask
+                            writer.release(job.key)
             if left() <= 0:
                 return past_deadline
             await asyncio.sleep(0.25)
-        sent = False
-        try:
-            result = await _send(job)
-            sent = not isinstance(result, str)
-            return result
-        finally:
-            if not sent:  # a failure, a timeout or a cancel: let another run (or a rerun) ask
-                await writer.call("release", job.key, owner)
 
     async def _send(job: Job) -> Reply | str:
-        async with sem:
-            await limiter.acquire(sum(job.est_tokens))
-            if left() <= 0:
+        """One claimed request (within the semaphore)."""
+        await limiter.acquire(sum(job.est_tokens))
+        if left() <= 0:
+            return past_deadline
+        try:
+            reply = await asyncio.wait_for(judge.complete(job.body), left())
+        except UserError:
+            raise
+        except asyncio.TimeoutError:  # a hung or dripping server costs one timeout, and the run goes on
+            ledger.failed_requests += 1
+            if left() <= 0:  # only a deadline makes the time left run out
                 return past_deadline
-            try:
-                reply = await asyncio.wait_for(judge.complete(job.body), left())
-            except UserError:
-                raise
-            except asyncio.TimeoutError:  # a hung or dripping server costs one timeout, and the run goes on
-                ledger.failed_requests += 1
-                if left() <= 0:  # only a deadline makes the time left run out
-                    return past_deadline
-                return f"timeout: no answer within {judging.timeout:g} s (not cached; a rerun asks again)"
-            except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
-                ledger.failed_requests += 1
-                refusals.failed(e)  # the same client error again and again stops the run
-                return f"request failed: {type(e).__name__}: {server_message(e)}"
+            return f"timeout: no answer within {judging.timeout:g} s (not cached; a rerun asks again)"
+        except Exception as e:  # noqa: BLE001 - a failed request is unscored and not cached
+            ledger.failed_requests += 1
+            refusals.failed(e)  # the same client error again and again stops the run
+            return f"request failed: {type(e).__name__}: {server_message(e)}"
         refusals.answered()
         if not reply.text.strip():  # not cached: a rerun asks again
             ledger.failed_requests += 1
             return "empty reply (not cached; a rerun asks again)"
         ledger.requests_sent += 1
         ledger.add(reply)
-        # committed within milliseconds by the writer thread, with the lease dropped
+        # committed within milliseconds by the cache thread, with the lease dropped
         writer.store(job.key, reply.to_cache())
         if budget.max_cost is not None and ledger.cost_usd > budget.max_cost:
             raise UserError(f"stopped: judge cost reached ${ledger.cost_usd:.4f}, over --max-cost "
@@ -288,7 +291,8 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                 await asyncio.shield(inflight[canary.key])
                 refusals.check(first=True)
             tasks = [asyncio.ensure_future(one(j)) for j in p.jobs]
-            results = await asyncio.gather(*tasks)
+            with _frozen_heap():
+                results = await asyncio.gather(*tasks)
         except BaseException:
             for t in [*tasks, *inflight.values()]:
                 t.cancel()
@@ -304,6 +308,22 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                 bar.print(f"vlmgrade: warning: {writer.unsaved} cache writes to {cache.path} failed ({writer.reason}); "
                           "the answers are in this run's judgments.jsonl, and a rerun would ask for them again")
     return list(p.offline) + list(results), ledger
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """The plan (every request body) and the stage's tasks live until the stage ends, and the client
+    allocates enough per request to set off full collections that walk all of them again: on 10,000
+    requests that cost seconds. Frozen, the collector skips them; they are handed back afterwards.
+    (Left alone when the program froze its heap itself.)"""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 async def _show_lock_waits(writer: CacheWriter, bar, every: float = 10.0) -> None:

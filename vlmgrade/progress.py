@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+RATE_EVERY_S = 0.5  # how often the rate field is recomputed
 
 
 class Bar:
@@ -12,6 +15,7 @@ class Bar:
 
     def __init__(self, progress=None, task=None) -> None:
         self.progress, self.task = progress, task
+        self._rated = 0.0  # when the rate field was last recomputed
 
     def set(self, done: int, **fields: str) -> None:
         if self.progress is not None:
@@ -25,7 +29,13 @@ class Bar:
         self.progress.update(self.task, advance=n, **fields)
         self._rate()
 
-    def _rate(self) -> None:
+    def _rate(self, force: bool = False) -> None:
+        # rich's speed sums every sample of its 30 s window: per update, that made a 10,000-request
+        # judging run spend seconds on the bar alone; twice a second is all a reader can see anyway
+        now = time.monotonic()
+        if now - self._rated < RATE_EVERY_S and not force:
+            return
+        self._rated = now
         speed = self.progress.tasks[0].speed
         self.progress.update(self.task, rate=f"{speed:.1f}/s" if speed else "")
 
@@ -43,6 +53,7 @@ class Bar:
 
     def stop(self) -> None:
         if self.progress is not None:
+            self._rate(force=True)  # the last line shows the final rate
             self.progress.stop()
 
 
