@@ -74,6 +74,10 @@ def test_scores_equal_what_the_server_returned(tiny_model, env):
         assert generation["generated"] == 40 and generation["images_per_s"] > 0 and generation["tokens_per_s"] > 0
         assert generation["peak_memory_mb"] > 0 and (generation["device"], generation["dtype"]) == ("cpu", "float32")
 
+        first_run = json.loads((env / "run1" / "run.json").read_text())
+        # each job counted once: sent (the first one alone included) or answered by an identical request
+        assert (first_run["requests_sent"], first_run["cache_hits"]) == (distinct, 40 - distinct)
+
         # the same command again pays for nothing
         assert run(tiny_model, server, env / "run2") == 0
         assert len(server.requests) == distinct

@@ -267,13 +267,11 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
             if job.key in batch_errors:
                 bar.advance(1)
                 return _failed(job, batch_errors[job.key])
-            reply = p.cached.get(job.key)
-            if (reply is not None or job.key in inflight) and job.key not in p.batched:
-                ledger.cache_hits += 1  # batch answers count as batch requests, not as cache hits
-            if reply is None:
-                if job.key not in inflight:
-                    inflight[job.key] = asyncio.ensure_future(fetch(job))
-                reply = await asyncio.shield(inflight[job.key])
+            if job.key not in inflight:
+                inflight[job.key] = asyncio.ensure_future(fetch(job))
+            elif job is not canary:
+                ledger.cache_hits += 1  # the same request as another job's: answered once
+            reply = await asyncio.shield(inflight[job.key])
             bar.advance(1, retries=judge.retries.count)
             refusals.check()
             return _failed(job, reply) if isinstance(reply, str) else judgment_of(job, reply)
@@ -290,9 +288,22 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                 inflight[canary.key] = asyncio.ensure_future(fetch(canary))
                 await asyncio.shield(inflight[canary.key])
                 refusals.check(first=True)
-            tasks = [asyncio.ensure_future(one(j)) for j in p.jobs]
+            # answers already at hand are judged on the spot: a task each would cost more than the parsing
+            results: list[Judgment | None] = [None] * len(p.jobs)
+            waiting = []
+            for i, job in enumerate(p.jobs):
+                reply = p.cached.get(job.key)
+                if reply is None or job.key in batch_errors:
+                    waiting.append(i)
+                    continue
+                if job.key not in p.batched:
+                    ledger.cache_hits += 1  # batch answers count as batch requests, not as cache hits
+                results[i] = judgment_of(job, reply)
+            bar.advance(len(p.jobs) - len(waiting))
+            tasks = [asyncio.ensure_future(one(p.jobs[i])) for i in waiting]
             with _frozen_heap():
-                results = await asyncio.gather(*tasks)
+                for i, judged in zip(waiting, await asyncio.gather(*tasks)):
+                    results[i] = judged
         except BaseException:
             for t in [*tasks, *inflight.values()]:
                 t.cancel()
