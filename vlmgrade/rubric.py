@@ -195,6 +195,7 @@ def _bounded_range(*args) -> _Range:
 
 
 _COMPILED: dict[tuple[str, str | None], tuple] = {}  # templates compile once per text, not per request
+_FIXED_SYSTEM: dict[tuple[str, str], str] = {}  # (rubric hash, system text) -> the system prompt, rendered once
 
 
 def _compile(rubric: Rubric):
@@ -203,13 +204,18 @@ def _compile(rubric: Rubric):
     key = (rubric.prompt, rubric.system)
     if key in _COMPILED:
         return _COMPILED[key]
+    from jinja2 import meta
+
     env = _environment()
     try:
-        compiled = env.from_string(rubric.prompt), env.from_string(rubric.system) if rubric.system else None
+        prompt = env.from_string(rubric.prompt)
+        system = env.from_string(rubric.system) if rubric.system else None
+        # a system prompt that reads nothing but the criteria is the same for every request of the rubric
+        fixed = system is not None and meta.find_undeclared_variables(env.parse(rubric.system)) <= {"criteria"}
     except TemplateSyntaxError as e:
         raise UserError(f"rubric {rubric.name}: template syntax error on line {e.lineno}: {e.message}") from None
-    _COMPILED[key] = compiled
-    return compiled
+    _COMPILED[key] = prompt, system, fixed
+    return _COMPILED[key]
 
 
 def template_context(rubric: Rubric, sample: Sample, caption: Caption, second: Caption | None = None) -> dict:
@@ -232,11 +238,17 @@ def render(rubric: Rubric, sample: Sample, caption: Caption, second: Caption | N
     from jinja2 import TemplateError, UndefinedError
     from jinja2.exceptions import SecurityError
 
-    prompt, system = _compile(rubric)
+    prompt, system, fixed = _compile(rubric)
     context = template_context(rubric, sample, caption, second)
+    fixed_key = (rubric.hash, rubric.system) if fixed and rubric.hash else None
     token = _STEPS.set([0])
     try:
-        rendered = (system.render(context).strip() if system else None), prompt.render(context).strip()
+        system_text = _FIXED_SYSTEM.get(fixed_key) if fixed_key else None
+        if system_text is None and system is not None:
+            system_text = system.render(context).strip()
+            if fixed_key:
+                _FIXED_SYSTEM[fixed_key] = system_text
+        rendered = system_text, prompt.render(context).strip()
     except RecursionError:
         raise UserError(f"rubric {rubric.name}: template recursion too deep") from None
     except UndefinedError as e:
