@@ -191,3 +191,35 @@ def test_a_killed_run_resumes_and_every_request_is_answered_once(tiny_model, env
     assert sorted(first + second) == sorted(needed)  # every distinct request answered exactly once
     rows = json.loads((env / "k" / "scores.json").read_text())["rows"]
     assert all(r["n"] == 80 and r["n_unscored"] == 0 for r in rows)
+
+
+def test_many_requests_at_once_are_spread_over_clients_and_each_gets_its_own_answer(env):
+    """The judge splits `concurrency` over several clients (one connection pool per REQUESTS_PER_CLIENT),
+    the least busy first: 40 requests in flight sit 14/13/13 on three clients, never 40 on one, and
+    every reply still goes back to the request that asked."""
+    import asyncio
+
+    from vlmgrade.judges import JudgeSpec
+    from vlmgrade.judges.openai import REQUESTS_PER_CLIENT, OpenAIJudge
+
+    criteria = ("grammar", "plot")
+
+    def judge(body, count):
+        return Reply(json.dumps(scripted_scores(body, criteria)))
+
+    bodies = [{"model": "gpt-4o", "messages": [{"role": "user", "content": f"story {i}"}]} for i in range(40)]
+    with FakeOpenAI(judge, latency=0.5) as server:
+        async def go():
+            judge_ = OpenAIJudge(JudgeSpec("openai", "gpt-4o", server.base_url), concurrency=40)
+            assert len(judge_.clients) == -(-40 // REQUESTS_PER_CLIENT) == 3
+            pending = asyncio.gather(*(judge_.complete(b) for b in bodies))
+            await asyncio.sleep(0.2)  # every call has taken its lane; none is answered (the server waits 0.5 s)
+            in_flight = list(judge_._in_flight)
+            replies = await pending
+            await judge_.close()
+            return in_flight, replies, list(judge_._in_flight)
+
+        in_flight, replies, after = asyncio.run(go())
+    assert sorted(in_flight) == [13, 13, 14] and after == [0, 0, 0]
+    assert [json.loads(r.text) for r in replies] == [scripted_scores(b, criteria) for b in bodies]
+    assert server.received == 40

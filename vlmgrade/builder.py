@@ -211,7 +211,7 @@ async def _write_all(images: list[Image], opts: BuildOptions, cache: Cache, repo
                      price) -> tuple[dict[str, str], dict[str, str]]:
     """In rounds: every unfinished image's conversation asks once per round (from the cache, directly, or
     through the Batch API), its answer is checked, and a failed one gets the reason and asks again."""
-    llm = open_judge(opts.llm)
+    llm = open_judge(opts.llm, opts.concurrency)
     conversations = {im.id: first_messages(im, opts) for im in images}
     texts: dict[str, str] = {}
     rejected: dict[str, str] = {}

@@ -187,7 +187,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
     _check_budget(p, spec, budget.max_cost)
     if not p.jobs:
         return list(p.offline), ledger
-    judge = open_judge(spec)
+    judge = open_judge(spec, judging.concurrency)
     # --deadline bounds the whole judging stage: what is not answered by then is unscored ("deadline")
     deadline = time.monotonic() + judging.deadline if judging.deadline is not None else None
     batch_errors: dict[str, str] = {}

@@ -60,9 +60,9 @@ def parse_judge(spec: str | None, base_url: str | None = None) -> tuple[JudgeSpe
 
 
 
-def open_judge(spec: JudgeSpec):
-    """A live judge for an LLM spec (its class from JUDGE_KINDS)."""
+def open_judge(spec: JudgeSpec, concurrency: int = 1):
+    """A live judge for an LLM spec (its class from JUDGE_KINDS), ready for `concurrency` requests at once."""
     if spec.kind not in JUDGE_KINDS:
         raise UserError(f"judge kind {spec.kind!r} sends no requests (kinds: {', '.join(JUDGE_KINDS)})")
     module, _, name = JUDGE_KINDS[spec.kind].partition(":")
-    return getattr(import_module(module), name)(spec)
+    return getattr(import_module(module), name)(spec, concurrency=concurrency)

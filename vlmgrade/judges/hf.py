@@ -47,7 +47,8 @@ def compact_logprobs(tokenizer, token_ids, step_logits, top: int) -> list:
 
 
 class HFJudge:
-    def __init__(self, spec: JudgeSpec, device: str = "auto") -> None:
+    def __init__(self, spec: JudgeSpec, device: str = "auto", concurrency: int = 1) -> None:
+        # `concurrency` is accepted like every judge kind's, but the model answers one request at a time
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

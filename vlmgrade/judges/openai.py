@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import math
 import os
 from dataclasses import dataclass
 
@@ -98,16 +99,27 @@ def redact(text: str) -> str:
     return text.replace(key, "[redacted]") if len(key) >= 8 else text
 
 
-class OpenAIJudge:
-    """Sends chat-completions bodies (built by `request_body`) to an OpenAI-compatible endpoint."""
+# The HTTP connection pool under AsyncOpenAI looks at every connection it holds each time a request
+# starts or ends, so one client carrying 256 requests at once spends more CPU in that scan than in the
+# request itself. Requests are spread over clients ("lanes") of at most this many each.
+REQUESTS_PER_CLIENT = 16
 
-    def __init__(self, spec: JudgeSpec, timeout: float = 120.0, max_retries: int = 6) -> None:
+
+class OpenAIJudge:
+    """Sends chat-completions bodies (built by `request_body`) to an OpenAI-compatible endpoint, up to
+    `concurrency` at once."""
+
+    def __init__(self, spec: JudgeSpec, timeout: float = 120.0, max_retries: int = 6, concurrency: int = 1) -> None:
         from openai import AsyncOpenAI
 
         self.spec = spec
         # a local server needs no key, but the client insists on one; this placeholder is never stored
         key = os.environ.get("OPENAI_API_KEY") or "no-key"
-        self.client = AsyncOpenAI(api_key=key, base_url=spec.base_url, timeout=timeout, max_retries=max_retries)
+        lanes = max(1, math.ceil(concurrency / REQUESTS_PER_CLIENT))
+        self.clients = [AsyncOpenAI(api_key=key, base_url=spec.base_url, timeout=timeout, max_retries=max_retries)
+                        for _ in range(lanes)]
+        self.client = self.clients[0]  # for the Batch API and other one-off calls
+        self._in_flight = [0] * lanes
         self.structured = True
         self.logprobs = True
         self.retries = RetryCounter()
@@ -124,13 +136,22 @@ class OpenAIJudge:
 
     async def complete(self, body: dict) -> Reply:
         """The reply to one request body; raises UserError for failures no retry can fix."""
+        # the least busy lane: with the caller's own limit of `concurrency`, none carries more than its share
+        lane = min(range(len(self.clients)), key=self._in_flight.__getitem__)
+        self._in_flight[lane] += 1
+        try:
+            return await self._complete(self.clients[lane], body)
+        finally:
+            self._in_flight[lane] -= 1
+
+    async def _complete(self, client, body: dict) -> Reply:
         import openai
 
         from vlmgrade.judges.logprobs import from_response
 
         try:
             try:
-                response = await self.client.chat.completions.create(**self._as_supported(body))
+                response = await client.chat.completions.create(**self._as_supported(body))
             except openai.BadRequestError as e:
                 if "logprobs" in str(e) and self.logprobs and "logprobs" in body:
                     self.logprobs = False  # this endpoint has no logprobs: plain scores from now on
@@ -138,7 +159,7 @@ class OpenAIJudge:
                     self.structured = False  # this endpoint has no structured output: ask plainly from now on
                 else:
                     raise
-                response = await self.client.chat.completions.create(**self._as_supported(body))
+                response = await client.chat.completions.create(**self._as_supported(body))
         except openai.AuthenticationError:
             raise UserError(f"the judge at {self.spec.endpoint} rejected the API key (401)") from None
         except openai.PermissionDeniedError:
@@ -158,7 +179,8 @@ class OpenAIJudge:
         return Reply(text, usage, from_response(choice) if choice and asked else None)
 
     async def close(self) -> None:
-        await self.client.close()
+        for client in self.clients:
+            await client.close()
         logging.getLogger("openai._base_client").removeHandler(self.retries)
 
 
