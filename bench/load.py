@@ -5,11 +5,11 @@
 The judging figures reuse bench/judging.py's workload and loops (a loopback server in its own process
 answering after `--latency`): vlmgrade's judging stage against a bare AsyncOpenAI loop at the same
 concurrency (`load_vs_bare`), and against the same loop with its requests spread over clients of 16 as
-vlmgrade's judge spreads them (`load_vs_bare_lanes`: what vlmgrade adds beyond its client use); best of
-three rounds each, the order rotated every round. Then the
-peak resident memory of this process (`peak_rss_mb`), and the same run again from the cache
-(`cached_rerun_s`). Then a cache of `--cache-rows` judgment rows, and the time to fetch 1,000 random
-keys from it at once (`cache_1m_get_many_ms`, best of five).
+vlmgrade's judge spreads them (`load_vs_bare_lanes`: what vlmgrade adds beyond how it uses the client);
+best of three rounds each, the order rotated every round. Then the peak resident memory of this
+process (`peak_rss_mb`) and the same run again from the cache (`cached_rerun_s`); last, a cache of
+`--cache-rows` judgment rows and the time to fetch 1,000 random keys from it at once
+(`cache_1m_get_many_ms`, best of five).
 
 Last line: one JSON object with the figures.
 """
