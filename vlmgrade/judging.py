@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -195,7 +196,6 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
         batch_errors = await _through_batches(p, spec, judge, judging, cache, ledger, out, progress, deadline)
     sem = asyncio.Semaphore(judging.concurrency)
     limiter = RateLimiter(judging.rpm, judging.tpm)
-    inflight: dict[str, asyncio.Future] = {}  # identical requests share one answer
 
     refusals = Refusals(spec.endpoint)
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -237,7 +237,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
         if left() <= 0:
             return past_deadline
         try:
-            reply = await asyncio.wait_for(judge.complete(job.body), left())
+            reply = await within(judge.complete(job.body), left())
         except UserError:
             raise
         except asyncio.TimeoutError:  # a hung or dripping server costs one timeout, and the run goes on
@@ -263,51 +263,54 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
         return reply
 
     with progress_bar(f"judge {spec.label}", len(p.jobs), progress, retries=True) as bar:
-        async def one(job: Job) -> Judgment:
-            if job.key in batch_errors:
-                bar.advance(1)
-                return _failed(job, batch_errors[job.key])
-            if job.key not in inflight:
-                inflight[job.key] = asyncio.ensure_future(fetch(job))
-            elif job is not canary:
-                ledger.cache_hits += 1  # the same request as another job's: answered once
-            reply = await asyncio.shield(inflight[job.key])
-            bar.advance(1, retries=judge.retries.count)
+        async def answer(job: Job, jobs_asking: int) -> Reply | str:
+            """One distinct request, asked once for every job that shares it."""
+            reply = await fetch(job)
+            bar.advance(jobs_asking, retries=judge.retries.count)
             refusals.check()
-            return _failed(job, reply) if isinstance(reply, str) else judgment_of(job, reply)
+            return reply
 
-        # the first new request goes alone: a server that refuses it (a wrong model name, a bad key
-        # scope) stops the run after one request instead of one per caption
-        new_keys = set(p.new_keys)  # built once: a membership test per job, not a set per job
-        canary = next((j for j in p.jobs if j.key in new_keys and j.key not in p.cached
-                       and j.key not in batch_errors), None)
-        watch = asyncio.ensure_future(_show_lock_waits(writer, bar))
-        tasks: list[asyncio.Future] = []
-        try:
-            if canary is not None:
-                inflight[canary.key] = asyncio.ensure_future(fetch(canary))
-                await asyncio.shield(inflight[canary.key])
-                refusals.check(first=True)
-            # answers already at hand are judged on the spot: a task each would cost more than the parsing
-            results: list[Judgment | None] = [None] * len(p.jobs)
-            waiting = []
-            for i, job in enumerate(p.jobs):
-                reply = p.cached.get(job.key)
-                if reply is None or job.key in batch_errors:
-                    waiting.append(i)
-                    continue
+        results: list[Judgment | None] = [None] * len(p.jobs)
+        asking: dict[str, list[int]] = {}  # key -> the jobs (indices) that wait for its answer
+        for i, job in enumerate(p.jobs):
+            reply = p.cached.get(job.key)
+            if job.key in batch_errors:
+                results[i] = _failed(job, batch_errors[job.key])
+            elif reply is None:
+                asking.setdefault(job.key, []).append(i)
+            else:  # answers already at hand are judged on the spot: a task each would cost more than parsing
                 if job.key not in p.batched:
                     ledger.cache_hits += 1  # batch answers count as batch requests, not as cache hits
                 results[i] = judgment_of(job, reply)
-            bar.advance(len(p.jobs) - len(waiting))
-            tasks = [asyncio.ensure_future(one(p.jobs[i])) for i in waiting]
+        for indices in asking.values():
+            ledger.cache_hits += len(indices) - 1  # the same request as another job's: answered once
+        bar.advance(len(p.jobs) - sum(map(len, asking.values())))
+
+        # the first new request goes alone: a server that refuses it (a wrong model name, a bad key
+        # scope) stops the run after one request instead of one per caption
+        canary = next(iter(asking), None)
+        watch = asyncio.ensure_future(_show_lock_waits(writer, bar))
+        tasks: dict[str, asyncio.Future] = {}
+        try:
+            if canary is not None:
+                first = p.jobs[asking[canary][0]]
+                tasks[canary] = asyncio.ensure_future(answer(first, len(asking[canary])))
+                await tasks[canary]
+                refusals.check(first=True)
+            for key, indices in asking.items():
+                if key not in tasks:
+                    tasks[key] = asyncio.ensure_future(answer(p.jobs[indices[0]], len(indices)))
             with _frozen_heap():
-                for i, judged in zip(waiting, await asyncio.gather(*tasks)):
-                    results[i] = judged
+                await asyncio.gather(*tasks.values())
+            for key, indices in asking.items():
+                reply = tasks[key].result()
+                for i in indices:
+                    job = p.jobs[i]
+                    results[i] = _failed(job, reply) if isinstance(reply, str) else judgment_of(job, reply)
         except BaseException:
-            for t in [*tasks, *inflight.values()]:
+            for t in tasks.values():
                 t.cancel()
-            await asyncio.gather(*tasks, *inflight.values(), return_exceptions=True)
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
             raise
         finally:
             ledger.retries = judge.retries.count
@@ -319,6 +322,15 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                 bar.print(f"vlmgrade: warning: {writer.unsaved} cache writes to {cache.path} failed ({writer.reason}); "
                           "the answers are in this run's judgments.jsonl, and a rerun would ask for them again")
     return list(p.offline) + list(results), ledger
+
+
+if sys.version_info >= (3, 11):
+    async def within(awaitable, seconds: float):
+        """`asyncio.wait_for` without the task it wraps each awaitable in (one task less per request)."""
+        async with asyncio.timeout(seconds):
+            return await awaitable
+else:
+    within = asyncio.wait_for
 
 
 @contextmanager
