@@ -223,3 +223,35 @@ def test_many_requests_at_once_are_spread_over_clients_and_each_gets_its_own_ans
     assert sorted(in_flight) == [13, 13, 14] and after == [0, 0, 0]
     assert [json.loads(r.text) for r in replies] == [scripted_scores(b, criteria) for b in bodies]
     assert server.received == 40
+
+
+def test_a_bar_drawn_from_the_event_loop_shows_counts_while_running_without_a_refresh_thread(monkeypatch):
+    """The judging bar is redrawn by a task on the loop (rich's refresh thread would take the GIL from
+    the loop ten times a second): counts appear while it runs, and no refresh thread exists."""
+    import asyncio
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from vlmgrade import progress
+
+    screen = io.StringIO()
+    monkeypatch.setattr(progress, "stderr_console", lambda: Console(file=screen, force_terminal=True, width=100))
+
+    async def go():
+        bar = progress.start_bar("judge", 10, on_loop=True)
+        drawing = asyncio.ensure_future(bar.keep_drawn())
+        threads = {type(t).__name__ for t in threading.enumerate()}
+        seen = []
+        for _ in range(10):
+            bar.advance(1)
+            await asyncio.sleep(progress.REFRESH_S * 1.5)  # at least one redraw after each step
+            seen.append(screen.getvalue())
+        drawing.cancel()
+        bar.stop()
+        return threads, seen
+
+    threads, seen = asyncio.run(go())
+    assert "_RefreshThread" not in threads
+    assert "5/10" in seen[4] and "5/10" not in seen[3] and "10/10" in seen[9]

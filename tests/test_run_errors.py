@@ -93,7 +93,8 @@ def test_unreachable_judge_and_rejected_key_exit_2_and_keep_captions(tiny_model,
     with socket.socket() as s:  # a port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr("vlmgrade.judges.openai.OpenAIJudge.__init__.__defaults__", (5.0, 1, 1))  # timeout, retries, concurrency
+    # timeout, retries, concurrency
+    monkeypatch.setattr("vlmgrade.judges.openai.OpenAIJudge.__init__.__defaults__", (5.0, 1, 1))
     one_line_exit_2(capsys, run_args(tiny_model, f"http://127.0.0.1:{port}/v1", env / "o"), "cannot reach the judge")
 
     def reject(body, count):

@@ -262,7 +262,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
                             f"${budget.max_cost:g}; what was judged is cached, rerun with a higher limit to finish")
         return reply
 
-    with progress_bar(f"judge {spec.label}", len(p.jobs), progress, retries=True) as bar:
+    with progress_bar(f"judge {spec.label}", len(p.jobs), progress, retries=True, on_loop=True) as bar:
         async def answer(job: Job, jobs_asking: int) -> Reply | str:
             """One distinct request, asked once for every job that shares it."""
             reply = await fetch(job)
@@ -290,6 +290,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
         # scope) stops the run after one request instead of one per caption
         canary = next(iter(asking), None)
         watch = asyncio.ensure_future(_show_lock_waits(writer, bar))
+        drawing = asyncio.ensure_future(bar.keep_drawn())
         tasks: dict[str, asyncio.Future] = {}
         try:
             if canary is not None:
@@ -317,6 +318,7 @@ async def judge_stage(p: Plan, spec: JudgeSpec, judging: JudgingOptions, budget:
             await judge.close()
             await asyncio.get_running_loop().run_in_executor(None, writer.close)  # the last answers, waits shown
             watch.cancel()
+            drawing.cancel()
             ledger.unsaved = writer.unsaved
             if writer.unsaved:
                 bar.print(f"vlmgrade: warning: {writer.unsaved} cache writes to {cache.path} failed ({writer.reason}); "
