@@ -31,7 +31,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENAI_AP
 
 
 def _open_many(barrier, folder: str, rounds: int, worker: int, failures) -> None:
-    from vlmgrade.cache import Cache
+    from vlmgrade.pipeline.cache import Cache
 
     for r in range(rounds):
         barrier.wait()  # all four open the same new file at once
@@ -56,7 +56,7 @@ def cache_openings(folder: Path, rounds: int) -> dict:
     errors = []
     while not failures.empty():
         errors.append(failures.get())
-    from vlmgrade.cache import Cache
+    from vlmgrade.pipeline.cache import Cache
 
     rows = sum(len([k for k in ("worker0", "worker1", "worker2", "worker3")
                     if Cache(folder / f"round{r}.sqlite").get("meta", k) is not None]) for r in range(rounds))
@@ -85,9 +85,9 @@ def torchrun_starts(folder: Path, n: int) -> dict:
 
 
 def concurrent_runs(folder: Path, n: int, samples: int = 20) -> dict:
-    from vlmgrade.data import load_samples
-    from vlmgrade.fakeserver import FakeOpenAI, Reply, scripted_scores
-    from vlmgrade.rubric import load_rubric
+    from vlmgrade.data.datasets import load_samples
+    from vlmgrade.rubrics.rubric import load_rubric
+    from vlmgrade.testing.server import FakeOpenAI, Reply, scripted_scores
 
     paper = tuple(c.name for c in load_rubric("nanovlm-paper").criteria)
     caps = folder / "caps.jsonl"

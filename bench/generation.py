@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from vlmgrade.assets import zoo_dir
-from vlmgrade.data import load_samples
+from vlmgrade.core.assets import zoo_dir
+from vlmgrade.data.datasets import load_samples
 from vlmgrade.zoo.nanovlm import NanoVLM, NanoVLMConfig, image_to_tensor
 
 

@@ -28,13 +28,13 @@ from collections import Counter
 import numpy as np
 import torch
 
-from vlmgrade import scenes
-from vlmgrade.controls import words_after
-from vlmgrade.data import load_samples
-from vlmgrade.judges.claims import read_claims
-from vlmgrade.judges.grounded import judge
-from vlmgrade.stats import mean_ci
-from vlmgrade.types import Caption, GenerationParams
+from vlmgrade.analysis.controls import words_after
+from vlmgrade.analysis.stats import mean_ci
+from vlmgrade.core.types import Caption, GenerationParams
+from vlmgrade.data.datasets import load_samples
+from vlmgrade.data.scenes import layout as scenes
+from vlmgrade.judges.offline.claims import read_claims
+from vlmgrade.judges.offline.grounded import judge
 from vlmgrade.zoo import cards, load_captioner
 
 PARAMS = GenerationParams(max_new_tokens=48)

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vlmgrade.fakeserver import FakeOpenAI, Reply
+from vlmgrade.testing.server import FakeOpenAI, Reply
 
 SCORES = json.dumps({"grammar": 6, "creativity": 5, "consistency": 7, "meaningfulness": 6, "plot": 5,
                      "feedback": "Nice."})
@@ -45,8 +45,8 @@ def _serve(port_queue, latency: float) -> None:
 
 
 def workload(n: int):
-    from vlmgrade.data import load_samples
-    from vlmgrade.types import Caption
+    from vlmgrade.core.types import Caption
+    from vlmgrade.data.datasets import load_samples
 
     samples = load_samples("scenes-short:test", min(n, 1000))
     captions = []
@@ -57,10 +57,10 @@ def workload(n: int):
 
 
 def run_vlmgrade(samples, captions, spec, judging, cache_path: Path) -> float:
-    from vlmgrade.cache import Cache
-    from vlmgrade.config import BudgetOptions
-    from vlmgrade.judging import judge_stage, plan
-    from vlmgrade.rubric import load_rubric
+    from vlmgrade.core.options import BudgetOptions
+    from vlmgrade.pipeline.cache import Cache
+    from vlmgrade.pipeline.judging import judge_stage, plan
+    from vlmgrade.rubrics.rubric import load_rubric
 
     rubric = load_rubric("nanovlm-paper")
     cache = Cache(cache_path)
@@ -79,8 +79,8 @@ def run_bare(samples, captions, base_url: str, concurrency: int, per_client: int
     client use)."""
     from openai import AsyncOpenAI
 
-    from vlmgrade.judges.openai import build_messages, response_format
-    from vlmgrade.rubric import load_rubric
+    from vlmgrade.judges.llm.openai import build_messages, response_format
+    from vlmgrade.rubrics.rubric import load_rubric
 
     rubric = load_rubric("nanovlm-paper")
     by_id = {s.id: s for s in samples}
@@ -117,7 +117,7 @@ def one_round(attempt: int, samples, captions, base_url: str, spec, settings, ca
     """Seconds of the bare loop ("bare"), the bare loop spread over clients like vlmgrade's ("bare_lanes")
     and vlmgrade ("vlmgrade"); the order rotates every round, so a machine that drifts (they share it
     with the server) favours none."""
-    from vlmgrade.judges.openai import REQUESTS_PER_CLIENT
+    from vlmgrade.judges.llm.openai import REQUESTS_PER_CLIENT
 
     sides = {"bare": lambda: run_bare(samples, captions, base_url, settings.concurrency),
              "bare_lanes": lambda: run_bare(samples, captions, base_url, settings.concurrency, REQUESTS_PER_CLIENT),
@@ -132,9 +132,9 @@ def best_of(rounds: list[dict[str, float]]) -> dict[str, float]:
 
 
 def main() -> None:
-    from vlmgrade.config import JudgingOptions
+    from vlmgrade.core.options import JudgingOptions
     from vlmgrade.judges import JudgeSpec
-    from vlmgrade.judges.openai import REQUESTS_PER_CLIENT
+    from vlmgrade.judges.llm.openai import REQUESTS_PER_CLIENT
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import judging  # bench/judging.py, beside this script
 
-from vlmgrade.cache import Cache, key_of
+from vlmgrade.pipeline.cache import Cache, key_of
 
 
 def cache_get_many_ms(rows: int, folder: Path) -> float:
@@ -49,9 +49,9 @@ def cache_get_many_ms(rows: int, folder: Path) -> float:
 
 
 def main() -> None:
-    from vlmgrade.config import JudgingOptions
+    from vlmgrade.core.options import JudgingOptions
     from vlmgrade.judges import JudgeSpec
-    from vlmgrade.judges.openai import REQUESTS_PER_CLIENT
+    from vlmgrade.judges.llm.openai import REQUESTS_PER_CLIENT
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000)

@@ -22,10 +22,10 @@ import time
 
 from rouge_score import rouge_scorer
 
-from vlmgrade import scenes
-from vlmgrade.data import reference_texts
-from vlmgrade.judges.memorisation import TrainingIndex
-from vlmgrade.judges.references import words
+from vlmgrade.data.datasets import reference_texts
+from vlmgrade.data.scenes import layout as scenes
+from vlmgrade.judges.offline.memorisation import TrainingIndex
+from vlmgrade.judges.offline.references import words
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ def write_train_config(folder: Path, **overrides) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    from vlmgrade.train import TrainConfig, train
+    from vlmgrade.zoo.train import TrainConfig, train
 
     folder = tmp_path_factory.mktemp("tiny")
     train(TrainConfig.load(write_train_config(folder)), progress=False)
@@ -74,8 +74,8 @@ def distinct_completions(model, limit: int, max_new_tokens: int, data: str = "sc
     """How many distinct (beginning, completion) pairs `model` writes on the first samples: identical pairs
     render identical requests, and the judging stage asks the judge once for each (many test beginnings
     are the same opening sentence, and a tiny model often writes the same completion)."""
-    from vlmgrade.data import load_samples
-    from vlmgrade.types import GenerationParams
+    from vlmgrade.core.types import GenerationParams
+    from vlmgrade.data.datasets import load_samples
     from vlmgrade.zoo import load_captioner
 
     samples = load_samples(data, limit)

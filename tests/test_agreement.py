@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 
-from vlmgrade.agreement import figures
+from vlmgrade.analysis.agreement import figures
 from vlmgrade.cli import main
-from vlmgrade.fakeserver import FakeOpenAI, Reply, scripted_scores
+from vlmgrade.testing.server import FakeOpenAI, Reply, scripted_scores
 
 from .conftest import PAPER, run_args
 

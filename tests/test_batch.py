@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from vlmgrade.fakeserver import FakeOpenAI, Reply, body_digest, scripted_scores
+from vlmgrade.testing.server import FakeOpenAI, Reply, body_digest, scripted_scores
 
 from .conftest import PAPER, ROOT
 

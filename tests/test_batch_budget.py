@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vlmgrade.cache import Cache, image_digest, key_of
-from vlmgrade.captioning import caption_stage, model_identity
-from vlmgrade.config import EngineOptions
-from vlmgrade.data import builtin_names, load_samples
-from vlmgrade.errors import UserError
-from vlmgrade.types import GenerationParams
+from vlmgrade.core.errors import UserError
+from vlmgrade.core.options import EngineOptions
+from vlmgrade.core.types import GenerationParams
+from vlmgrade.data.datasets import builtin_names, load_samples
+from vlmgrade.pipeline.cache import Cache, image_digest, key_of
+from vlmgrade.pipeline.captioning import caption_stage, model_identity
 from vlmgrade.zoo import load_captioner
 
 from .test_nanovlm import EOS, small_model
@@ -117,8 +117,8 @@ def test_a_prefix_too_long_for_the_model_is_one_clear_error(shipped):
 def test_training_and_captioning_prepare_pixels_the_same_way():
     import numpy as np
 
-    from vlmgrade.train import _batch, collect, to_tensor_set
     from vlmgrade.zoo.nanovlm import NanoVLMConfig, image_to_tensor
+    from vlmgrade.zoo.train import _batch, collect, to_tensor_set
 
     samples = load_samples("scenes-short:train", 6)
     images, texts, objects = collect(samples, 96)

@@ -4,7 +4,7 @@ import json
 import random
 
 from vlmgrade.cli import main
-from vlmgrade.data import load_samples
+from vlmgrade.data.datasets import load_samples
 
 
 def _write(path, rows):

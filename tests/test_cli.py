@@ -62,8 +62,8 @@ def test_caption_writes_completions_without_the_prefix(tiny_model, tmp_path):
 
 
 def test_caption_text_is_what_the_model_wrote_after_the_prefix(tiny_model):
-    from vlmgrade.data import load_samples
-    from vlmgrade.types import GenerationParams
+    from vlmgrade.core.types import GenerationParams
+    from vlmgrade.data.datasets import load_samples
     from vlmgrade.zoo import load_captioner
     from vlmgrade.zoo.nanovlm import image_to_tensor
 

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from vlmgrade.cli import main
-from vlmgrade.fakeserver import FakeOpenAI, Reply, body_digest, scripted_scores
+from vlmgrade.testing.server import FakeOpenAI, Reply, body_digest, scripted_scores
 
 from .conftest import PAPER, distinct_completions
 
@@ -131,7 +131,7 @@ def test_repeats_send_k_requests_and_intervals_resample_samples(tiny_model, tmp_
 def _in_memory_run(name: str, means: dict[str, float], better: str):
     from pathlib import Path
 
-    from vlmgrade.comparison import Run
+    from vlmgrade.analysis.comparison import Run
 
     rows = [{"model": m, "rubric": "r", "criterion": "errors", "mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1,
              "ci_method": "t", "n": 10, "n_unscored": 0, "better": better} for m, v in means.items()]
@@ -140,8 +140,8 @@ def _in_memory_run(name: str, means: dict[str, float], better: str):
 
 @pytest.mark.parametrize(("better", "first"), [("lower", "small"), ("higher", "big")])
 def test_ranks_follow_the_direction_the_rubric_gives(better, first):
-    from vlmgrade.comparison import leaderboard
-    from vlmgrade.tables import leaderboard_table
+    from vlmgrade.analysis.comparison import leaderboard
+    from vlmgrade.report.tables import leaderboard_table
 
     board = leaderboard([_in_memory_run("a", {"small": 0.2, "big": 0.9}, better)])
     ranks = {r["model"]: r["rank"] for r in board["rows"]}
@@ -151,8 +151,8 @@ def test_ranks_follow_the_direction_the_rubric_gives(better, first):
 
 
 def test_a_criterion_says_which_way_is_better_in_the_rubric_and_in_scores_json(env, tmp_path):
-    from vlmgrade.errors import UserError
-    from vlmgrade.rubric import load_rubric
+    from vlmgrade.core.errors import UserError
+    from vlmgrade.rubrics.rubric import load_rubric
 
     path = tmp_path / "r.yaml"
     path.write_text("name: r\ncriteria:\n  errors: {description: mistakes, scale: [0, 1], better: sideways}\n"

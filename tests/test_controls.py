@@ -3,11 +3,11 @@
 import json
 import re
 
+from vlmgrade.analysis.controls import control_captions
 from vlmgrade.cli import main
-from vlmgrade.controls import control_captions
-from vlmgrade.data import load_samples
-from vlmgrade.fakeserver import FakeOpenAI, Reply, scripted_scores
-from vlmgrade.judges.fluency import fluency
+from vlmgrade.data.datasets import load_samples
+from vlmgrade.judges.offline.fluency import fluency
+from vlmgrade.testing.server import FakeOpenAI, Reply, scripted_scores
 
 from .conftest import PAPER, run_args
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from vlmgrade.cli import main
-from vlmgrade.cost import dollars, load_prices
-from vlmgrade.fakeserver import FakeOpenAI, Reply
-from vlmgrade.judges.ratelimit import RateLimiter
+from vlmgrade.judges.llm.ratelimit import RateLimiter
+from vlmgrade.pipeline.cost import dollars, load_prices
+from vlmgrade.testing.server import FakeOpenAI, Reply
 
 from .conftest import distinct_completions, run_args
 

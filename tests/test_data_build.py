@@ -13,10 +13,10 @@ import time
 
 from PIL import Image
 
-from vlmgrade.builder import BuildOptions, _key, check
 from vlmgrade.cli import main
-from vlmgrade.fakeserver import FakeOpenAI, Reply
+from vlmgrade.data.builder import BuildOptions, _key, check
 from vlmgrade.judges import JudgeSpec
+from vlmgrade.testing.server import FakeOpenAI, Reply
 
 from .conftest import ROOT, write_train_config
 

@@ -5,7 +5,7 @@ import json
 import threading
 
 from vlmgrade.cli import main
-from vlmgrade.fakeserver import FakeOpenAI, Reply
+from vlmgrade.testing.server import FakeOpenAI, Reply
 
 from .conftest import run_args
 
@@ -73,7 +73,7 @@ def test_a_non_empty_out_is_refused_unless_the_same_run_or_overwrite(tiny_model,
 
 
 def test_a_crash_while_rewriting_a_run_folder_leaves_the_old_one_whole(tiny_model, env, monkeypatch, capsys):
-    import vlmgrade.html
+    import vlmgrade.report.html
 
     args = ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "2", "--judge", "grounded",
             "--max-new-tokens", "3", "--quiet", "--out", str(env / "r")]
@@ -83,7 +83,7 @@ def test_a_crash_while_rewriting_a_run_folder_leaves_the_old_one_whole(tiny_mode
     def crash(*a, **k):
         raise KeyboardInterrupt  # a kill half way through writing: scores.json and run.json are already out
 
-    monkeypatch.setattr(vlmgrade.html, "render_html", crash)
+    monkeypatch.setattr(vlmgrade.report.html, "render_html", crash)
     try:
         main(args[:6] + ["3"] + args[7:] + ["--overwrite"])
     except KeyboardInterrupt:
@@ -98,8 +98,8 @@ def test_identical_runs_sharing_a_cache_send_each_request_once(env):
     import subprocess
     import sys
 
-    from vlmgrade.data import load_samples
-    from vlmgrade.fakeserver import scripted_scores
+    from vlmgrade.data.datasets import load_samples
+    from vlmgrade.testing.server import scripted_scores
 
     from .conftest import PAPER, ROOT
 
@@ -131,7 +131,7 @@ def test_leases_in_one_exchange_answer_hold_expire_and_release(env):
     live lease keeps the key, an expired one is taken over, and each owner releases only its own."""
     import time
 
-    from vlmgrade.cache import Cache
+    from vlmgrade.pipeline.cache import Cache
 
     cache = Cache(env / "leases.sqlite")
     cache.put("judgments", "answered", {"raw": "{}"})
@@ -157,8 +157,8 @@ def _locking_judge(env, hold: float):
     import sqlite3
     import time
 
-    from vlmgrade.data import load_samples
-    from vlmgrade.fakeserver import scripted_scores
+    from vlmgrade.data.datasets import load_samples
+    from vlmgrade.testing.server import scripted_scores
 
     from .conftest import PAPER
 
@@ -180,7 +180,7 @@ def _locking_judge(env, hold: float):
 
 
 def test_a_cache_locked_by_another_process_is_waited_out_with_the_wait_shown(env, monkeypatch, capsys):
-    from vlmgrade import cache
+    from vlmgrade.pipeline import cache
 
     monkeypatch.setattr(cache, "BUSY_TIMEOUT_S", 0.5)
     judge, args, time = _locking_judge(env, hold=4.0)
@@ -195,7 +195,7 @@ def test_a_cache_locked_by_another_process_is_waited_out_with_the_wait_shown(env
 def test_a_cache_locked_for_good_loses_no_answer(env, monkeypatch, capsys):
     """Past the wait, the write is given up: the run still finishes with every judgment scored and says
     which answers the cache lacks; a rerun asks only for those."""
-    from vlmgrade import cache
+    from vlmgrade.pipeline import cache
 
     monkeypatch.setattr(cache, "BUSY_TIMEOUT_S", 0.3)
     monkeypatch.setattr(cache, "LOCK_WAIT_S", 1.0)

@@ -4,10 +4,11 @@ import random
 
 import pytest
 
-from vlmgrade import geometry, scenes
-from vlmgrade.judges.claims import ObjectClaim, read_claims
-from vlmgrade.judges.grounded import CRITERIA, check, judge
-from vlmgrade.types import Caption, Sample, SceneObject
+from vlmgrade.core.types import Caption, Sample, SceneObject
+from vlmgrade.data.scenes import geometry
+from vlmgrade.data.scenes import layout as scenes
+from vlmgrade.judges.offline.claims import ObjectClaim, read_claims
+from vlmgrade.judges.offline.grounded import CRITERIA, check, judge
 
 # A picture's annotations: a big red ball on the left, a small blue cup in the middle, two green frogs
 # on the right, the small blue cup next to the ball, a small yellow star on top of the ball.
@@ -137,8 +138,8 @@ def test_the_shipped_fluency_counts_belong_to_these_scenes():
     import gzip
     import json
 
-    from vlmgrade.judges.claims import tokens
-    from vlmgrade.judges.fluency import BOS, EOS, MODEL_FILE, scene_model
+    from vlmgrade.judges.offline.claims import tokens
+    from vlmgrade.judges.offline.fluency import BOS, EOS, MODEL_FILE, scene_model
 
     with gzip.open(MODEL_FILE, "rt") as f:
         assert json.loads(f.readline())["data_version"] == scenes.VERSION

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from vlmgrade.data import load_samples
-from vlmgrade.errors import UserError
-from vlmgrade.types import GenerationParams
+from vlmgrade.core.errors import UserError
+from vlmgrade.core.types import GenerationParams
+from vlmgrade.data.datasets import load_samples
 from vlmgrade.zoo import load_captioner, resolve
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "ball", "the", "is", "cup", "blue", ".", "we",

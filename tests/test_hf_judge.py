@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from vlmgrade.cli import main
-from vlmgrade.judges.hf import compact_logprobs
-from vlmgrade.judges.logprobs import weighted_scores
-from vlmgrade.rubric import load_rubric, parse_reply
+from vlmgrade.judges.llm.hf import compact_logprobs
+from vlmgrade.judges.llm.logprobs import weighted_scores
+from vlmgrade.rubrics.rubric import load_rubric, parse_reply
 
 from .conftest import PAPER, distinct_completions
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from vlmgrade.cli import main
-from vlmgrade.data import load_samples
-from vlmgrade.fakeserver import FakeOpenAI, Reply, scripted_scores
+from vlmgrade.data.datasets import load_samples
+from vlmgrade.testing.server import FakeOpenAI, Reply, scripted_scores
 
 from .conftest import PAPER, SECRET
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from vlmgrade.cli import main
-from vlmgrade.fakeserver import FakeOpenAI, Reply
+from vlmgrade.testing.server import FakeOpenAI, Reply
 
 from .conftest import PAPER, run_args
 

@@ -6,9 +6,9 @@ import json
 from rouge_score import rouge_scorer
 
 from vlmgrade.cli import main
-from vlmgrade.data import load_samples, reference_texts
-from vlmgrade.judges.memorisation import TrainingIndex
-from vlmgrade.judges.references import words
+from vlmgrade.data.datasets import load_samples, reference_texts
+from vlmgrade.judges.offline.memorisation import TrainingIndex
+from vlmgrade.judges.offline.references import words
 
 N = 20
 

@@ -5,12 +5,12 @@ import json
 import random
 import re
 
+from vlmgrade.analysis.controls import continuation
+from vlmgrade.analysis.pairwise import bradley_terry
 from vlmgrade.cli import main
-from vlmgrade.controls import continuation
-from vlmgrade.data import load_samples
-from vlmgrade.fakeserver import FakeOpenAI, Reply
-from vlmgrade.pairwise import bradley_terry
-from vlmgrade.rubric import load_rubric, parse_reply
+from vlmgrade.data.datasets import load_samples
+from vlmgrade.rubrics.rubric import load_rubric, parse_reply
+from vlmgrade.testing.server import FakeOpenAI, Reply
 
 from .conftest import PAPER
 

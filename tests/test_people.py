@@ -9,7 +9,7 @@ import sys
 import yaml
 
 from vlmgrade.cli import build_parser, main
-from vlmgrade.data import load_samples
+from vlmgrade.data.datasets import load_samples
 
 from .conftest import ROOT
 

@@ -9,9 +9,9 @@ from pycocoevalcap.cider.cider import Cider
 from rouge_score import rouge_scorer
 
 from vlmgrade.cli import main
-from vlmgrade.data import load_samples
-from vlmgrade.fakeserver import FakeOpenAI, Reply
-from vlmgrade.judges.references import words
+from vlmgrade.data.datasets import load_samples
+from vlmgrade.judges.offline.references import words
+from vlmgrade.testing.server import FakeOpenAI, Reply
 
 from .conftest import PAPER
 from .test_controls import _parts

@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 from vlmgrade.cli import main
-from vlmgrade.fakeserver import FakeOpenAI, Reply, body_digest, scripted_scores
-from vlmgrade.judges.grounded import CRITERIA
+from vlmgrade.judges.offline.grounded import CRITERIA
+from vlmgrade.testing.server import FakeOpenAI, Reply, body_digest, scripted_scores
 
 from .conftest import PAPER, ROOT, SECRET, distinct_completions
 
@@ -25,10 +25,10 @@ def json_reply(body: dict, count: int) -> Reply:
 
 def request_bodies(folder) -> list[dict]:
     """The request each judgment made, rebuilt from the run's own captions with the product's renderer."""
-    from vlmgrade.data import load_samples
-    from vlmgrade.judges.openai import build_messages
-    from vlmgrade.rubric import load_rubric
-    from vlmgrade.types import Caption
+    from vlmgrade.core.types import Caption
+    from vlmgrade.data.datasets import load_samples
+    from vlmgrade.judges.llm.openai import build_messages
+    from vlmgrade.rubrics.rubric import load_rubric
 
     rubric = load_rubric("nanovlm-paper")
     samples = {s.id: s for s in load_samples("scenes-short:test", 80)}
@@ -200,7 +200,7 @@ def test_many_requests_at_once_are_spread_over_clients_and_each_gets_its_own_ans
     import asyncio
 
     from vlmgrade.judges import JudgeSpec
-    from vlmgrade.judges.openai import REQUESTS_PER_CLIENT, OpenAIJudge
+    from vlmgrade.judges.llm.openai import REQUESTS_PER_CLIENT, OpenAIJudge
 
     criteria = ("grammar", "plot")
 
@@ -234,7 +234,7 @@ def test_a_bar_drawn_from_the_event_loop_shows_counts_while_running_without_a_re
 
     from rich.console import Console
 
-    from vlmgrade import progress
+    from vlmgrade.pipeline import progress
 
     screen = io.StringIO()
     monkeypatch.setattr(progress, "stderr_console", lambda: Console(file=screen, force_terminal=True, width=100))

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from vlmgrade.cli import main
-from vlmgrade.fakeserver import FakeOpenAI, Reply
+from vlmgrade.testing.server import FakeOpenAI, Reply
 
 from .conftest import run_args
 from .test_run import json_reply
@@ -63,7 +63,7 @@ def test_image_rubrics_send_the_picture(tiny_model, env):
 
     from PIL import Image
 
-    from vlmgrade.data import load_samples
+    from vlmgrade.data.datasets import load_samples
 
     path = env / "seeing.yaml"
     path.write_text(GOOD.replace("name: custom", "name: seeing") + "judge: {model: gpt-4o, image: true}\n")
@@ -94,7 +94,7 @@ def test_unreachable_judge_and_rejected_key_exit_2_and_keep_captions(tiny_model,
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # timeout, retries, concurrency
-    monkeypatch.setattr("vlmgrade.judges.openai.OpenAIJudge.__init__.__defaults__", (5.0, 1, 1))
+    monkeypatch.setattr("vlmgrade.judges.llm.openai.OpenAIJudge.__init__.__defaults__", (5.0, 1, 1))
     one_line_exit_2(capsys, run_args(tiny_model, f"http://127.0.0.1:{port}/v1", env / "o"), "cannot reach the judge")
 
     def reject(body, count):
@@ -102,7 +102,7 @@ def test_unreachable_judge_and_rejected_key_exit_2_and_keep_captions(tiny_model,
 
     with FakeOpenAI(reject) as server:
         one_line_exit_2(capsys, run_args(tiny_model, server.base_url, env / "o"), "rejected the API key")
-    from vlmgrade.cache import Cache
+    from vlmgrade.pipeline.cache import Cache
 
     assert Cache(env / "cache.sqlite").count("captions") == 3  # generation was kept for the next try
     with FakeOpenAI(json_reply) as server:

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from vlmgrade import scenes
-from vlmgrade.data import export, load_samples
-from vlmgrade.errors import UserError
+from vlmgrade.core.errors import UserError
+from vlmgrade.data.datasets import export, load_samples
+from vlmgrade.data.scenes import layout as scenes
 
 N = 300
 

@@ -8,11 +8,11 @@ import random
 import pytest
 import yaml
 
-from vlmgrade.assets import zoo_dir
-from vlmgrade.data import load_samples
-from vlmgrade.judges.grounded import judge
-from vlmgrade.stats import mean_ci
-from vlmgrade.types import GenerationParams
+from vlmgrade.analysis.stats import mean_ci
+from vlmgrade.core.assets import zoo_dir
+from vlmgrade.core.types import GenerationParams
+from vlmgrade.data.datasets import load_samples
+from vlmgrade.judges.offline.grounded import judge
 from vlmgrade.zoo import cards, load_captioner
 
 SHIPPED = [c for c in cards() if c.kind == "nanovlm" and not c.trainable_only]

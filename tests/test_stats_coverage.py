@@ -3,7 +3,7 @@ paired test rejects a true null about 5% of the time. Seeds are fixed, so the fi
 
 import numpy as np
 
-from vlmgrade.stats import bootstrap_ci, cluster_bootstrap_ci, mean_ci, paired_difference
+from vlmgrade.analysis.stats import bootstrap_ci, cluster_bootstrap_ci, mean_ci, paired_difference
 
 SCORES = np.arange(1, 11)
 PROBS = np.array([0.02, 0.04, 0.08, 0.12, 0.16, 0.2, 0.18, 0.11, 0.06, 0.03])  # a judge's 1-10 habits

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from vlmgrade.errors import UserError
-from vlmgrade.train import TrainConfig, train
+from vlmgrade.core.errors import UserError
+from vlmgrade.zoo.train import TrainConfig, train
 
 from .conftest import write_train_config
 
@@ -25,8 +25,8 @@ def test_patch_targets_name_the_object_drawn_at_each_patch_centre():
     an image with an object without a box is left out (-100) rather than taught "none" where one is."""
     import numpy as np
 
-    from vlmgrade.train import patch_targets
-    from vlmgrade.types import SceneObject
+    from vlmgrade.core.types import SceneObject
+    from vlmgrade.zoo.train import patch_targets
 
     kinds, colors = ["ball", "cup", "dog"], ["blue", "red"]
     far = SceneObject("ball", "red", "big", box=(0.0, 0.0, 0.5, 0.5))  # covers the top-left 2x2 of a 4x4 grid

@@ -8,7 +8,7 @@
 
 Options are the CLI's flags in snake case (`limit`, `out`, `repeats`, `judge_base_url`, ...). Models
 are zoo names, folders or hub ids, or objects with `caption(samples, params, batch_size) -> [Caption]`
-given as `{label: object}`; data is a name, a manifest path, or a list of `vlmgrade.types.Sample`.
+given as `{label: object}`; data is a name, a manifest path, or a list of `vlmgrade.core.types.Sample`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vlmgrade.config import BudgetOptions, EngineOptions, JudgingOptions, OutputOptions, RunConfig
-from vlmgrade.types import Caption, GenerationParams, Judgment, Sample, ScoreRow
+from vlmgrade.core.options import BudgetOptions, EngineOptions, JudgingOptions, OutputOptions, RunConfig
+from vlmgrade.core.types import Caption, GenerationParams, Judgment, Sample, ScoreRow
 
 SCORE_COLUMNS = [f.name for f in fields(ScoreRow)]
 JUDGMENT_COLUMNS = ["sample_id", "model", "rubric", "repeat", "criterion", "score", "unscored_reason"]
@@ -56,8 +56,8 @@ class Run:
 
 def load_run(path: str | Path) -> Run:
     """A run folder (or its scores.json) as a Run."""
-    from vlmgrade.comparison import load_run as load_folder
-    from vlmgrade.files import jsonl_objects, read_json
+    from vlmgrade.analysis.comparison import load_run as load_folder
+    from vlmgrade.core.files import jsonl_objects, read_json
 
     run = load_folder(path)
     captions = [Caption(row["id"], row["model"], row["text"])
@@ -81,7 +81,7 @@ _TOP = {"limit", "seed", "controls", "controls_limit", "captions"}
 def evaluate(models: Sequence[str] | dict | str = (), data: str | Sequence[Sample] = "scenes-short:test",
              rubrics: Sequence[str] | str = (), judge: str | None = None, **options) -> Run:
     """Caption, judge and score, as `vlmgrade run`; writes the run folder and returns its results."""
-    from vlmgrade.runner import evaluate as run_evaluate
+    from vlmgrade.pipeline.runner import evaluate as run_evaluate
 
     known = set(_JUDGING) | set(_ENGINE) | set(_GENERATION) | set(_BUDGET) | set(_OUTPUT) | _TOP
     unknown = sorted(set(options) - known)
@@ -113,8 +113,8 @@ def evaluate(models: Sequence[str] | dict | str = (), data: str | Sequence[Sampl
 def leaderboard(runs: Sequence[Run | str | Path], allow_mixed: bool = False) -> pd.DataFrame:
     """The runs' score rows with `run` and `rank` columns (ties where intervals overlap), as `vlmgrade
     leaderboard`."""
-    from vlmgrade.comparison import leaderboard as board
-    from vlmgrade.comparison import load_run as load_folder
+    from vlmgrade.analysis.comparison import leaderboard as board
+    from vlmgrade.analysis.comparison import load_run as load_folder
 
     result = board([load_folder(r.folder if isinstance(r, Run) else r) for r in runs], allow_mixed=allow_mixed)
     frame = pd.DataFrame(result["rows"])
@@ -127,8 +127,8 @@ def leaderboard(runs: Sequence[Run | str | Path], allow_mixed: bool = False) -> 
 def compare(run_a: Run | str | Path, run_b: Run | str | Path | None = None, model_a: str | None = None,
             model_b: str | None = None, allow_mixed: bool = False) -> pd.DataFrame:
     """The paired comparison per criterion (diff = a - b), as `vlmgrade compare`."""
-    from vlmgrade.comparison import compare as paired
-    from vlmgrade.comparison import load_run as load_folder
+    from vlmgrade.analysis.comparison import compare as paired
+    from vlmgrade.analysis.comparison import load_run as load_folder
 
     a = load_folder(run_a.folder if isinstance(run_a, Run) else run_a)
     b = a if run_b is None else load_folder(run_b.folder if isinstance(run_b, Run) else run_b)

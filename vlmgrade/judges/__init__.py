@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from importlib import import_module
 
-from vlmgrade.errors import UserError
+from vlmgrade.core.errors import UserError
 
 # kind -> "module:Class"; imported on first use so `vlmgrade --help` never loads openai
-JUDGE_KINDS = {"openai": "vlmgrade.judges.openai:OpenAIJudge", "hf": "vlmgrade.judges.hf:HFJudge"}
+JUDGE_KINDS = {"openai": "vlmgrade.judges.llm.openai:OpenAIJudge", "hf": "vlmgrade.judges.llm.hf:HFJudge"}
 
 
 @dataclass(frozen=True)

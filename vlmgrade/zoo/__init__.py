@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from vlmgrade.assets import zoo_dir
-from vlmgrade.errors import UserError
-from vlmgrade.files import read_json
+from vlmgrade.core.assets import zoo_dir
+from vlmgrade.core.errors import UserError
+from vlmgrade.core.files import read_json
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vlmgrade.devices import pick_device, pick_dtype
-from vlmgrade.errors import UserError
-from vlmgrade.types import Caption, GenerationParams, Sample
+from vlmgrade.core.errors import UserError
+from vlmgrade.core.types import Caption, GenerationParams, Sample
+from vlmgrade.pipeline.devices import pick_device, pick_dtype
 
 OnBatch = Callable[[list[Caption]], None]  # called with each batch's captions as soon as they exist
 

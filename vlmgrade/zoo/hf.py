@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vlmgrade.devices import pick_device, pick_dtype
-from vlmgrade.errors import UserError
-from vlmgrade.types import Caption, GenerationParams, Sample
+from vlmgrade.core.errors import UserError
+from vlmgrade.core.types import Caption, GenerationParams, Sample
+from vlmgrade.pipeline.devices import pick_device, pick_dtype
 from vlmgrade.zoo.captioner import OnBatch, finish, record_batch, refuse_pickle
 
 INSTRUCTION = "Describe this picture."

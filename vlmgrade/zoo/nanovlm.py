@@ -357,7 +357,7 @@ class NanoVLM(nn.Module):
         read with torch.load(weights_only=True) so it cannot run code."""
         from safetensors.torch import load_file
 
-        from vlmgrade.files import regular_file
+        from vlmgrade.core.files import regular_file
 
         folder = Path(folder)
         raw = json.loads(regular_file(folder / CONFIG_NAME, "model config", max_bytes=1 << 20).read_text())

@@ -48,7 +48,7 @@ class TextTokenizer:
     def load(cls, path: str | Path) -> TextTokenizer:
         from tokenizers import Tokenizer
 
-        from vlmgrade.files import regular_file
+        from vlmgrade.core.files import regular_file
 
         return cls(Tokenizer.from_file(str(regular_file(Path(path), "tokenizer", max_bytes=64 << 20))))
 

@@ -1,0 +1,97 @@
+"""Judge controls: completions of known quality, judged beside the models, that show whether the judge
+discriminates at all.
+
+For each sample (or the first `--controls-limit`):
+- `reference`: the sample's own reference text after the given prefix (the upper anchor);
+- `shuffled`: the same words in a seeded random order (breaks grammar and sense);
+- `other`: the reference continuation of another sample (fluent, but about another picture);
+- `empty`: an empty completion.
+Every criterion must grade `reference` above `shuffled`; a criterion whose rubric lists `other` in its
+`controls` (those about agreeing with the beginning or the picture) must grade it above `other` too.
+"Above" is a paired difference in the criterion's better direction whose 95% interval excludes 0 with a
+Wilcoxon p below 0.05; a criterion that fails is flagged "the judge does not discriminate on X".
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from vlmgrade.analysis.comparison import per_sample_means
+from vlmgrade.analysis.stats import paired_difference
+from vlmgrade.core.types import Caption, Judgment, Sample
+
+CONTROLS = ("reference", "shuffled", "other", "empty")
+
+
+def words_after(text: str, prefix: str) -> str:
+    """`text` without as many leading words as `prefix` has: how `text` would complete that prefix."""
+    return " ".join(text.split()[len(prefix.split()):])
+
+
+def continuation(sample: Sample) -> str:
+    """The reference's words after the prefix's: what a perfect completion would be."""
+    return words_after(sample.references[0], sample.prefix) if sample.references else ""
+
+
+def control_captions(samples: list[Sample], seed: int = 0, limit: int | None = None) -> list[Caption]:
+    chosen = [s for s in samples if s.references][:limit]
+    out = []
+    for i, s in enumerate(chosen):
+        words = continuation(s).split()
+        random.Random(f"controls/{seed}/{s.id}").shuffle(words)
+        other = chosen[(i + 1 + len(chosen) // 2) % len(chosen)] if len(chosen) > 1 else s
+        out += [Caption(s.id, "reference", continuation(s)), Caption(s.id, "shuffled", " ".join(words)),
+                Caption(s.id, "other", continuation(other)), Caption(s.id, "empty", "")]
+    return out
+
+
+@dataclass(frozen=True)
+class Check:
+    """Reference minus one control on one criterion, in the criterion's better direction."""
+
+    rubric: str
+    criterion: str
+    control: str
+    n: int
+    diff: float | None  # reference - control, sign flipped for lower-is-better criteria
+    ci_low: float | None
+    ci_high: float | None
+    p: float | None
+
+    @property
+    def passes(self) -> bool:
+        return self.ci_low is not None and self.ci_low > 0 and self.p is not None and self.p < 0.05
+
+    def to_dict(self) -> dict:
+        return {"rubric": self.rubric, "criterion": self.criterion, "control": self.control, "n": self.n,
+                "diff": self.diff, "ci_low": self.ci_low, "ci_high": self.ci_high, "p": self.p,
+                "passes": self.passes}
+
+
+def sensitivity(judgments: list[Judgment], rubrics) -> list[Check]:
+    checks = []
+    for rubric in rubrics:
+        for c in rubric.criteria:
+            sign = -1.0 if c.better == "lower" else 1.0
+            ref = per_sample_means(judgments, "reference", rubric.name, c.name)
+            for control in c.controls:
+                other = per_sample_means(judgments, control, rubric.name, c.name)
+                both = sorted(set(ref) & set(other))
+                res = paired_difference([sign * ref[s] for s in both], [sign * other[s] for s in both])
+                checks.append(Check(rubric.name, c.name, control, res.n, res.diff, res.ci_low, res.ci_high, res.p))
+    return checks
+
+
+def flags(checks: list[Check]) -> list[str]:
+    """One line per criterion whose judge did not separate the reference from a control it must beat,
+    with the evidence (too few pairs reads as such: n is on the line)."""
+    from vlmgrade.core.fmt import interval, num, pvalue
+
+    failed: dict[tuple[str, str], list[Check]] = {}
+    for c in checks:
+        if not c.passes:
+            failed.setdefault((c.rubric, c.criterion), []).append(c)
+    return [f"the judge does not discriminate on {criterion} ({rubric}: " + "; ".join(
+        f"reference - {c.control} {num(c.diff, 3)} {interval(c.ci_low, c.ci_high, 3)}, p {pvalue(c.p)}, n={c.n}"
+        for c in group) + ")" for (rubric, criterion), group in failed.items()]

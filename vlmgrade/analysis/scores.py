@@ -1,0 +1,72 @@
+"""What a run's judgments add up to: score rows (mean, 95% interval, n, unscored per model x rubric x
+criterion) and the judge-noise table. Computed in memory; the writers only format them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vlmgrade.analysis.agreement import krippendorff_alpha
+from vlmgrade.analysis.stats import estimate, icc_oneway, spearman
+from vlmgrade.core.types import Caption, Judgment, ScoreRow
+from vlmgrade.rubrics.rubric import Rubric
+
+
+def score_rows(judgments: Sequence[Judgment], rubrics: Sequence[Rubric], ci: str = "t",
+               seed: int = 0) -> list[ScoreRow]:
+    """One row per model x rubric x criterion; repeats of one sample resample together (cluster bootstrap)."""
+    rows = []
+    for model in dict.fromkeys(j.model for j in judgments):
+        for rubric in rubrics:
+            mine = [j for j in judgments if j.model == model and j.rubric == rubric.name]
+            for c in rubric.criteria:
+                scored = [j for j in mine if j.scores.get(c.name) is not None]
+                e = estimate([j.scores[c.name] for j in scored], ci, seed, clusters=[j.sample_id for j in scored])
+                low, high, method = clipped(e.ci_low, e.ci_high, e.method, c.lo, c.hi)
+                rows.append(ScoreRow(model, rubric.name, c.name, e.mean, low, high, method, e.n,
+                                     len(mine) - e.n, c.better))
+    return rows
+
+
+def clipped(low: float | None, high: float | None, method: str, lo: float, hi: float) -> tuple:
+    """An interval never leaves the criterion's scale (a t interval of a 0-1 share near 0 or 1 would);
+    `ci_method` says when it was clipped."""
+    if low is None or high is None or (low >= lo and high <= hi):
+        return low, high, method
+    return max(low, lo), min(high, hi), f"{method}, clipped to {lo:g}-{hi:g}"
+
+
+@dataclass(frozen=True)
+class NoiseRow:
+    """How much of a criterion's spread the judge itself may explain: length bias and repeat agreement."""
+
+    rubric: str
+    criterion: str
+    rho_length: float | None  # Spearman of score with completion length in words
+    repeats: int
+    within_sd: float | None  # mean within-sample standard deviation across repeats
+    icc: float | None  # ICC(1) across repeats
+    alpha: float | None = None  # Krippendorff's alpha (interval) across repeats
+
+
+def judge_noise(judgments: Sequence[Judgment], captions: Sequence[Caption],
+                rubrics: Sequence[Rubric]) -> list[NoiseRow]:
+    texts = {(c.model, c.sample_id): c.text for c in captions}
+    out = []
+    for rubric in rubrics:
+        for c in rubric.criteria:
+            mine = [j for j in judgments if j.rubric == rubric.name and j.scores.get(c.name) is not None]
+            lengths = [len(texts.get((j.model, j.sample_id), "").split()) for j in mine]
+            rho = spearman(lengths, [j.scores[c.name] for j in mine])
+            by_item: dict[tuple, list[float]] = {}
+            for j in mine:
+                by_item.setdefault((j.model, j.sample_id), []).append(j.scores[c.name])
+            k = max((len(v) for v in by_item.values()), default=0)
+            full = np.array([v for v in by_item.values() if len(v) == k]) if k > 1 else None
+            sd = float(np.mean(full.std(axis=1, ddof=1))) if full is not None and len(full) else None
+            icc = icc_oneway(full) if full is not None else None
+            alpha = krippendorff_alpha(full.T, "interval") if full is not None and len(full) else None
+            out.append(NoiseRow(rubric.name, c.name, rho, k, sd, icc, alpha))
+    return out

@@ -1,0 +1,87 @@
+"""Reading the JSON and YAML files users hand us: every failure is one UserError naming the file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from vlmgrade.core.errors import UserError
+
+MAX_BYTES = 64 << 20  # a config, rubric, manifest or scores file larger than this is not one we wrote
+MAX_YAML_NODES = 100_000  # a document that expands (through its aliases) to more nodes is a bomb, not a rubric
+
+
+def regular_file(path: Path, what: str, max_bytes: int = MAX_BYTES) -> Path:
+    """The path, if it is a regular file of a sane size: a FIFO would hang a read, /dev/zero never ends."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError(f"{what} {path} is not a regular file")
+    if info.st_size > max_bytes:
+        raise UserError(f"{what} {path} is {info.st_size} bytes; at most {max_bytes} are read")
+    return path
+
+
+def _read(path: Path, what: str, parse: Callable[[str], Any], syntax_error: type[Exception], language: str) -> Any:
+    try:
+        return parse(regular_file(path, what).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {what} {path}: {e}") from None
+    except syntax_error as e:
+        raise UserError(f"{what} {path} is not valid {language}: {' '.join(str(e).split())}") from None
+
+
+def read_json(path: Path, what: str) -> Any:
+    """`what` names the file in messages ("run scores", "model config")."""
+    return _read(path, what, json.loads, json.JSONDecodeError, "JSON")
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    import yaml
+
+    def expanded(node, sizes: dict) -> int:
+        """Nodes the document holds once every alias is copied out: shared nodes are counted per use."""
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a cycle counts once instead of forever
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
+        sizes[id(node)] = min(MAX_YAML_NODES + 1, 1 + sum(expanded(c, sizes) for c in children))
+        return sizes[id(node)]
+
+    def bounded(text: str) -> Any:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None and expanded(root, {}) > MAX_YAML_NODES:
+            raise UserError(f"{what} {path} expands through its aliases to more than {MAX_YAML_NODES:,} nodes: refused")
+        return yaml.safe_load(text)
+
+    return _read(path, what, bounded, yaml.YAMLError, "YAML")
+
+
+def jsonl_objects(path: Path, what: str) -> Iterator[tuple[str, dict]]:
+    """(where, object) for each non-blank line of a JSONL file; `where` is "path:line" for messages."""
+    try:
+        lines = regular_file(path, what).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {what} {path}: {e}") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{where}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{where}: each line must be a JSON object")
+        yield where, row

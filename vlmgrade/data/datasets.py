@@ -1,0 +1,201 @@
+"""Datasets: JSONL manifests (DESIGN.md) and the built-in scene datasets, both as `list[Sample]`.
+
+A data name is either a built-in `NAME:SPLIT` (`scenes-short:test`) or a manifest path (a .jsonl file,
+or a folder holding `manifest.jsonl`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from vlmgrade.core.errors import UserError
+from vlmgrade.core.files import jsonl_objects
+from vlmgrade.core.types import Sample, SceneObject
+from vlmgrade.data.scenes import layout as scenes
+
+BUILTIN = {"scenes-short": "short", "scenes-long": "long"}
+SCENE_IMAGE_SIZE = 128  # pixels of the built-in pictures; models resize to their own input size
+
+
+def builtin_names() -> list[str]:
+    return [f"{name}:{split}" for name in BUILTIN for split in scenes.SPLITS]
+
+
+def describe(name: str) -> dict:
+    """The data's name and version, recorded in run.json and scores.json: the scene generator's version
+    for built-in data, the manifest's content hash otherwise (so edited data never ranks as the same)."""
+    import hashlib
+
+    if name.partition(":")[0] in BUILTIN:
+        return {"name": name, "version": f"scenes-v{scenes.VERSION}"}
+    path = Path(name) / "manifest.jsonl" if Path(name).is_dir() else Path(name)
+    return {"name": name, "version": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+
+
+def in_memory(samples) -> dict:
+    """Name and version of samples handed over from Python: a hash of their ids, prefixes and references."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([[s.id, s.prefix, list(s.references)] for s in samples]).encode())
+    return {"name": "in-memory", "version": "sha256:" + digest.hexdigest()[:16]}
+
+
+def load_samples(name: str, limit: int | None = None) -> list[Sample]:
+    """Resolve a data name to samples; raises UserError with one clear line on bad input."""
+    return list(iter_samples(name, limit))
+
+
+def iter_samples(name: str, limit: int | None = None) -> Iterator[Sample]:
+    """Like load_samples, but built-in scenes are drawn one at a time (training reads 100k+ of them)."""
+    if limit is not None and limit < 0:
+        raise UserError("--limit must be zero or more")
+    base, _, split = name.partition(":")
+    if base in BUILTIN:
+        return _builtin(base, split or "test", limit)
+    path = Path(name)
+    if path.is_dir():
+        path = path / "manifest.jsonl"
+    if not path.exists():
+        known = ", ".join(builtin_names())
+        raise UserError(f"unknown dataset {name!r}: not a manifest file or folder, nor a built-in ({known})")
+    return iter(load_manifest(path, limit))
+
+
+def _builtin(base: str, split: str, limit: int | None) -> Iterator[Sample]:
+    if split not in scenes.SPLITS:
+        raise UserError(f"unknown split {split!r} of {base}; choose one of {', '.join(scenes.SPLITS)}")
+    style = BUILTIN[base]
+    n = scenes.SPLIT_SIZES[split] if limit is None else min(limit, scenes.SPLIT_SIZES[split])
+    return (scene_sample(scenes.make_scene(split, i), style) for i in range(n))
+
+
+def scene_sample(scene: scenes.Scene, style: str) -> Sample:
+    text = scene.text(style)
+    # The paper gives a beginning to complete only on test items; train and val items are whole texts.
+    prefix = scenes.prefix_of(text, style, scene.id) if scene.id.startswith("test") else ""
+    return Sample(id=scene.id, image=scenes.render(scene, SCENE_IMAGE_SIZE), prefix=prefix, references=(text,),
+                  objects=scene.objects, meta={"setting": scene.setting, "data_version": scenes.VERSION})
+
+
+def reference_texts(name: str, limit: int | None = None) -> list[str]:
+    """The reference texts of a dataset without its pictures (built-in scenes are not drawn): what the
+    memorisation check indexes."""
+    base, _, split = name.partition(":")
+    if base in BUILTIN:
+        if split not in scenes.SPLITS:
+            raise UserError(f"unknown split {split!r} of {base}; choose one of {', '.join(scenes.SPLITS)}")
+        n = scenes.SPLIT_SIZES[split] if limit is None else min(limit, scenes.SPLIT_SIZES[split])
+        return [scenes.make_scene(split, i).text(BUILTIN[base]) for i in range(n)]
+    path = Path(name) / "manifest.jsonl" if Path(name).is_dir() else Path(name)
+    if not path.exists():
+        raise UserError(f"unknown dataset {name!r}: not a manifest file or folder, nor a built-in")
+    texts = []
+    for _, row in jsonl_objects(path, "manifest"):
+        refs = row.get("references") or []
+        texts += [r for r in refs if isinstance(r, str)]
+        if limit is not None and len(texts) >= limit:
+            return texts[:limit]
+    return texts
+
+
+def safe_name(sample_id: str) -> str:
+    """A file name from a sample id: path separators and dots at the start cannot climb out of a folder."""
+    import hashlib
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", sample_id).lstrip(".") or "sample"
+    if name != sample_id:  # two ids that sanitise alike must not share a file
+        name = f"{name[:80]}-{hashlib.sha256(sample_id.encode()).hexdigest()[:8]}"
+    return name
+
+
+MAX_IMAGE_PIXELS = 40_000_000  # refused before decoding: a 140 KB PNG can claim 12000x12000 pixels
+MAX_IMAGE_SIDE = 1024  # kept in memory at most this big: every model and judge reads 512 px or less
+
+
+def read_image(image_path: Path, where: str):
+    """An RGB picture, refused (one line) when it is no regular file, not an image, or too many pixels
+    to decode; shrunk to MAX_IMAGE_SIDE so 10 large photos never hold gigabytes."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from vlmgrade.core.files import regular_file
+
+    regular_file(image_path, f"{where}: image", max_bytes=256 << 20)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            with Image.open(image_path) as im:
+                if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                    raise UserError(f"{where}: image {image_path} is {im.size[0]}x{im.size[1]} pixels; at most "
+                                    f"{MAX_IMAGE_PIXELS:,} are decoded")
+                im.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at a reduced scale
+                image = im.convert("RGB")
+    except Image.DecompressionBombError:
+        raise UserError(f"{where}: image {image_path} has too many pixels to decode (at most "
+                        f"{MAX_IMAGE_PIXELS:,})") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"{where}: cannot read image {image_path}: {type(e).__name__}") from None
+    if max(image.size) > MAX_IMAGE_SIDE:
+        image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+    return image
+
+
+def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
+    samples: list[Sample] = []
+    seen: set[str] = set()
+    for where, row in jsonl_objects(path, "manifest"):
+        if limit is not None and len(samples) >= limit:
+            break
+        if "id" not in row or "image" not in row:
+            raise UserError(f"{where}: each line needs at least 'id' and 'image'")
+        sid = str(row["id"])
+        if sid in seen:
+            raise UserError(f"{where}: duplicate id {sid!r}")
+        seen.add(sid)
+        image = read_image(path.parent / str(row["image"]), where)
+        refs = row.get("references") or []
+        if isinstance(refs, str) or not all(isinstance(r, str) for r in refs):
+            raise UserError(f"{where}: 'references' must be a list of strings")
+        objects = tuple(_scene_object(o, where) for o in row.get("objects") or [])
+        samples.append(Sample(id=sid, image=image, prefix=str(row.get("prefix") or ""), references=tuple(refs),
+                              objects=objects, meta={k: v for k, v in row.items() if k not in _FIELDS}))
+    return samples
+
+
+_FIELDS = {"id", "image", "prefix", "references", "objects"}
+
+
+def _scene_object(o, where: str) -> SceneObject:
+    """One manifest object: `name` and `color`; optional `size` (small|big), `position` and `box`."""
+    if not isinstance(o, dict) or not isinstance(o.get("name"), str) or not isinstance(o.get("color"), str):
+        raise UserError(f"{where}: each of 'objects' needs 'name' and 'color' (optional 'size', 'position', 'box')")
+    size = o.get("size") or ""
+    if size not in ("", "small", "big"):
+        raise UserError(f"{where}: object size must be 'small' or 'big', not {size!r}")
+    box = o.get("box")
+    if box is not None:
+        ok = (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)
+              and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1)
+        if not ok:
+            raise UserError(f"{where}: object box must be [x0, y0, x1, y1], fractions with x0 < x1 and y0 < y1")
+        box = tuple(float(v) for v in box)
+    return SceneObject(o["name"].lower(), o["color"].lower(), size, str(o.get("position") or ""), box)
+
+
+def export(name: str, out: Path, limit: int | None = None) -> Path:
+    """Write a dataset as `manifest.jsonl` plus `images/<id>.png`; returns the manifest path."""
+    samples = load_samples(name, limit)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    manifest = out / "manifest.jsonl"
+    with manifest.open("w") as f:
+        for s in samples:
+            rel = f"images/{safe_name(s.id)}.png"  # an id like ../../X never writes outside --out
+            s.image.save(out / rel)
+            row = {"id": s.id, "image": rel, "prefix": s.prefix, "references": list(s.references),
+                   "objects": [o.to_dict() for o in s.objects], **s.meta}
+            f.write(json.dumps(row) + "\n")
+    return manifest

@@ -1,0 +1,105 @@
+"""A local judge: a transformers chat model run in this process (`--judge hf:PATH|HUB_ID`), for users
+without an API or a server. It takes the same request bodies as the OpenAI judge (so the same rubric
+rendering, cache keys and reply parsing apply) and answers with the model's own generation: greedy at
+temperature 0, sampled above. Structured output is not enforced (`response_format` is ignored; the
+reply is parsed as any plain reply). With `logprobs`, each generated token carries the model's own
+top-k next-token log-probabilities, so probability weighting works as with an API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from vlmgrade.core.errors import UserError
+from vlmgrade.judges import JudgeSpec
+from vlmgrade.judges.llm.openai import Reply
+
+MAX_NEW_TOKENS = 256  # a JSON object of scores and a sentence of feedback
+
+
+class Retries:
+    count = 0  # a local model never retries; the progress bar reads this
+
+
+def _text_only(messages: list[dict]) -> list[dict]:
+    """Chat messages with image parts dropped: a text model reads the text."""
+    out = []
+    for m in messages:
+        content = m["content"]
+        if not isinstance(content, str):
+            content = "\n".join(p["text"] for p in content if p.get("type") == "text")
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
+def compact_logprobs(tokenizer, token_ids, step_logits, top: int) -> list:
+    """(token text, [(alternative text, logprob), ...]) per generated token, the format of
+    `logprobs.from_response`; step_logits[i] holds the logits that chose token_ids[i]."""
+    import torch
+
+    out = []
+    for token, logits in zip(token_ids, step_logits):
+        logp = torch.log_softmax(logits.double(), dim=-1)  # double: the weighting is then exact to 1e-12
+        values, ids = logp.topk(min(top, logp.shape[-1]))
+        alternatives = [(tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids)]
+        out.append((tokenizer.decode([int(token)]), alternatives))
+    return out
+
+
+class HFJudge:
+    def __init__(self, spec: JudgeSpec, device: str = "auto", concurrency: int = 1) -> None:
+        # `concurrency` is accepted like every judge kind's, but the model answers one request at a time
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from vlmgrade.pipeline.devices import pick_device
+
+        self.spec = spec
+        self.device = pick_device(device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(spec.model)
+            self.model = AutoModelForCausalLM.from_pretrained(spec.model).to(self.device).eval()
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot load the judge model {spec.model}: {str(e).splitlines()[0]} (offline, a hub id "
+                            "must already be in the local Hugging Face cache)") from None
+        self.torch = torch
+        self.retries = Retries()
+        self.lock = asyncio.Lock()  # one generation at a time: the model is not shared between threads
+
+    def _prompt_ids(self, messages: list[dict]):
+        if getattr(self.tokenizer, "chat_template", None):
+            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+            ids = ids if isinstance(ids, self.torch.Tensor) else ids["input_ids"]
+        else:  # a base model: the conversation as plain text
+            text = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant:"
+            ids = self.tokenizer(text, return_tensors="pt")["input_ids"]
+        return ids.to(self.device)
+
+    def _generate(self, body: dict) -> Reply:
+        ids = self._prompt_ids(_text_only(body["messages"]))
+        temperature = float(body.get("temperature") or 0.0)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        with self.torch.no_grad():
+            out = self.model.generate(ids, attention_mask=self.torch.ones_like(ids),
+                                      max_new_tokens=int(body.get("max_tokens") or MAX_NEW_TOKENS),
+                                      do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
+                                      top_p=None, top_k=None, output_scores=True, return_dict_in_generate=True,
+                                      pad_token_id=pad)
+        new = out.sequences[0, ids.shape[1]:].tolist()
+        special = set(self.tokenizer.all_special_ids)
+        keep = [i for i, t in enumerate(new) if t not in special]
+        pieces = [self.tokenizer.decode([new[i]]) for i in keep]
+        logprobs = None
+        if body.get("logprobs"):
+            logprobs = compact_logprobs(self.tokenizer, [new[i] for i in keep], [out.scores[i][0] for i in keep],
+                                        int(body.get("top_logprobs") or 20))
+        usage = {"prompt_tokens": int(ids.shape[1]), "completion_tokens": len(new),
+                 "total_tokens": int(ids.shape[1]) + len(new)}
+        return Reply("".join(pieces), usage, logprobs)
+
+    async def complete(self, body: dict) -> Reply:
+        async with self.lock:
+            return await asyncio.to_thread(self._generate, body)
+
+    async def close(self) -> None:
+        pass

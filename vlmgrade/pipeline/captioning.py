@@ -1,0 +1,103 @@
+"""The captioning stage, shared by `vlmgrade caption` and `vlmgrade run`: captions from the cache, the
+rest generated in batches (each torchrun rank its share) and cached batch by batch, so a killed run
+resumes without generating twice."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from vlmgrade.core.options import EngineOptions
+from vlmgrade.core.types import Caption, GenerationParams, Sample
+from vlmgrade.pipeline import distributed
+from vlmgrade.pipeline.cache import Cache, file_digest, image_digest, key_of
+from vlmgrade.pipeline.progress import progress_bar
+
+# Part of every caption key. Bumped to 2 when batched NanoVLM generation stopped sharing one token
+# budget across a batch: captions cached before could be cut short and must not be served.
+CAPTION_KEY_VERSION = 2
+
+
+def model_identity(name: str) -> str:
+    """A hash of the weights when they are local files, else the hub id: part of each caption's key."""
+    from vlmgrade.zoo import resolve, split_label
+
+    _, where = resolve(split_label(name)[1])
+    if isinstance(where, Path):
+        weights = sorted(where.glob("*.safetensors"))
+        if weights:
+            return ":".join(file_digest(w)[:32] for w in weights)
+    return str(where)
+
+
+def caption_keys(model: str, samples: list[Sample], params: GenerationParams) -> dict[str, str]:
+    identity = model_identity(model)
+    return {s.id: key_of({"version": CAPTION_KEY_VERSION, "model": identity, "params": asdict(params),
+                          "image": image_digest(s.image), "prefix": s.prefix}) for s in samples}
+
+
+def caption_stage(model: str, samples: list[Sample], params: GenerationParams, engine: EngineOptions, device: str,
+                  cache: Cache, progress: bool = True) -> tuple[list[Caption], dict]:
+    """Captions of every sample (in sample order) on every rank, and what generation cost: the device
+    actually used, images/s, tokens/s, peak memory."""
+    from vlmgrade.zoo import load_captioner, split_label
+
+    keys = caption_keys(model, samples, params)
+    found = {k: v["text"] for k, v in cache.get_many("captions", list(keys.values())).items()}
+    distributed.barrier()  # every rank has read the same cache before any rank writes to it
+    missing = [s for s in samples if keys[s.id] not in found]
+    mine = distributed.shard(missing)
+    stats: dict = {"cached": len(samples) - len(missing), "generated": len(missing)}
+    if mine:
+        captioner = load_captioner(model, device, engine.dtype, engine.allow_pickle, engine.download)
+        with progress_bar(f"caption {model}", len(mine), progress and distributed.is_main()) as bar:
+            def store(made: list[Caption]) -> None:
+                cache.put_many("captions", [(keys[c.sample_id], {"text": c.text}) for c in made])
+                found.update({keys[c.sample_id]: c.text for c in made})
+                bar.advance(len(made))
+
+            captioner.caption(mine, params, engine.batch_size, on_batch=store)
+        stats.update(_throughput(captioner))
+    if distributed.world()[1] > 1:
+        found.update(dict(distributed.gather(list(found.items()))))
+        stats["ranks"] = distributed.world()[1]
+    label = split_label(model)[0]
+    return [Caption(s.id, label, found[keys[s.id]], params) for s in samples], stats
+
+
+def _throughput(captioner) -> dict:
+    import resource
+
+    import torch
+
+    st = captioner.stats
+    seconds = max(st["seconds"], 1e-9)
+    if str(captioner.device).startswith("cuda"):
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:  # the process's peak resident memory (Linux reports KiB)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"device": str(captioner.device),
+            "dtype": str(next(captioner.model.parameters()).dtype).replace("torch.", ""),
+            "images_per_s": round(st["images"] / seconds, 2), "tokens_per_s": round(st["tokens"] / seconds, 1),
+            "tokens": st["tokens"], "seconds": round(st["seconds"], 3), "peak_memory_mb": round(peak_mb, 1)}
+
+
+def read_captions(path: Path, samples: list[Sample]) -> list[Caption]:
+    """Captions written elsewhere (captions.jsonl: `id`, `model`, `text`), for the samples of the run's data."""
+    from vlmgrade.core.errors import UserError
+    from vlmgrade.core.files import jsonl_objects
+
+    known = {s.id for s in samples}
+    captions, seen = [], set()
+    for where, row in jsonl_objects(path, "captions"):
+        if not all(isinstance(row.get(k), str) for k in ("id", "model", "text")):
+            raise UserError(f"{where}: each line needs 'id', 'model' and 'text' (strings)")
+        if row["id"] not in known:
+            raise UserError(f"{where}: sample id {row['id']!r} is not in the run's data (check --data and --limit)")
+        if (row["id"], row["model"]) in seen:
+            raise UserError(f"{where}: a second caption of {row['id']!r} by {row['model']!r}")
+        seen.add((row["id"], row["model"]))
+        captions.append(Caption(row["id"], row["model"], row["text"]))
+    if not captions:
+        raise UserError(f"captions file {path} is empty")
+    return captions

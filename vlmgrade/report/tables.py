@@ -1,0 +1,90 @@
+"""Leaderboards, comparisons, agreement and run lists as Markdown, CSV or JSON (the `--format` of those
+commands). Each command's figures are one tidy pandas DataFrame, the one the Python API returns: the CSV
+is that frame (one column per figure: `mean`, `ci_low`, `ci_high`, `rank`, ...), the JSON its records, and
+the Markdown table a readable view of the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from vlmgrade.core.fmt import csv_cell, interval, md_cell, num, pvalue
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """The frame's rows as plain dicts: missing values as None (pandas keeps NaN or NA), numpy numbers as
+    Python ones."""
+    def plain(v):
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            return None
+        return v.item() if isinstance(v, np.generic) else v
+
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Models as rows; per criterion `mean [lo, hi] #rank`; an overall mean per rubric where every
+    criterion points the same way; n and unscored."""
+    rows = records(frame)
+    criteria = list(dict.fromkeys((r["rubric"], r["criterion"]) for r in rows))
+    rubrics = list(dict.fromkeys(r["rubric"] for r in rows))
+    lower = {(r["rubric"], r["criterion"]) for r in rows if r.get("better") == "lower"}
+    same_way = [rb for rb in rubrics if not any(key in lower for key in criteria if key[0] == rb)]
+    header = ["model", "run"] + [(f"{c} ({rb})" if len(rubrics) > 1 else c) + (" (lower is better)"
+                                 if (rb, c) in lower else "") for rb, c in criteria]
+    header += [f"overall ({rb})" for rb in same_way] + ["n", "unscored"]
+    body = []
+    for model, run in dict.fromkeys((r["model"], r["run"]) for r in rows):
+        mine = {(r["rubric"], r["criterion"]): r for r in rows if r["model"] == model and r["run"] == run}
+        cells = [model, run]
+        for key in criteria:
+            r = mine.get(key)
+            win = f" win {num(r['win_rate'])} vs {r['baseline']}" if r and r.get("win_rate") is not None else ""
+            cells.append(num(None) if r is None or r["mean"] is None else
+                         f"{num(r['mean'])} {interval(r['ci_low'], r['ci_high'])} #{r['rank']}{win}")
+        for rb in same_way:
+            means = [r["mean"] for k, r in mine.items() if k[0] == rb and r["mean"] is not None]
+            cells.append(num(sum(means) / len(means)) if means else num(None))
+        cells += [str(max((r["n"] for r in mine.values()), default=0)),
+                  str(max((r["n_unscored"] for r in mine.values()), default=0))]
+        body.append(cells)
+    return header, body
+
+
+def compare_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = ["rubric", "criterion", "n", "diff (a - b)", "95% CI", "p (Wilcoxon)", "p (Holm)"]
+    body = [[r["rubric"], r["criterion"], str(r["n"]), num(r["diff"], 3), interval(r["ci_low"], r["ci_high"], 3),
+             pvalue(r["p"]), pvalue(r.get("p_holm"))]
+            for r in records(frame)]
+    return header, body
+
+
+def agreement_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    from vlmgrade.analysis.agreement import FIGURES
+
+    rows = records(frame)
+    header = ["model", "rubric", "criterion", "n", "Spearman ρ", "kappa (quadratic)", "alpha (interval)",
+              "alpha (ordinal)", "mean |a - b|"]
+    body = [[r["model"], r["rubric"], r["criterion"], str(r["n"])]
+            + [f"{num(r[k])} {interval(r[k + '_ci_low'], r[k + '_ci_high'])}" for k in FIGURES] for r in rows]
+    return header, body
+
+
+def render(header: list[str], body: list[list[str]], fmt: str, frame: pd.DataFrame, title: str = "",
+           key: str = "rows") -> str:
+    """Markdown (header and body), or the frame itself: tidy CSV (formula-like cells neutralised) or JSON
+    (`{key: records, **frame.attrs}`)."""
+    if fmt == "json":
+        return json.dumps({**frame.attrs, key: records(frame)}, indent=2, default=str)
+    if fmt == "csv":
+        safe = frame.rename(columns=csv_cell).map(lambda v: v if v is None or isinstance(v, (int, float))
+                                                   else csv_cell(v))
+        return safe.to_csv(index=False).rstrip("\n")
+    lines = ([title, ""] if title else []) + ["| " + " | ".join(map(md_cell, header)) + " |",
+                                              "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in body]
+    return "\n".join(lines)
