@@ -86,7 +86,7 @@ def torchrun_starts(folder: Path, n: int) -> dict:
 
 def concurrent_runs(folder: Path, n: int, samples: int = 20) -> dict:
     from vlmgrade.data.datasets import load_samples
-    from vlmgrade.rubrics.rubric import load_rubric
+    from vlmgrade.rubrics import load_rubric
     from vlmgrade.testing.server import FakeOpenAI, Reply, scripted_scores
 
     paper = tuple(c.name for c in load_rubric("nanovlm-paper").criteria)

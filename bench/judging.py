@@ -59,8 +59,9 @@ def workload(n: int):
 def run_vlmgrade(samples, captions, spec, judging, cache_path: Path) -> float:
     from vlmgrade.core.options import BudgetOptions
     from vlmgrade.pipeline.cache import Cache
-    from vlmgrade.pipeline.judging import judge_stage, plan
-    from vlmgrade.rubrics.rubric import load_rubric
+    from vlmgrade.pipeline.dispatch import judge_stage
+    from vlmgrade.pipeline.plan import plan
+    from vlmgrade.rubrics import load_rubric
 
     rubric = load_rubric("nanovlm-paper")
     cache = Cache(cache_path)
@@ -80,7 +81,7 @@ def run_bare(samples, captions, base_url: str, concurrency: int, per_client: int
     from openai import AsyncOpenAI
 
     from vlmgrade.judges.llm.openai import build_messages, response_format
-    from vlmgrade.rubrics.rubric import load_rubric
+    from vlmgrade.rubrics import load_rubric
 
     rubric = load_rubric("nanovlm-paper")
     by_id = {s.id: s for s in samples}

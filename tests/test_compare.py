@@ -131,11 +131,11 @@ def test_repeats_send_k_requests_and_intervals_resample_samples(tiny_model, tmp_
 def _in_memory_run(name: str, means: dict[str, float], better: str):
     from pathlib import Path
 
-    from vlmgrade.analysis.comparison import Run
+    from vlmgrade.core.run import Run
 
     rows = [{"model": m, "rubric": "r", "criterion": "errors", "mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1,
              "ci_method": "t", "n": 10, "n_unscored": 0, "better": better} for m, v in means.items()]
-    return Run(Path(name), {"run": name, "judge": "grounded", "rows": rows, "rubrics": {}}, [])
+    return Run.in_memory(Path(name), {"run": name, "judge": "grounded", "rows": rows, "rubrics": {}}, {}, [], [])
 
 
 @pytest.mark.parametrize(("better", "first"), [("lower", "small"), ("higher", "big")])
@@ -152,7 +152,7 @@ def test_ranks_follow_the_direction_the_rubric_gives(better, first):
 
 def test_a_criterion_says_which_way_is_better_in_the_rubric_and_in_scores_json(env, tmp_path):
     from vlmgrade.core.errors import UserError
-    from vlmgrade.rubrics.rubric import load_rubric
+    from vlmgrade.rubrics import load_rubric
 
     path = tmp_path / "r.yaml"
     path.write_text("name: r\ncriteria:\n  errors: {description: mistakes, scale: [0, 1], better: sideways}\n"

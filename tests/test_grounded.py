@@ -8,7 +8,7 @@ from vlmgrade.core.types import Caption, Sample, SceneObject
 from vlmgrade.data.scenes import geometry
 from vlmgrade.data.scenes import layout as scenes
 from vlmgrade.judges.offline.claims import ObjectClaim, read_claims
-from vlmgrade.judges.offline.grounded import CRITERIA, check, judge
+from vlmgrade.judges.offline.grounded import builtin_rubric, check, judge
 
 # A picture's annotations: a big red ball on the left, a small blue cup in the middle, two green frogs
 # on the right, the small blue cup next to the ball, a small yellow star on top of the ball.
@@ -110,7 +110,7 @@ def test_coverage_leaves_out_what_the_prefix_named():
 
 def test_criteria_with_nothing_to_check_are_unscored_alone_with_their_reason():
     j = judge(Sample("s", None, objects=OBJECTS), Caption("s", "m", "I see a red ball."))
-    assert j.unscored_reason is None and set(j.scores) == set(CRITERIA)
+    assert j.unscored_reason is None and set(j.scores) == {c.name for c in builtin_rubric().criteria}
     assert j.scores["counts"] is None and j.details["unscored"]["counts"] == "no number claim"
     assert j.scores["hallucination"] == 0 and j.details["claims"][0] == {"claim": "red ball", "kind": "object",
                                                                         "true": True}

@@ -10,7 +10,7 @@ import torch
 from vlmgrade.cli import main
 from vlmgrade.judges.llm.hf import compact_logprobs
 from vlmgrade.judges.llm.logprobs import weighted_scores
-from vlmgrade.rubrics.rubric import load_rubric, parse_reply
+from vlmgrade.rubrics import load_rubric, parse_reply
 
 from .conftest import PAPER, distinct_completions
 

@@ -9,7 +9,7 @@ from vlmgrade.analysis.controls import continuation
 from vlmgrade.analysis.pairwise import bradley_terry
 from vlmgrade.cli import main
 from vlmgrade.data.datasets import load_samples
-from vlmgrade.rubrics.rubric import load_rubric, parse_reply
+from vlmgrade.rubrics import load_rubric, parse_reply
 from vlmgrade.testing.server import FakeOpenAI, Reply
 
 from .conftest import PAPER

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from vlmgrade.cli import main
-from vlmgrade.judges.offline.grounded import CRITERIA
+from vlmgrade.judges.offline.grounded import builtin_rubric
 from vlmgrade.testing.server import FakeOpenAI, Reply, body_digest, scripted_scores
 
 from .conftest import PAPER, ROOT, SECRET, distinct_completions
@@ -28,7 +28,7 @@ def request_bodies(folder) -> list[dict]:
     from vlmgrade.core.types import Caption
     from vlmgrade.data.datasets import load_samples
     from vlmgrade.judges.llm.openai import build_messages
-    from vlmgrade.rubrics.rubric import load_rubric
+    from vlmgrade.rubrics import load_rubric
 
     rubric = load_rubric("nanovlm-paper")
     samples = {s.id: s for s in load_samples("scenes-short:test", 80)}
@@ -155,7 +155,7 @@ def test_default_judge_without_credentials_is_grounded(tiny_model, env, monkeypa
     assert "judging offline with the grounded judge" in err.err and "coverage" in err.out
     scores = json.loads((env / "g" / "scores.json").read_text())
     assert scores["judge"] == "grounded"
-    assert {r["criterion"] for r in scores["rows"]} == set(CRITERIA)
+    assert {r["criterion"] for r in scores["rows"]} == {c.name for c in builtin_rubric().criteria}
     assert all(r["ci_method"] == "bootstrap" and r["n"] + r["n_unscored"] == 6 for r in scores["rows"])
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from vlmgrade.analysis.stats import bootstrap_ci
 from vlmgrade.core.types import Judgment, ScoreRow
-from vlmgrade.rubrics.rubric import Rubric
+from vlmgrade.rubrics import Rubric
 
 PRIOR_TIES = 0.5  # ties added to every compared pair: keeps a 100% winner's strength finite
 CI_METHOD = "bradley-terry log-strength (mean 0), bootstrap over samples"

@@ -11,7 +11,7 @@ import numpy as np
 from vlmgrade.analysis.agreement import krippendorff_alpha
 from vlmgrade.analysis.stats import estimate, icc_oneway, spearman
 from vlmgrade.core.types import Caption, Judgment, ScoreRow
-from vlmgrade.rubrics.rubric import Rubric
+from vlmgrade.rubrics import Rubric
 
 
 def score_rows(judgments: Sequence[Judgment], rubrics: Sequence[Rubric], ci: str = "t",

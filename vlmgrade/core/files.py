@@ -49,7 +49,7 @@ def read_json(path: Path, what: str) -> Any:
 def read_yaml(path: Path, what: str) -> Any:
     import yaml
 
-    def expanded(node, sizes: dict) -> int:
+    def expanded(node: yaml.Node, sizes: dict[int, int]) -> int:
         """Nodes the document holds once every alias is copied out: shared nodes are counted per use."""
         if id(node) in sizes:
             return sizes[id(node)]

@@ -20,8 +20,10 @@ import json
 import random
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import jsonl_objects, read_json
@@ -30,8 +32,11 @@ from vlmgrade.judges import JudgeSpec, open_judge
 from vlmgrade.judges.llm.openai import Reply
 from vlmgrade.judges.llm.ratelimit import RateLimiter
 from vlmgrade.pipeline.cache import Cache, key_of
-from vlmgrade.pipeline.cost import dollars, estimate_prompt_tokens, load_prices
+from vlmgrade.pipeline.cost import Price, dollars, estimate_prompt_tokens, load_prices
 from vlmgrade.pipeline.progress import progress_bar
+
+if TYPE_CHECKING:
+    from vlmgrade.judges.protocol import LLMJudge
 
 STYLES = {"short": {"words": SHORT_WORDS, "sentences": (2, 3)}, "long": {"words": LONG_WORDS, "sentences": (5, 6)}}
 FILLERS = ("oh", "wow", "look", "hey", "ooh", "yay", "well", "so", "whoa", "aha", "hi", "hello")
@@ -110,16 +115,28 @@ def read_images(captions: str, images: str | None) -> list[Image]:
     """Images with their captions, from a COCO-style JSON (with its image folder) or a manifest."""
     path = Path(captions)
     if path.is_dir() or path.suffix == ".jsonl":
-        manifest = path / "manifest.jsonl" if path.is_dir() else path
-        if not manifest.exists():
-            raise UserError(f"no manifest at {manifest}")
-        out = []
-        for where, row in jsonl_objects(manifest, "manifest"):
-            refs = row.get("references") or []
-            if "id" not in row or "image" not in row or not refs:
-                raise UserError(f"{where}: needs 'id', 'image' and the captions in 'references'")
-            out.append(Image(str(row["id"]), manifest.parent / row["image"], tuple(map(str, refs))))
-        return out
+        return _manifest_images(path / "manifest.jsonl" if path.is_dir() else path)
+    out = _coco_images(path, images)
+    missing = [im.path for im in out if not im.path.is_file()]
+    if missing:
+        raise UserError(f"image not found: {missing[0]} ({len(missing)} missing)")
+    return out
+
+
+def _manifest_images(manifest: Path) -> list[Image]:
+    if not manifest.exists():
+        raise UserError(f"no manifest at {manifest}")
+    out = []
+    for where, row in jsonl_objects(manifest, "manifest"):
+        refs = row.get("references") or []
+        if "id" not in row or "image" not in row or not refs:
+            raise UserError(f"{where}: needs 'id', 'image' and the captions in 'references'")
+        out.append(Image(str(row["id"]), manifest.parent / row["image"], tuple(map(str, refs))))
+    return out
+
+
+def _coco_images(path: Path, images: str | None) -> list[Image]:
+    """The images of a COCO-style captions JSON that have a caption, in its order (not checked on disk)."""
     data = read_json(path, "captions JSON")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or \
             not isinstance(data.get("annotations"), list):
@@ -137,22 +154,20 @@ def read_images(captions: str, images: str | None) -> list[Image]:
             raise UserError(f"{path}: every image needs 'id' and 'file_name'")
         if by_image.get(str(im["id"])):
             out.append(Image(str(im["id"]), Path(images) / im["file_name"], tuple(by_image[str(im["id"])])))
-    missing = [im.path for im in out if not im.path.is_file()]
-    if missing:
-        raise UserError(f"image not found: {missing[0]} ({len(missing)} missing)")
     return out
 
 
 def first_messages(image: Image, opts: BuildOptions) -> list[dict]:
     from jinja2 import TemplateError
 
-    from vlmgrade.rubrics.rubric import _environment
+    from vlmgrade.core.sandbox import counted_steps, sandbox_environment
 
     source = Path(opts.prompt) if opts.prompt else PROMPT
     try:
-        template = _environment().from_string(source.read_text())
-        text = template.render(captions=list(image.captions), style=opts.style, fillers=list(FILLERS),
-                               **{k: list(v) for k, v in STYLES[opts.style].items()})
+        template = sandbox_environment().from_string(source.read_text())
+        with counted_steps():
+            text = template.render(captions=list(image.captions), style=opts.style, fillers=list(FILLERS),
+                                   **{k: list(v) for k, v in STYLES[opts.style].items()})
     except OSError as e:
         raise UserError(f"cannot read prompt {source}: {e.strerror}") from None
     except TemplateError as e:
@@ -208,7 +223,7 @@ def _key(opts: BuildOptions, body: dict) -> str:
 
 
 async def _write_all(images: list[Image], opts: BuildOptions, cache: Cache, report: BuildReport,
-                     price) -> tuple[dict[str, str], dict[str, str]]:
+                     price: Price | None) -> tuple[dict[str, str], dict[str, str]]:
     """In rounds: every unfinished image's conversation asks once per round (from the cache, directly, or
     through the Batch API), its answer is checked, and a failed one gets the reason and asks again."""
     llm = open_judge(opts.llm, opts.concurrency)
@@ -247,8 +262,11 @@ class Failure:
     reason: str
 
 
-async def _answers(bodies: dict[str, dict], opts: BuildOptions, llm, cache: Cache, report: BuildReport,
-                   price) -> dict[str, str | Failure]:
+Keep = Callable[[str, Reply, bool], None]  # keep(key, reply, batch): count and cache one answer
+
+
+async def _answers(bodies: dict[str, dict], opts: BuildOptions, llm: LLMJudge, cache: Cache, report: BuildReport,
+                   price: Price | None) -> dict[str, str | Failure]:
     """image id -> answer text (or the failure) for one round's requests; every answer is cached at once."""
     keys = {i: _key(opts, b) for i, b in bodies.items()}
     hits = cache.get_many(TABLE, list(set(keys.values())))
@@ -264,44 +282,59 @@ async def _answers(bodies: dict[str, dict], opts: BuildOptions, llm, cache: Cach
 
     got: dict[str, Reply | Failure] = {}
     if todo and opts.batch:
-        from vlmgrade.judges.llm.batch import PendingBatches, run_batches
-
-        pending = PendingBatches(load=lambda: (cache.get("meta", PENDING) or {}).get("batches", []),
-                                 save=lambda batches: cache.put("meta", PENDING, {"batches": batches}))
-
-        def store(answers: dict[str, Reply]) -> None:
-            for key, reply in answers.items():
-                keep(key, reply, batch=True)
-
-        answers, errors = await run_batches(llm.client, opts.llm.endpoint, todo, pending, Path(opts.out), store,
-                                            opts.batch_poll_s)
-        got = {**answers, **{k: Failure(f"batch request failed: {e}") for k, e in errors.items()}}
+        got = await _batch_answers(todo, opts, llm, cache, keep)
     elif todo:
-        sem = asyncio.Semaphore(opts.concurrency)
-        limiter = RateLimiter(opts.rpm, opts.tpm)
-
-        async def fetch(key: str, body: dict) -> None:
-            async with sem:
-                await limiter.acquire(estimate_prompt_tokens(body["messages"]) + ANSWER_TOKENS[opts.style])
-                try:
-                    reply = await llm.complete(body)
-                except UserError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - this image is listed as failed, nothing is cached
-                    got[key] = Failure(f"request failed: {type(e).__name__}: {e}")
-                    return
-            keep(key, reply)
-            got[key] = reply
-            if opts.max_cost is not None and report.cost_usd > opts.max_cost:
-                raise UserError(f"stopped: cost reached ${report.cost_usd:.4f}, over --max-cost "
-                                f"${opts.max_cost:g}; what was answered is cached, rerun with a higher limit to finish")
-
-        await asyncio.gather(*(fetch(k, b) for k, b in todo.items()))
+        got = await _direct_answers(todo, opts, llm, report, keep)
     for i, k in keys.items():
         if i not in out:
             answer = got.get(k, Failure("no answer"))
             out[i] = answer if isinstance(answer, Failure) else answer.text
     return out
+
+
+async def _batch_answers(todo: dict[str, dict], opts: BuildOptions, llm: LLMJudge, cache: Cache,
+                         keep: Keep) -> dict[str, Reply | Failure]:
+    """cache key -> reply (or the failure) through the Batch API; submitted batches are remembered in the
+    cache's meta table, so a rerun collects them instead of paying twice."""
+    from vlmgrade.judges.llm.batch import PendingBatches, run_batches
+
+    pending = PendingBatches(load=lambda: (cache.get("meta", PENDING) or {}).get("batches", []),
+                             save=lambda batches: cache.put("meta", PENDING, {"batches": batches}))
+
+    def store(answers: dict[str, Reply]) -> None:
+        for key, reply in answers.items():
+            keep(key, reply, True)
+
+    answers, errors = await run_batches(llm.client, opts.llm.endpoint, todo, pending, Path(opts.out), store,
+                                        opts.batch_poll_s)
+    return {**answers, **{k: Failure(f"batch request failed: {e}") for k, e in errors.items()}}
+
+
+async def _direct_answers(todo: dict[str, dict], opts: BuildOptions, llm: LLMJudge, report: BuildReport,
+                          keep: Keep) -> dict[str, Reply | Failure]:
+    """cache key -> reply (or the failure), `concurrency` requests at a time within the rate limits."""
+    got: dict[str, Reply | Failure] = {}
+    sem = asyncio.Semaphore(opts.concurrency)
+    limiter = RateLimiter(opts.rpm, opts.tpm)
+
+    async def fetch(key: str, body: dict) -> None:
+        async with sem:
+            await limiter.acquire(estimate_prompt_tokens(body["messages"]) + ANSWER_TOKENS[opts.style])
+            try:
+                reply = await llm.complete(body)
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - this image is listed as failed, nothing is cached
+                got[key] = Failure(f"request failed: {type(e).__name__}: {e}")
+                return
+        keep(key, reply, False)
+        got[key] = reply
+        if opts.max_cost is not None and report.cost_usd > opts.max_cost:
+            raise UserError(f"stopped: cost reached ${report.cost_usd:.4f}, over --max-cost "
+                            f"${opts.max_cost:g}; what was answered is cached, rerun with a higher limit to finish")
+
+    await asyncio.gather(*(fetch(k, b) for k, b in todo.items()))
+    return got
 
 
 def _write(images: list[Image], texts: dict[str, str], rejected: dict[str, str], opts: BuildOptions,

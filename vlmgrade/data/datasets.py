@@ -7,13 +7,17 @@ or a folder holding `manifest.jsonl`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import jsonl_objects
 from vlmgrade.core.types import Sample, SceneObject
 from vlmgrade.data.scenes import layout as scenes
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 BUILTIN = {"scenes-short": "short", "scenes-long": "long"}
 SCENE_IMAGE_SIZE = 128  # pixels of the built-in pictures; models resize to their own input size
@@ -34,7 +38,7 @@ def describe(name: str) -> dict:
     return {"name": name, "version": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
 
 
-def in_memory(samples) -> dict:
+def in_memory(samples: Iterable[Sample]) -> dict:
     """Name and version of samples handed over from Python: a hash of their ids, prefixes and references."""
     import hashlib
 
@@ -115,7 +119,7 @@ MAX_IMAGE_PIXELS = 40_000_000  # refused before decoding: a 140 KB PNG can claim
 MAX_IMAGE_SIDE = 1024  # kept in memory at most this big: every model and judge reads 512 px or less
 
 
-def read_image(image_path: Path, where: str):
+def read_image(image_path: Path, where: str) -> Image.Image:
     """An RGB picture, refused (one line) when it is no regular file, not an image, or too many pixels
     to decode; shrunk to MAX_IMAGE_SIDE so 10 large photos never hold gigabytes."""
     import warnings
@@ -169,7 +173,7 @@ def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
 _FIELDS = {"id", "image", "prefix", "references", "objects"}
 
 
-def _scene_object(o, where: str) -> SceneObject:
+def _scene_object(o: object, where: str) -> SceneObject:
     """One manifest object: `name` and `color`; optional `size` (small|big), `position` and `box`."""
     if not isinstance(o, dict) or not isinstance(o.get("name"), str) or not isinstance(o.get("color"), str):
         raise UserError(f"{where}: each of 'objects' needs 'name' and 'color' (optional 'size', 'position', 'box')")

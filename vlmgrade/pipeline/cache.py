@@ -14,8 +14,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 TABLES = ("captions", "judgments", "meta", "data_build", "leases")
 SCHEMA = 1  # stored as SQLite's user_version: a cache written by another schema is refused, not misread
@@ -173,7 +177,7 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def image_digest(image) -> str:
+def image_digest(image: Image.Image) -> str:
     """Hash of the decoded pixels (not the file), so the same picture hits the cache from any source."""
     import numpy as np
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vlmgrade.core.options import EngineOptions
 from vlmgrade.core.types import Caption, GenerationParams, Sample
 from vlmgrade.pipeline import distributed
 from vlmgrade.pipeline.cache import Cache, file_digest, image_digest, key_of
 from vlmgrade.pipeline.progress import progress_bar
+
+if TYPE_CHECKING:
+    from vlmgrade.zoo.captioner import Captioner
 
 # Part of every caption key. Bumped to 2 when batched NanoVLM generation stopped sharing one token
 # budget across a batch: captions cached before could be cut short and must not be served.
@@ -65,7 +69,7 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
     return [Caption(s.id, label, found[keys[s.id]], params) for s in samples], stats
 
 
-def _throughput(captioner) -> dict:
+def _throughput(captioner: Captioner) -> dict:
     import resource
 
     import torch

@@ -4,8 +4,12 @@ and, under torchrun, the GPU that belongs to this process."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pick_device(spec: str = "auto") -> str:
@@ -36,7 +40,7 @@ def rank_device(spec: str = "auto") -> str:
     return device
 
 
-def pick_dtype(spec: str, device: str):
+def pick_dtype(spec: str, device: str) -> torch.dtype:
     """float32 on CPU; float16 on a GPU unless asked otherwise (tiny models lose nothing to it)."""
     import torch
 

@@ -41,7 +41,8 @@ class Bar:
         self.progress.update(self.task, rate=f"{speed:.1f}/s" if speed else "")
 
     def print(self, message: str) -> None:
-        """A line above the bar (or on stderr when there is no bar)."""
+        """A line above the bar (or on stderr when there is no bar), one line at any width: the
+        console soft-wraps (see `stderr_console`)."""
         if self.progress is not None:
             self.progress.console.print(message)
         else:
@@ -72,9 +73,14 @@ class Bar:
 
 
 def stderr_console():
+    """The console for the bar and the lines printed above it. A message is one line at any width:
+    rich hard-wraps at the console's width (80 when stderr is no terminal, or COLUMNS), which split a
+    warning naming a long path; soft-wrapped, the terminal folds a long line for display and a log or a
+    pipe gets it whole. The bar is drawn as before (it fits the width by itself). Messages are plain text:
+    no markup, so a path or a reason with `[...]` in it is printed as it is."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True, markup=False)
 
 
 def start_bar(description: str, total: int, enabled: bool = True, done: int = 0, retries: bool = False,

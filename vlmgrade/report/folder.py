@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vlmgrade.core.errors import UserError
+from vlmgrade.core.files import jsonl_objects, read_json
 from vlmgrade.core.fmt import interval, md_cell, num, pvalue
-from vlmgrade.core.types import ScoreRow
+from vlmgrade.core.run import Run
+from vlmgrade.core.types import Caption, Judgment, ScoreRow
 
 
 def _versions() -> dict:
@@ -257,3 +260,91 @@ def print_table(rows: list[ScoreRow], title: str = "") -> None:
             first = next(r for r in mine if r.criterion == criterion)
             table.add_row(_criterion(first), *(_cell(cells.get((criterion, m))) for m in models))
         console.print(table)
+
+
+# ---- reading run folders: the only place that does ----
+
+RUN_FILES = ("scores.json", "judgments.jsonl", "report.html")  # what a complete run folder holds
+
+
+def load_run(path: str | Path) -> Run:
+    """A run folder (or its scores.json) as a Run; judgments and captions are read on first use."""
+    folder = Path(path)
+    if not folder.exists():
+        raise UserError(f"run folder not found: {folder}")
+    scores_path = folder / "scores.json" if folder.is_dir() else folder
+    if not scores_path.exists():
+        raise UserError(f"not a run folder: {folder} (no scores.json)")
+    scores = read_json(scores_path, "run scores")
+    if not isinstance(scores, dict) or not isinstance(scores.get("rows"), list):
+        raise UserError(f"{scores_path} is not a vlmgrade scores.json (no 'rows')")
+    folder = scores_path.parent
+    info_path = folder / "run.json"
+    info = read_json(info_path, "run record") if info_path.exists() else {}
+    return Run(folder, scores, info if isinstance(info, dict) else {},
+               load_judgments=lambda: read_judgments(folder), load_captions=lambda: read_captions_file(folder))
+
+
+def read_judgments(folder: Path) -> list[Judgment]:
+    path = folder / "judgments.jsonl"
+    if not path.exists():
+        raise UserError(f"{folder} has no judgments.jsonl")
+    out = []
+    for where, row in jsonl_objects(path, "judgments"):
+        try:
+            out.append(Judgment.from_dict(row))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise UserError(f"{where}: not a judgment ({type(e).__name__}: {e})") from None
+    return out
+
+
+def read_captions_file(folder: Path) -> list[Caption]:
+    path = folder / "captions.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for where, row in jsonl_objects(path, "captions"):
+        if not all(isinstance(row.get(k), str) for k in ("id", "model", "text")):
+            raise UserError(f"{where}: a caption needs 'id', 'model' and 'text' strings")
+        out.append(Caption(row["id"], row["model"], row["text"]))
+    return out
+
+
+def runs_dir() -> Path:
+    """Where run folders go without --out: $VLMGRADE_RUNS, else ./reports."""
+    import os
+
+    return Path(os.environ.get("VLMGRADE_RUNS") or "reports")
+
+
+@dataclass(frozen=True)
+class RunListing:
+    run: str
+    created: str
+    models: str
+    data: str
+    judge: str
+    status: str  # complete, incomplete (a file missing) or corrupt (run.json unreadable)
+
+
+def list_runs(base: Path) -> list[RunListing]:
+    """One line per run folder under `base` (folders without run.json, and hidden ones being written, are
+    skipped)."""
+    if not base.is_dir():
+        raise UserError(f"no run folders at {base}")
+    out = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        record = folder / "run.json"
+        if not record.exists():
+            continue
+        try:
+            run = read_json(record, "run record")
+        except UserError:
+            out.append(RunListing(folder.name, "", "", "", "", "corrupt"))
+            continue
+        whole = all((folder / f).exists() for f in RUN_FILES)
+        data, judge = run.get("data") or {}, run.get("judge") or {}
+        out.append(RunListing(folder.name, str(run.get("created", "")), ", ".join(run.get("models", [])),
+                              str(data.get("name", "")), str(judge.get("spec", "")),
+                              "complete" if whole else "incomplete"))
+    return out

@@ -9,9 +9,21 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import Iterable, Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from vlmgrade.core.fmt import interval, num
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from vlmgrade.analysis.agreement import AgreementRow
+    from vlmgrade.analysis.controls import Check
+    from vlmgrade.analysis.pairwise import PairwiseSummary
+    from vlmgrade.core.types import Caption, Judgment, Sample, ScoreRow
+    from vlmgrade.pipeline.runner import Summary
+    from vlmgrade.rubrics import Rubric
 
 MAX_SAMPLES = 300  # the browser shows the first samples; the JSONL files hold them all
 
@@ -33,14 +45,14 @@ function filterRows(q){q=q.toLowerCase();for(const r of document.querySelectorAl
 """
 
 
-def _thumb(image, size: int = 72) -> str:
+def _thumb(image: Image.Image, size: int = 72) -> str:
     """A small JPEG data URL: pictures with noise compress badly as PNG, and each sample shows one."""
     buf = io.BytesIO()
     image.convert("RGB").resize((size, size)).save(buf, format="JPEG", quality=70)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def interval_plot(criterion: str, rows, lo: float, hi: float) -> str:
+def interval_plot(criterion: str, rows: Sequence[ScoreRow], lo: float, hi: float) -> str:
     """An SVG: one line per model from ci_low to ci_high, a dot at the mean, on the criterion's scale."""
     width, left, row_h = 360, 150, 22
     height = 26 + row_h * len(rows)
@@ -65,7 +77,7 @@ def interval_plot(criterion: str, rows, lo: float, hi: float) -> str:
     return "".join(parts)
 
 
-def _feedback_html(j) -> str:
+def _feedback_html(j: Judgment) -> str:
     """The LLM judge's feedback, or the grounded judge's claims with their verdicts (wrong ones in red)."""
     if not j.details:
         return escape(_feedback(j.raw))
@@ -91,12 +103,36 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "", table_id: st
     return f'<table class="{cls}"{ident}>{head}<tbody>{body}</tbody></table>'
 
 
-def render_html(run: dict, summary, judgments, rubrics, samples, captions) -> str:
+def render_html(run: dict, summary: Summary, judgments: Iterable[Judgment], rubrics: Iterable[Rubric],
+                samples: Sequence[Sample], captions: Iterable[Caption]) -> str:
     """The page for a run: `summary` (runner.Summary) holds every figure shown; this only formats it."""
-    rows, comparison, noise, checks = summary.rows, summary.comparison, summary.noise, summary.checks
     texts = {(c.model, c.sample_id): c.text for c in captions}
+    html = [f"<!doctype html><html><head><meta charset='utf-8'><title>vlmgrade {escape(run['run'])}</title>",
+            f"<style>{CSS}</style><script>{FILTER_JS}</script></head><body>",
+            f"<h1>vlmgrade run {escape(run['run'])}</h1>", _table([], _meta_rows(run), "meta"), "<h2>Scores</h2>"]
+    html += _scores_html(summary, rubrics)
+    if summary.comparison:
+        html += _comparison_html(summary.comparison)
+    if summary.checks:
+        html.append(_controls_html(summary.checks))
+    html.append("<h2>Judge noise and length bias</h2><p class='small'>Spearman ρ of each score with the "
+                "completion's length in words (tiny models' lengths vary a lot); with --repeats, the judge's mean "
+                "within-sample standard deviation and ICC(1) across repeats.</p>")
+    html.append(_table(["rubric", "criterion", "ρ with length", "repeats", "within-sample SD", "ICC(1)",
+                        "Krippendorff α (interval)"],
+                       [[escape(n.rubric), escape(n.criterion), num(n.rho_length), str(n.repeats), num(n.within_sd),
+                         num(n.icc), num(n.alpha)] for n in summary.noise]))
+    if summary.agreement:
+        html.append(_agreement_html(summary.agreement))
+    html.append(_sample_browser(judgments, samples, texts))
+    html.append("</body></html>")
+    return "\n".join(html)
+
+
+def _meta_rows(run: dict) -> list[list[str]]:
+    """The run's metadata table: what was run on what, and what the judging cost."""
     data = f"{run['data']['name']} ({run['data']['version']}, {run['n_samples']} samples)"
-    meta = [["run", escape(run["run"])], ["data", escape(data)],
+    return [["run", escape(run["run"])], ["data", escape(data)],
             ["models", escape(", ".join(run["models"]))], ["judge", escape(run["judge"]["spec"])],
             ["rubrics", escape(", ".join(f"{n} v{v['version']} ({v['hash']})" for n, v in run["rubrics"].items()))],
             ["judge requests", f"{run['requests_sent']} sent, {run['cache_hits']} from cache, {run['retries']} "
@@ -104,14 +140,17 @@ def render_html(run: dict, summary, judgments, rubrics, samples, captions) -> st
             ["timings", escape(json.dumps(run.get("timings", {})))], ["seed", str(run["seed"])],
             ["LLM scores", "probability-weighted: the expectation over the judge's top-20 score tokens"
              if run.get("weighted") else "as the judge wrote them"]]
-    html = [f"<!doctype html><html><head><meta charset='utf-8'><title>vlmgrade {escape(run['run'])}</title>",
-            f"<style>{CSS}</style><script>{FILTER_JS}</script></head><body>",
-            f"<h1>vlmgrade run {escape(run['run'])}</h1>", _table([], meta, "meta"), "<h2>Scores</h2>"]
+
+
+def _scores_html(summary: Summary, rubrics: Iterable[Rubric]) -> list[str]:
+    """The scores section's parts: the score table, pairwise figures, corpus metrics, judge against metrics,
+    then an interval plot per criterion of each absolute rubric."""
+    rows = summary.rows
     absolute = [r for r in rows if not r.pairwise]
     score_rows = [[escape(r.model), escape(r.rubric), escape(r.criterion) + _direction(r.better), num(r.mean),
                    f"{interval(r.ci_low, r.ci_high)} {escape(r.ci_method)}", str(r.n),
                    f"<span class='unscored'>{r.n_unscored}</span>" if r.n_unscored else "0"] for r in absolute]
-    html.append(_table(["model", "rubric", "criterion", "mean", "95% interval", "n", "unscored"], score_rows))
+    html = [_table(["model", "rubric", "criterion", "mean", "95% interval", "n", "unscored"], score_rows)]
     if summary.pairwise:
         html.append(_pairwise_html([r for r in rows if r.pairwise], summary.pairwise))
     if summary.corpus:
@@ -131,31 +170,21 @@ def render_html(run: dict, summary, judgments, rubrics, samples, captions) -> st
             mine = [r for r in rows if r.rubric == rubric.name and r.criterion == c.name]
             html.append(f"<div class='plot'><h3>{escape(rubric.name)} · {escape(c.name)}{_direction(c.better)}</h3>"
                         f"{interval_plot(c.name, mine, c.lo, c.hi)}</div>")
-    if comparison:
-        a, b = comparison["rows"][0]["model_a"], comparison["rows"][0]["model_b"]
-        html.append(f"<h2>Comparison: {escape(a)} − {escape(b)}</h2><p class='small'>Paired on the samples "
-                    "both have; t interval of the mean difference; Wilcoxon signed-rank p, Holm-adjusted.</p>")
-        html.append(_table(["rubric", "criterion", "n", "diff", "95% interval", "p", "p (Holm)"],
-                           [[escape(r["rubric"]), escape(r["criterion"]) + _direction(r["better"]), str(r["n"]),
-                             num(r["diff"], 3), interval(r["ci_low"], r["ci_high"], 3), num(r["p"], 4),
-                             num(r["p_holm"], 4)] for r in comparison["rows"]]))
-    if checks:
-        html.append(_controls_html(checks))
-    html.append("<h2>Judge noise and length bias</h2><p class='small'>Spearman ρ of each score with the "
-                "completion's length in words (tiny models' lengths vary a lot); with --repeats, the judge's mean "
-                "within-sample standard deviation and ICC(1) across repeats.</p>")
-    html.append(_table(["rubric", "criterion", "ρ with length", "repeats", "within-sample SD", "ICC(1)",
-                        "Krippendorff α (interval)"],
-                       [[escape(n.rubric), escape(n.criterion), num(n.rho_length), str(n.repeats), num(n.within_sd),
-                         num(n.icc), num(n.alpha)] for n in noise]))
-    if summary.agreement:
-        html.append(_agreement_html(summary.agreement))
-    html.append(_sample_browser(judgments, samples, texts))
-    html.append("</body></html>")
-    return "\n".join(html)
+    return html
 
 
-def _controls_html(checks) -> str:
+def _comparison_html(comparison: dict) -> list[str]:
+    """The paired comparison of the run's first two models: a heading with its method, and the table."""
+    a, b = comparison["rows"][0]["model_a"], comparison["rows"][0]["model_b"]
+    return [f"<h2>Comparison: {escape(a)} − {escape(b)}</h2><p class='small'>Paired on the samples "
+            "both have; t interval of the mean difference; Wilcoxon signed-rank p, Holm-adjusted.</p>",
+            _table(["rubric", "criterion", "n", "diff", "95% interval", "p", "p (Holm)"],
+                   [[escape(r["rubric"]), escape(r["criterion"]) + _direction(r["better"]), str(r["n"]),
+                     num(r["diff"], 3), interval(r["ci_low"], r["ci_high"], 3), num(r["p"], 4),
+                     num(r["p_holm"], 4)] for r in comparison["rows"]])]
+
+
+def _controls_html(checks: list[Check]) -> str:
     from vlmgrade.analysis.controls import flags
 
     rows = [[escape(c.rubric), escape(c.criterion), escape(c.control), str(c.n), num(c.diff, 3),
@@ -169,7 +198,7 @@ def _controls_html(checks) -> str:
                                  "p", "verdict"], rows))
 
 
-def _pairwise_html(rows, summaries) -> str:
+def _pairwise_html(rows: Iterable[ScoreRow], summaries: Iterable[PairwiseSummary]) -> str:
     """Strengths and win rates of the pairwise rubrics, and how the judge treated the order."""
     body = [[escape(r.model), escape(r.rubric), escape(r.criterion), num(r.mean), interval(r.ci_low, r.ci_high),
              (f"{num(r.win_rate)} {interval(r.win_ci_low, r.win_ci_high)}" if r.win_rate is not None
@@ -187,7 +216,7 @@ def _pairwise_html(rows, summaries) -> str:
             + _table(["rubric", "baseline", "sample-pairs", "position bias", "inconsistent", "unscored"], order))
 
 
-def _agreement_html(rows) -> str:
+def _agreement_html(rows: Iterable[AgreementRow]) -> str:
     from vlmgrade.analysis.agreement import FIGURES
 
     body = [[escape(r.model), escape(r.rubric), escape(r.criterion), str(r.n)]
@@ -204,13 +233,14 @@ def _direction(better: str) -> str:
     return " <span class='small'>(lower is better)</span>" if better == "lower" else ""
 
 
-def _verdict(value) -> str:
-    from vlmgrade.rubrics.rubric import VERDICTS
+def _verdict(value: float | None) -> str:
+    from vlmgrade.rubrics import VERDICTS
 
     return {share: name for name, share in VERDICTS.items()}.get(value, num(value))
 
 
-def _sample_browser(judgments, samples, texts: dict) -> str:
+def _sample_browser(judgments: Iterable[Judgment], samples: Sequence[Sample],
+                    texts: dict[tuple[str, str], str]) -> str:
     """One row per sample: its picture once, its beginning, then each model side by side with what it wrote
     and every judgment of it (scores, unscored reasons, feedback or claims)."""
     shown = samples[:MAX_SAMPLES]

@@ -1,4 +1,11 @@
-"""Terminal tables (rich) for what the commands print."""
+"""Terminal tables (rich) for what the commands print.
+
+Every name in them stays whole at any width: a model, criterion or control name is never cut to '…'. A
+table is laid out at the console's width (the terminal's; 80, or COLUMNS, when stdout is no terminal):
+figures wrap (or fold) in their cells, names get the room they need; where even that does not fit, the
+table goes vertical (a block per model, one `name: figure` line each). Lines are soft-wrapped: one line
+at any width. Cells are plain text (no rich markup: a label with `[...]` in it is printed as it is).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,144 @@ from collections.abc import Sequence
 
 from vlmgrade.analysis.stats import mean_ci
 from vlmgrade.core.fmt import interval, num
-from vlmgrade.core.types import Caption, Sample
+from vlmgrade.core.types import Caption, Sample, ScoreRow
+
+PADDING = 2  # a rich table's cell padding, one space either side
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _line(console, text: str) -> None:
+    """One line, never wrapped or cut by rich (a terminal folds it for display; a pipe gets it whole)."""
+    from rich.text import Text
+
+    console.print(Text(text), soft_wrap=True)
+
+
+def _longest_word(text: str) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(w) for w in text.split()), default=0)
+
+
+def _widths(natural: list[int], least: list[int], room: int) -> list[int] | None:
+    """Column widths (content only) within `room`: each column its natural width if all fit, else at least
+    its `least`, the rest of the room handed to the columns furthest short of their natural width; None
+    when even the least widths do not fit."""
+    if sum(least) > room:
+        return None
+    widths = list(least)
+    spare = room - sum(widths)
+    while spare > 0:
+        short = [i for i in range(len(widths)) if widths[i] < natural[i]]
+        if not short:
+            break
+        i = max(short, key=lambda k: natural[k] - widths[k])
+        widths[i] += 1
+        spare -= 1
+    return widths
+
+
+def _grid(console, header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequence[Sequence[str]],
+          justify: Sequence[str] = (), title: str = "") -> bool:
+    """Print a table whose strings in `whole[i]` (the names in column i) each keep one line of their own
+    (figures and other text wrap at spaces, and fold where a word is wider than its cell); False, printing
+    nothing, where the console is too narrow for that."""
+    from rich.cells import cell_len
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    columns = list(zip(header, *body)) if body else [(h,) for h in header]
+    natural = [max(cell_len(line) for cell in cells for line in (cell.splitlines() or [""])) for cells in columns]
+    least = [max([_longest_word(c) for c in cells] + [cell_len(w) for w in names] + [1])
+             for cells, names in zip(columns, whole)]
+    borders = len(header) + 1  # the box's edges and the lines between columns
+    widths = _widths(natural, least, console.width - borders - PADDING * len(header))
+    if widths is None:
+        return False
+    justify = list(justify) + ["left"] * (len(header) - len(justify))
+    table = Table(*(Column(Text(h), width=w, justify=j, overflow="fold") for h, w, j in zip(header, widths, justify)))
+    for row in body:
+        table.add_row(*(Text(c) for c in row))
+    if title:
+        _line(console, title)
+    console.print(table)
+    return True
+
+
+def _vertical(console, blocks: Sequence[tuple[str, Sequence[tuple[str, str]]]], title: str = "") -> None:
+    """The table as blocks: a heading (a model, say), then one `name: figure` line per cell."""
+    if title:
+        _line(console, title)
+    for heading, pairs in blocks:
+        _line(console, f"  {heading}")
+        for name, value in pairs:
+            _line(console, f"    {name}: {value}")
+
+
+def _criterion(r: ScoreRow) -> str:
+    return f"{r.criterion} (lower is better)" if r.lower_is_better else r.criterion
+
+
+def _cell(r: ScoreRow | None) -> str:
+    if r is None:
+        return num(None)
+    unscored = f", {r.n_unscored} unscored" if r.n_unscored else ""
+    return f"{num(r.mean)} {interval(r.ci_low, r.ci_high)} n={r.n}{unscored}"
+
+
+def print_table(rows: list[ScoreRow], title: str = "") -> None:
+    """One table per rubric, the models side by side: each cell the mean, its 95% interval and n. Model
+    and criterion names stay whole: too narrow a terminal gets a block per model instead."""
+    console = _console()
+    if title:
+        _line(console, title)
+    for rubric in dict.fromkeys(r.rubric for r in rows):
+        mine = [r for r in rows if r.rubric == rubric]
+        models = list(dict.fromkeys(r.model for r in mine))
+        heading = rubric + (" (pairwise: Bradley-Terry log-strength, mean 0)" if mine[0].pairwise else "")
+        cells = {(r.criterion, r.model): r for r in mine}
+        criteria = list(dict.fromkeys(r.criterion for r in mine))
+        labels = {c: _criterion(next(r for r in mine if r.criterion == c)) for c in criteria}
+        body = [[labels[c], *(_cell(cells.get((c, m))) for m in models)] for c in criteria]
+        if not _grid(console, ["criterion", *models], body, [["criterion", *criteria], *([m] for m in models)],
+                     justify=["left"] + ["right"] * len(models), title=heading):
+            _vertical(console, [(m, [(labels[c], _cell(cells.get((c, m)))) for c in criteria]) for m in models],
+                      title=heading)
+
+
+def print_controls(rows: list[ScoreRow], checks) -> None:
+    """Each control's mean per criterion and whether the judge put the reference above the ones it must beat."""
+    from vlmgrade.analysis.controls import CONTROLS
+
+    console = _console()
+    means = {(r.rubric, r.criterion, r.model): r.mean for r in rows if r.control}
+    verdict: dict[tuple[str, str], bool] = {}
+    for c in checks:
+        verdict[(c.rubric, c.criterion)] = verdict.get((c.rubric, c.criterion), True) and c.passes
+    keys = list(dict.fromkeys((r.rubric, r.criterion) for r in rows if r.control))
+    header = ["judge controls", *CONTROLS, "discriminates"]
+    body = [[f"{criterion} ({rubric})", *(num(means.get((rubric, criterion, m))) for m in CONTROLS),
+             "yes" if verdict.get((rubric, criterion), True) else "NO"] for rubric, criterion in keys]
+    whole = [["judge controls", *(criterion for _, criterion in keys)], *([m] for m in CONTROLS), ["discriminates"]]
+    if not _grid(console, header, body, whole, justify=["left"] + ["right"] * len(CONTROLS)):
+        _vertical(console, [(row[0], list(zip(header[1:], row[1:]))) for row in body], title="judge controls")
 
 
 def caption_table(samples: Sequence[Sample], captions: Sequence[Caption], max_rows: int = 12) -> None:
     """Prefix and completion per sample, plus grounded scores where the data has object annotations."""
-    from rich.console import Console
-    from rich.table import Table
-
     from vlmgrade.judges.offline.grounded import judge
 
     by_id = {s.id: s for s in samples}
     grounded = any(s.objects for s in samples)
     shown = ("hallucination", "grounded")
-    table = Table("id", "prefix", "completion", *(("halluc.", "grounded") if grounded else ()), show_lines=False)
+    header = ["id", "prefix", "completion", *(("halluc.", "grounded") if grounded else ())]
     values: dict[str, list] = {name: [] for name in shown}
+    body = []
     for i, c in enumerate(captions):
         s = by_id[c.sample_id]
         cells = [c.sample_id, s.prefix, c.text]
@@ -30,13 +160,16 @@ def caption_table(samples: Sequence[Sample], captions: Sequence[Caption], max_ro
                 values[name].append(j.scores[name])
             cells += [num(j.scores[name]) for name in shown]
         if i < max_rows:
-            table.add_row(*cells)
-    console = Console()
-    console.print(table)
+            body.append(cells)
+    console = _console()
+    if not _grid(console, header, body, [["id", *(row[0] for row in body)], ["prefix"], ["completion"],
+                                         *((["halluc."], ["grounded"]) if grounded else ())],
+                 justify=["left"] * 3 + ["right"] * (2 if grounded else 0)):
+        _vertical(console, [(row[0], list(zip(header[1:], row[1:]))) for row in body])
     if len(captions) > max_rows:
-        console.print(f"... {len(captions) - max_rows} more rows in the output file")
+        _line(console, f"... {len(captions) - max_rows} more rows in the output file")
     for name in shown if grounded else ():
         e = mean_ci(values[name])
         unscored = sum(v is None for v in values[name])
-        console.print(f"grounded judge, {name}: {num(e.mean, 3)} 95% CI {interval(e.ci_low, e.ci_high, 3)} n={e.n}"
-                      + (f", unscored {unscored}" if unscored else ""))
+        _line(console, f"grounded judge, {name}: {num(e.mean, 3)} 95% CI {interval(e.ci_low, e.ci_high, 3)} n={e.n}"
+              + (f", unscored {unscored}" if unscored else ""))

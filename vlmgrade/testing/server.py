@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 
 @dataclass
@@ -57,96 +61,20 @@ class FakeOpenAI:
         self.answered: list[dict] = []  # bodies whose 200 answer was written out
         self.auth_headers: list[str] = []
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                parts = self.path.split("?")[0].rstrip("/").split("/")
-                if len(parts) >= 2 and parts[-2] == "batches":
-                    batch = server._batch(parts[-1])
-                    return self._send(200, batch) if batch else self._send(404, {"error": {"message": "no batch"}})
-                if parts[-1] == "content" and parts[-2] in server.files:
-                    data = server.files[parts[-2]]
-                    self.send_response(200)
-                    self.send_header("content-type", "application/octet-stream")
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return None
-                return self._send(404, {"error": {"message": f"no route {self.path}"}})
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length)
-                if self.path.rstrip("/").endswith("/files"):
-                    return self._send(200, server._upload(self.headers.get("content-type", ""), raw))
-                if self.path.rstrip("/").endswith("/batches"):
-                    return self._send(200, server._create_batch(json.loads(raw)))
-                body = json.loads(raw or b"{}")
-                with server._lock:
-                    server.received += 1
-                    count = server.received
-                    if server.record:
-                        server.requests.append(body)
-                        server.auth_headers.append(self.headers.get("authorization", ""))
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
-                r = server.reply(body, count)
-                if server.latency:
-                    time.sleep(server.latency)
-                if r.hang:
-                    time.sleep(r.hang)
-                if r.drop:
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return None
-                if r.raw is not None:
-                    self.send_response(r.status)
-                    self.send_header("content-type", r.raw_type)
-                    self.send_header("content-length", str(len(r.raw)))
-                    self.end_headers()
-                    self.wfile.write(r.raw)
-                    return None
-                if r.status != 200:
-                    return self._send(r.status, {"error": {"message": r.content or "scripted error",
-                                                           "type": "scripted"}}, r.headers)
-                payload = {"id": f"chatcmpl-{count}", "object": "chat.completion", "created": int(time.time()),
-                           "model": body.get("model", ""),
-                           "choices": [{"index": 0, "finish_reason": "stop",
-                                        "message": {"role": "assistant", "content": r.content},
-                                        "logprobs": {"content": r.logprobs} if r.logprobs else None}],
-                           "usage": r.usage if r.usage is not None else
-                           {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
-                self._send(200, payload, r.headers)
-                if server.record:
-                    with server._lock:
-                        server.answered.append(body)
-                return None
-
-            def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 256  # the default 5 refuses connections under a judge's concurrency
-
-            def handle_error(self, request, client_address) -> None:
-                pass  # a client that went away mid-answer (killed, timed out) is part of the script
-
-        self.httpd = Server(("127.0.0.1", port), Handler)
+        self.httpd = _Server(("127.0.0.1", port), _Handler)
+        self.httpd.fake = self
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def _count(self, body: dict, authorization: str) -> int:
+        """Count (and, recording, keep) one request sent directly; its number, from 1."""
+        with self._lock:
+            self.received += 1
+            count = self.received
+            if self.record:
+                self.requests.append(body)
+                self.auth_headers.append(authorization)
+        return count
 
     # ------------------------------------------------------------------ files and batches
     def _upload(self, content_type: str, raw: bytes) -> dict:
@@ -209,6 +137,100 @@ class FakeOpenAI:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 refuses connections under a judge's concurrency
+    fake: FakeOpenAI  # the server's script and records, read by each request's handler
+
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket],
+                     client_address: tuple[str, int]) -> None:
+        pass  # a client that went away mid-answer (killed, timed out) is part of the script
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *args: object) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        fake = self.server.fake
+        parts = self.path.split("?")[0].rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] == "batches":
+            batch = fake._batch(parts[-1])
+            return self._send(200, batch) if batch else self._send(404, {"error": {"message": "no batch"}})
+        if parts[-1] == "content" and parts[-2] in fake.files:
+            self._send_bytes(200, "application/octet-stream", fake.files[parts[-2]])
+            return None
+        return self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        fake = self.server.fake
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        if self.path.rstrip("/").endswith("/files"):
+            return self._send(200, fake._upload(self.headers.get("content-type", ""), raw))
+        if self.path.rstrip("/").endswith("/batches"):
+            return self._send(200, fake._create_batch(json.loads(raw)))
+        body = json.loads(raw or b"{}")
+        count = fake._count(body, self.headers.get("authorization", ""))
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            return self._send(404, {"error": {"message": f"no route {self.path}"}})
+        self._answer(body, count)
+        return None
+
+    def _answer(self, body: dict, count: int) -> None:
+        """Act out the script's reply to chat request number `count`."""
+        fake = self.server.fake
+        r = fake.reply(body, count)
+        if fake.latency:
+            time.sleep(fake.latency)
+        if r.hang:
+            time.sleep(r.hang)
+        if r.drop:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if r.raw is not None:
+            self._send_bytes(r.status, r.raw_type, r.raw)
+            return
+        if r.status != 200:
+            self._send(r.status, {"error": {"message": r.content or "scripted error", "type": "scripted"}}, r.headers)
+            return
+        self._send(200, _completion(body, count, r), r.headers)
+        if fake.record:
+            with fake._lock:
+                fake.answered.append(body)
+
+    def _send_bytes(self, status: int, content_type: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _completion(body: dict, count: int, r: Reply) -> dict:
+    """The chat.completion object of a scripted 200 answer."""
+    return {"id": f"chatcmpl-{count}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": r.content},
+                         "logprobs": {"content": r.logprobs} if r.logprobs else None}],
+            "usage": r.usage if r.usage is not None else
+            {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}

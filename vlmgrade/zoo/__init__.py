@@ -9,12 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from vlmgrade.core.assets import zoo_dir
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import read_json
+
+if TYPE_CHECKING:
+    from vlmgrade.zoo.captioner import Captioner
+    from vlmgrade.zoo.nanovlm import NanoVLMConfig
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ def cards() -> list[Card]:
     return out
 
 
-def nanovlm_config(card: Card):
+def nanovlm_config(card: Card) -> NanoVLMConfig:
     """The architecture a NanoVLM card names: its preset, or the config.json of its folder."""
     from vlmgrade.zoo.nanovlm import NanoVLMConfig, preset
 
@@ -144,7 +149,7 @@ def resolve(name: str, download: bool = False) -> tuple[str, Path | str]:
 
 
 def load_captioner(name: str, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
-                   download: bool = False):
+                   download: bool = False) -> Captioner:
     """The captioner for a model name (or LABEL=SOURCE: its captions then carry LABEL)."""
     label, source = split_label(name)
     kind, where = resolve(source, download)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.types import Caption, GenerationParams, Sample
@@ -18,6 +19,19 @@ OnBatch = Callable[[list[Caption]], None]  # called with each batch's captions a
 
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+class Captioner(Protocol):
+    """What every MODEL_KINDS loader returns (NanoVLMCaptioner, HFCaptioner); `stats` counts the images,
+    new tokens and seconds its `caption` calls spent."""
+
+    name: str
+    model: object
+    device: str
+    stats: dict
+
+    def caption(self, samples: Sequence[Sample], params: GenerationParams | None = None, batch_size: int = 32,
+                on_batch: OnBatch | None = None) -> list[Caption]: ...
 
 
 def refuse_pickle(folder: Path, allow_pickle: bool) -> Path | None:
@@ -97,8 +111,8 @@ class NanoVLMCaptioner:
         return finish(self, samples, texts, params, started)
 
 
-def record_batch(captioner, batch: Sequence[Sample], decoded: list[tuple[str, int]], params: GenerationParams,
-                 texts: dict[str, str], on_batch: OnBatch | None) -> None:
+def record_batch(captioner: Captioner, batch: Sequence[Sample], decoded: list[tuple[str, int]],
+                 params: GenerationParams, texts: dict[str, str], on_batch: OnBatch | None) -> None:
     """Keep one batch's (text, new tokens) per sample, count its tokens, and hand its captions on."""
     made = []
     for s, (text, n_tokens) in zip(batch, decoded):
@@ -109,7 +123,7 @@ def record_batch(captioner, batch: Sequence[Sample], decoded: list[tuple[str, in
         on_batch(made)
 
 
-def finish(captioner, samples: Sequence[Sample], texts: dict[str, str], params: GenerationParams,
+def finish(captioner: Captioner, samples: Sequence[Sample], texts: dict[str, str], params: GenerationParams,
            started: float) -> list[Caption]:
     """The captions in sample order, with the images and seconds added to the captioner's stats."""
     captioner.stats["images"] += len(samples)
@@ -117,7 +131,7 @@ def finish(captioner, samples: Sequence[Sample], texts: dict[str, str], params: 
     return [Caption(s.id, captioner.name, texts[s.id], params) for s in samples]
 
 
-def load_nanovlm(label: str, kind: str, where, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
-                 download: bool = False) -> NanoVLMCaptioner:
+def load_nanovlm(label: str, kind: str, where: Path | str, device: str = "auto", dtype: str = "auto",
+                 allow_pickle: bool = False, download: bool = False) -> NanoVLMCaptioner:
     """The MODEL_KINDS loader of NanoVLM folders (never downloaded: they ship or are trained here)."""
     return NanoVLMCaptioner.load(label, Path(where), device, dtype, allow_pickle)

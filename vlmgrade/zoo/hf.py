@@ -19,11 +19,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.types import Caption, GenerationParams, Sample
 from vlmgrade.pipeline.devices import pick_device, pick_dtype
 from vlmgrade.zoo.captioner import OnBatch, finish, record_batch, refuse_pickle
+
+if TYPE_CHECKING:
+    from transformers import BaseImageProcessor, PreTrainedTokenizerBase, ProcessorMixin
 
 INSTRUCTION = "Describe this picture."
 
@@ -34,7 +38,8 @@ MODEL_CLASSES = {"git": "GitForCausalLM", "blip": "BlipForConditionalGeneration"
 ID_PROMPTS = ("git", "blip", "vision-encoder-decoder")  # kinds whose prompt vlmgrade builds as token ids
 
 
-def _processors(kind: str, where: str, download: bool):
+def _processors(kind: str, where: str,
+                download: bool) -> tuple[ProcessorMixin | None, PreTrainedTokenizerBase, BaseImageProcessor]:
     """(processor or None, tokenizer, image processor). Vision-encoder-decoder folders often ship the two
     halves without a processor config, so they are loaded apart."""
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
@@ -168,7 +173,7 @@ class HFCaptioner:
         return finish(self, samples, texts, params, started)
 
 
-def load_hf(label: str, kind: str, where, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
-            download: bool = False) -> HFCaptioner:
+def load_hf(label: str, kind: str, where: Path | str, device: str = "auto", dtype: str = "auto",
+            allow_pickle: bool = False, download: bool = False) -> HFCaptioner:
     """The MODEL_KINDS loader of every transformers kind (folders or hub ids)."""
     return HFCaptioner.load(label, kind, where, device, dtype, allow_pickle, download)

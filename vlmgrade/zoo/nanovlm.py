@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+KV = tuple[torch.Tensor, torch.Tensor]  # one attention layer's keys and values, each (B, h, T, hs)
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from vlmgrade.zoo.tokenizer import TextTokenizer
 
 CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME = "config.json", "model.safetensors", "tokenizer.json"
 
@@ -105,7 +115,7 @@ def component_shares(cfg: NanoVLMConfig) -> dict:
             "decoder": round((total - encoder - connector) / total, 3)}
 
 
-def preset(name: str, **overrides) -> NanoVLMConfig:
+def preset(name: str, **overrides: object) -> NanoVLMConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown NanoVLM preset {name!r}; choose one of {', '.join(PRESETS)}")
     return NanoVLMConfig(**{**PRESETS[name], **overrides})
@@ -119,7 +129,8 @@ class Attention(nn.Module):
         self.proj = nn.Linear(width, width)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, mask=None, cache=None):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                cache: KV | None = None) -> tuple[torch.Tensor, KV]:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
         q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, h, T, hs)
@@ -144,7 +155,8 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width),
                                  nn.Dropout(dropout))
 
-    def forward(self, x, mask=None, cache=None):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                cache: KV | None = None) -> tuple[torch.Tensor, KV]:
         a, new_cache = self.attn(self.ln1(x), mask, cache)
         x = x + a
         return x + self.mlp(self.ln2(x)), new_cache
@@ -166,7 +178,7 @@ class PatchEmbed(nn.Module):
             self.linear = nn.Linear(3 * cfg.patch_size**2, cfg.encoder_width)
             self.patch = cfg.patch_size
 
-    def forward(self, img):  # img: (B, 3, H, W) in [-1, 1]
+    def forward(self, img: torch.Tensor) -> torch.Tensor:  # img: (B, 3, H, W) in [-1, 1]
         if self.kind == "conv":
             x = self.conv2(F.relu(self.conv1(img)))  # (B, c, H/p, W/p)
             x = F.relu(self.norm(x.flatten(2).transpose(1, 2)))  # (B, N, c)
@@ -189,7 +201,7 @@ class VisualEncoder(nn.Module):
         )
         self.ln = nn.LayerNorm(cfg.encoder_width)
 
-    def forward(self, img):
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
         x = self.patch(img)  # (B, N, D)
         x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos  # (B, 1+N, D)
         for block in self.blocks:
@@ -227,19 +239,19 @@ class NanoVLM(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def image_prefix(self, img):
+    def image_prefix(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode images into the decoder's prefix tokens, plus the encoder's outputs for auxiliary heads."""
         enc = self.encoder(img)  # (B, 1+N, De)
         keep = enc[:, :1] if self.config.image_tokens == "cls" else enc
         return self.connector(keep), enc  # (B, n_image_tokens, W), (B, 1+N, De)
 
-    def auxiliary(self, enc) -> dict:
+    def auxiliary(self, enc: torch.Tensor) -> dict[str, torch.Tensor]:
         """The auxiliary heads' logits: `cls` (B, A) multi-label; `patch_kind`, `patch_color` (B, N, K+1)."""
         heads = {"cls": (self.aux, enc[:, 0]), "patch_kind": (self.patch_kind, enc[:, 1:]),
                  "patch_color": (self.patch_color, enc[:, 1:])}
         return {name: head(x) for name, (head, x) in heads.items() if head is not None}
 
-    def forward(self, img, tokens):
+    def forward(self, img: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Logits for every text position (logits[:, t] predicts tokens[:, t+1]) and the auxiliary logits."""
         prefix, enc = self.image_prefix(img)  # (B, I, W)
         T = tokens.shape[1]
@@ -251,7 +263,8 @@ class NanoVLM(nn.Module):
         return logits, self.auxiliary(enc)
 
     # ------------------------------------------------------------------ generation
-    def _step(self, x, positions, mask, caches):
+    def _step(self, x: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor,
+              caches: Sequence[KV | None]) -> tuple[torch.Tensor, list[KV]]:
         x = x + self.pos(positions)  # (B, T, W)
         new = []
         for block, cache in zip(self.blocks, caches):
@@ -260,7 +273,7 @@ class NanoVLM(nn.Module):
         return self.head(self.ln(x[:, -1])), new  # (B, V)
 
     @torch.no_grad()
-    def generate(self, img, prompts: list[list[int]], eos_id: int, max_new_tokens: int = 48,
+    def generate(self, img: torch.Tensor, prompts: list[list[int]], eos_id: int, max_new_tokens: int = 48,
                  temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
                  use_cache: bool = True) -> list[list[int]]:
         """Complete each prompt (token ids, BOS first) for its image; returns the new tokens, EOS excluded.
@@ -278,19 +291,10 @@ class NanoVLM(nn.Module):
         budget = torch.tensor([min(max_new_tokens, self.config.max_text_len - len(p)) for p in prompts],
                               device=dev)  # (B,)
         max_new_tokens = int(budget.max()) if B else 0
-        prefix, _ = self.image_prefix(img)  # (B, I, W)
-        L = max(len(p) for p in prompts)
-        toks = torch.zeros(B, L, dtype=torch.long, device=dev)
-        for i, p in enumerate(prompts):
-            toks[i, L - len(p):] = torch.tensor(p, dtype=torch.long, device=dev)
-        pad = torch.tensor([L - len(p) for p in prompts], device=dev)  # (B,)
-        seq = torch.cat([prefix, self.tok(toks)], dim=1)  # (B, I+L, W): image, padding, prompt
-        order = self._left_pad_order(pad, prefix.shape[1], L, dev)  # (B, I+L) gather index
-        seq = torch.gather(seq, 1, order[..., None].expand(-1, -1, seq.shape[2]))  # padding, image, prompt
-        valid = torch.arange(seq.shape[1], device=dev)[None] >= pad[:, None]  # (B, S)
+        seq, valid = self._left_padded_input(img, prompts)  # (B, S, W), (B, S)
         positions = (valid.cumsum(1) - 1).clamp(min=0)  # (B, S)
         mask = _padded_causal_mask(valid)  # (B, 1, S, S)
-        caches = [None] * len(self.blocks)
+        caches: Sequence[KV | None] = [None] * len(self.blocks)
         gen = torch.Generator(device=dev).manual_seed(seed) if seed is not None else None
         written = torch.full((B, max_new_tokens), eos_id, dtype=torch.long, device=dev)  # (B, N)
         done = torch.zeros(B, dtype=torch.bool, device=dev)
@@ -318,8 +322,24 @@ class NanoVLM(nn.Module):
         rows = [row[:n] for row, n in zip(written.tolist(), budget.tolist())]
         return [row[:row.index(eos_id)] if eos_id in row else row for row in rows]
 
+    def _left_padded_input(self, img: torch.Tensor, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's first input, [padding, image, prompt] per row, and which of its slots are not padding."""
+        dev = img.device
+        B = len(prompts)
+        prefix, _ = self.image_prefix(img)  # (B, I, W)
+        L = max(len(p) for p in prompts)
+        toks = torch.zeros(B, L, dtype=torch.long, device=dev)
+        for i, p in enumerate(prompts):
+            toks[i, L - len(p):] = torch.tensor(p, dtype=torch.long, device=dev)
+        pad = torch.tensor([L - len(p) for p in prompts], device=dev)  # (B,)
+        seq = torch.cat([prefix, self.tok(toks)], dim=1)  # (B, I+L, W): image, padding, prompt
+        order = self._left_pad_order(pad, prefix.shape[1], L, dev)  # (B, I+L) gather index
+        seq = torch.gather(seq, 1, order[..., None].expand(-1, -1, seq.shape[2]))  # padding, image, prompt
+        valid = torch.arange(seq.shape[1], device=dev)[None] >= pad[:, None]  # (B, S)
+        return seq, valid
+
     @staticmethod
-    def _left_pad_order(pad, n_img: int, L: int, dev):
+    def _left_pad_order(pad: torch.Tensor, n_img: int, L: int, dev: torch.device) -> torch.Tensor:
         """Gather index turning [image, pad, prompt] into [pad, image, prompt] per row."""
         S = n_img + L
         idx = torch.arange(S, device=dev)[None].expand(pad.shape[0], -1)  # (B, S)
@@ -339,8 +359,8 @@ class NanoVLM(nn.Module):
         state = {**state, "head.weight": state.get("head.weight", state["tok.weight"])}
         self.load_state_dict({k: v.float() for k, v in state.items()})
 
-    def save_pretrained(self, folder: str | Path, tokenizer=None, dtype: torch.dtype | None = None,
-                        extra: dict | None = None) -> None:
+    def save_pretrained(self, folder: str | Path, tokenizer: TextTokenizer | None = None,
+                        dtype: torch.dtype | None = None, extra: dict | None = None) -> None:
         from safetensors.torch import save_file
 
         folder = Path(folder)
@@ -379,7 +399,7 @@ class PromptTooLong(ValueError):
         self.length, self.context = length, context
 
 
-def _padded_causal_mask(valid):
+def _padded_causal_mask(valid: torch.Tensor) -> torch.Tensor:
     """(B, S) validity -> (B, 1, S, S) attention mask: causal, blind to padding; a padding row sees
     itself so its softmax stays finite (its output is never read)."""
     S = valid.shape[1]
@@ -388,7 +408,8 @@ def _padded_causal_mask(valid):
     return ((causal[None] & valid[:, None, :]) | eye[None])[:, None]
 
 
-def _sample(logits, temperature: float, top_k: int, top_p: float, gen):
+def _sample(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
+            gen: torch.Generator | None) -> torch.Tensor:
     """Next token per row: argmax when temperature is 0, else top-k / nucleus sampling."""
     if temperature <= 0:
         return logits.argmax(-1)
@@ -405,7 +426,7 @@ def _sample(logits, temperature: float, top_k: int, top_p: float, gen):
     return torch.multinomial(probs, 1, generator=gen)[:, 0]
 
 
-def image_array(image, size: int):
+def image_array(image: Image.Image | np.ndarray, size: int) -> np.ndarray:
     """One picture as the model sees it: RGB, size x size (bilinear), (size, size, 3) uint8. Training and
     captioning both go through here, so a model never meets pixels prepared differently from its training."""
     import numpy as np
@@ -419,13 +440,13 @@ def image_array(image, size: int):
     return np.asarray(image, dtype=np.uint8)
 
 
-def pixels_to_input(pixels):
+def pixels_to_input(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(B, H, W, 3) uint8 array or tensor -> (B, 3, H, W) float tensor in [-1, 1], on the pixels' device."""
     x = pixels if isinstance(pixels, torch.Tensor) else torch.from_numpy(pixels)
     return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (B, 3, H, W)
 
 
-def image_to_tensor(images, size: int):
+def image_to_tensor(images: Iterable[Image.Image | np.ndarray], size: int) -> torch.Tensor:
     """PIL images or HxWx3 uint8 arrays -> (B, 3, size, size) float tensor in [-1, 1]."""
     import numpy as np
 

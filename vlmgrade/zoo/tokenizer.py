@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 
@@ -15,7 +19,7 @@ BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 class TextTokenizer:
     """Thin wrapper over `tokenizers.Tokenizer` with the ids the model needs."""
 
-    def __init__(self, tok) -> None:
+    def __init__(self, tok: Tokenizer) -> None:
         self.tok = tok
         self.bos_id = tok.token_to_id(BOS)
         self.eos_id = tok.token_to_id(EOS)

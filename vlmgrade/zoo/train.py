@@ -11,15 +11,26 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import read_yaml
 from vlmgrade.pipeline import distributed
-from vlmgrade.pipeline.progress import start_bar, stderr_console
+from vlmgrade.pipeline.progress import Bar, start_bar, stderr_console
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import torch
+
+    from vlmgrade.core.types import Sample, SceneObject
+    from vlmgrade.zoo.nanovlm import NanoVLM, NanoVLMConfig
+    from vlmgrade.zoo.tokenizer import TextTokenizer
 
 
 @dataclass
@@ -76,13 +87,14 @@ class TensorSet:
     patch_color: np.ndarray
 
 
-def aux_label_names(objects: list[tuple]) -> list[str]:
+def aux_label_names(objects: list[tuple[SceneObject, ...]]) -> list[str]:
     kinds = sorted({o.name for objs in objects for o in objs})
     pairs = sorted({f"{o.name}:{o.color}" for objs in objects for o in objs})
     return [f"kind:{k}" for k in kinds] + [f"pair:{p}" for p in pairs]
 
 
-def patch_targets(objs, kinds: list[str], colors: list[str], grid: int) -> tuple[np.ndarray, np.ndarray]:
+def patch_targets(objs: Sequence[SceneObject], kinds: list[str], colors: list[str],
+                  grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Per patch (row-major, grid x grid): the index of the kind and colour of the object drawn at the
     patch's centre (the nearest one, drawn last, where boxes overlap), len(kinds)/len(colors) for none;
     -100 (ignored) throughout when an object has no box or a label is unknown."""
@@ -99,7 +111,7 @@ def patch_targets(objs, kinds: list[str], colors: list[str], grid: int) -> tuple
     return kind, color
 
 
-def collect(samples, image_size: int) -> tuple[np.ndarray, list[str], list[tuple]]:
+def collect(samples: Iterable[Sample], image_size: int) -> tuple[np.ndarray, list[str], list[tuple[SceneObject, ...]]]:
     """One pass over (possibly generated) samples: stacked images at the model's size, texts, objects."""
     from vlmgrade.zoo.nanovlm import image_array
 
@@ -115,7 +127,8 @@ def collect(samples, image_size: int) -> tuple[np.ndarray, list[str], list[tuple
     return np.stack(images), texts, objects
 
 
-def to_tensor_set(images: np.ndarray, texts: list[str], objects: list[tuple], tok, mcfg) -> TensorSet:
+def to_tensor_set(images: np.ndarray, texts: list[str], objects: list[tuple[SceneObject, ...]], tok: TextTokenizer,
+                  mcfg: NanoVLMConfig) -> TensorSet:
     index = {name: i for i, name in enumerate(mcfg.aux_labels)}
     tokens = np.full((len(texts), mcfg.max_text_len), tok.pad_id, dtype=np.int64)
     aux = np.zeros((len(texts), max(1, len(index))), dtype=np.float32)
@@ -141,7 +154,8 @@ def _lr(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def _batch(ts: TensorSet, idx, device, torch):
+def _batch(ts: TensorSet, idx: np.ndarray, device: torch.device,
+           torch: ModuleType) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     from vlmgrade.zoo.nanovlm import pixels_to_input
 
     img = pixels_to_input(torch.from_numpy(ts.images[idx]).to(device))  # (B, 3, H, W)
@@ -153,7 +167,8 @@ def _batch(ts: TensorSet, idx, device, torch):
     return img, tokens, targets
 
 
-def _loss(model, img, tokens, targets: dict, pad_id: int, cfg: TrainConfig):
+def _loss(model: torch.nn.Module, img: torch.Tensor, tokens: torch.Tensor, targets: dict[str, torch.Tensor],
+          pad_id: int, cfg: TrainConfig) -> torch.Tensor:
     import torch.nn.functional as F
 
     logits, aux = model(img, tokens[:, :-1])  # (B, T-1, V)
@@ -170,7 +185,7 @@ def _loss(model, img, tokens, targets: dict, pad_id: int, cfg: TrainConfig):
     return loss
 
 
-def evaluate_loss(model, ts: TensorSet, pad_id: int, batch_size: int, device) -> float:
+def evaluate_loss(model: NanoVLM, ts: TensorSet, pad_id: int, batch_size: int, device: torch.device) -> float:
     """Mean text cross-entropy per token on a split (no auxiliary term), in eval mode."""
     import torch
     import torch.nn.functional as F
@@ -192,18 +207,56 @@ def evaluate_loss(model, ts: TensorSet, pad_id: int, batch_size: int, device) ->
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
     import torch
 
-    from vlmgrade.data.datasets import iter_samples
-    from vlmgrade.zoo.nanovlm import NanoVLM, NanoVLMConfig, preset
-    from vlmgrade.zoo.tokenizer import TextTokenizer
-
     torch.set_flush_denormal(True)  # denormals slowed CPU training by ~40% after a few minutes
     rank, world = distributed.world()
-    ddp = world > 1
     device = torch.device(distributed.setup(cfg.device))
-    main = rank == 0
     out = Path(cfg.out)
-    ckpt = out / "checkpoint"
     torch.manual_seed(cfg.seed)
+    run = _start(cfg, rank, world, device, out / "checkpoint", progress)
+    while run.step < run.total:
+        _epoch(run)
+    run.bar.stop()
+    summary = _finish(run, out)
+    distributed.teardown()
+    return summary
+
+
+@dataclass
+class _Run:
+    """One training run's moving parts, shared by its steps, epochs and checkpoints."""
+
+    cfg: TrainConfig
+    model: NanoVLM  # the bare model: checkpoints, validation, gradient clipping
+    net: torch.nn.Module  # what a step calls: the model, or its DistributedDataParallel wrapper under torchrun
+    opt: torch.optim.Optimizer
+    tok: TextTokenizer
+    train_set: TensorSet
+    val_set: TensorSet
+    device: torch.device
+    ckpt: Path
+    rank: int
+    world: int
+    per_epoch: int
+    total: int
+    bar: Bar
+    step: int
+    started: float
+    history: list[dict]
+    plain_log: bool
+    last_log: float
+    loss_avg: float | None = None
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _prepare_data(cfg: TrainConfig, ckpt: Path) -> tuple[TensorSet, TensorSet, TextTokenizer, NanoVLMConfig]:
+    """Both splits in memory, the tokenizer (the checkpoint's when resuming, else trained on the training
+    texts) and the model's config, with the auxiliary heads the config's loss weights ask for."""
+    from vlmgrade.data.datasets import iter_samples
+    from vlmgrade.zoo.nanovlm import NanoVLMConfig, preset
+    from vlmgrade.zoo.tokenizer import TextTokenizer
 
     model_spec = dict(cfg.model)
     name = model_spec.pop("preset", None)
@@ -225,75 +278,120 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         NanoVLMConfig(**model_spec, vocab_size=tok.vocab_size, **heads)
     train_set = to_tensor_set(train_images, train_texts, train_objects, tok, mcfg)
     val_set = to_tensor_set(val_images, val_texts, val_objects, tok, mcfg)
-    del train_texts, train_objects
+    return train_set, val_set, tok, mcfg
 
+
+def _start(cfg: TrainConfig, rank: int, world: int, device: torch.device, ckpt: Path, progress: bool) -> _Run:
+    """Data, model and optimizer, resumed from the checkpoint when there is one, and the progress bar."""
+    import torch
+
+    from vlmgrade.zoo.nanovlm import NanoVLM
+
+    train_set, val_set, tok, mcfg = _prepare_data(cfg, ckpt)
     model = NanoVLM(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     step, elapsed, history = 0, 0.0, []
     if (ckpt / "state.json").exists():
         step, elapsed, history = _load_checkpoint(ckpt, model, opt, device)
-    net = model
-    if ddp:
+    net: torch.nn.Module = model
+    if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    n = len(train_set.tokens)
-    per_epoch = max(1, n // (cfg.batch_size * world))
+    per_epoch = max(1, len(train_set.tokens) // (cfg.batch_size * world))
     total = min(cfg.max_steps or per_epoch * cfg.epochs, per_epoch * cfg.epochs)
+    main = rank == 0
     bar = start_bar("train", total, enabled=progress and main, done=step, fields=("loss",))
-    started, loss_avg = time.time() - elapsed, None
-    # without a terminal (logs, CI, nohup) a live bar shows nothing, so print a plain line each minute
-    plain_log = main and progress and not bar.live
-    last_log = time.time()
+    run = _Run(cfg, model, net, opt, tok, train_set, val_set, device, ckpt, rank, world, per_epoch, total, bar,
+               step, started=time.time() - elapsed, history=history,
+               # without a terminal (logs, CI, nohup) a live bar shows nothing, so print a plain line each minute
+               plain_log=main and progress and not bar.live, last_log=time.time())
     net.train()
-    while step < total:
-        epoch, within = divmod(step, per_epoch)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch)).numpy()
-        shard = perm[rank::world]
-        for b in range(within, per_epoch):
-            if step >= total:
-                break
-            idx = shard[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            for g in opt.param_groups:
-                g["lr"] = _lr(step, total, cfg)
-            img, tokens, targets = _batch(train_set, idx, device, torch)
-            loss = _loss(net, img, tokens, targets, tok.pad_id, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step += 1
-            loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
-            bar.set(step, loss=f"{loss_avg:.3f}")
-            if plain_log and time.time() - last_log > 60:
-                last_log = time.time()
-                rate = (step * cfg.batch_size * world) / max(1e-9, last_log - started)
-                bar.print(f"step {step}/{total}  loss {loss_avg:.4f}  {rate:.0f} img/s  "
-                                 f"ETA {(total - step) * cfg.batch_size * world / max(rate, 1e-9) / 60:.1f} min")
-            if main and step % cfg.checkpoint_every == 0:
-                _save_checkpoint(ckpt, model, opt, tok, step, time.time() - started, history)
-        if step % per_epoch == 0 or step >= total:
-            val = evaluate_loss(model, val_set, tok.pad_id, 128, device)
-            history.append({"epoch": step / per_epoch, "step": step, "train_loss": loss_avg, "val_loss": val})
-            if main:
-                bar.print(
-                    f"epoch {step / per_epoch:.2f}  step {step}  train loss {loss_avg:.4f}  val loss {val:.4f}")
-                _save_checkpoint(ckpt, model, opt, tok, step, time.time() - started, history)
-    bar.stop()
-    summary = {"steps": step, "images_seen": step * cfg.batch_size * world,
-               "train_seconds": round(time.time() - started),
+    return run
+
+
+def _epoch(run: _Run) -> None:
+    """The rest of the current epoch (all of it unless resuming mid-epoch), each rank on its own shard of
+    the epoch's order; then, at the epoch's end or the run's, the validation loss and a checkpoint."""
+    import torch
+
+    cfg = run.cfg
+    epoch, within = divmod(run.step, run.per_epoch)
+    n = len(run.train_set.tokens)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch)).numpy()
+    shard = perm[run.rank::run.world]
+    for b in range(within, run.per_epoch):
+        if run.step >= run.total:
+            break
+        _step(run, shard[b * cfg.batch_size:(b + 1) * cfg.batch_size])
+        if run.plain_log and time.time() - run.last_log > 60:
+            _log_plain(run)
+        if run.main and run.step % cfg.checkpoint_every == 0:
+            _checkpoint(run)
+    if run.step % run.per_epoch == 0 or run.step >= run.total:
+        _validate(run)
+
+
+def _step(run: _Run, idx: np.ndarray) -> None:
+    """One optimizer step on the samples `idx`, with the scheduled learning rate; updates the smoothed loss."""
+    import torch
+
+    for g in run.opt.param_groups:
+        g["lr"] = _lr(run.step, run.total, run.cfg)
+    img, tokens, targets = _batch(run.train_set, idx, run.device, torch)
+    loss = _loss(run.net, img, tokens, targets, run.tok.pad_id, run.cfg)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+    run.opt.step()
+    run.step += 1
+    run.loss_avg = loss.item() if run.loss_avg is None else 0.98 * run.loss_avg + 0.02 * loss.item()
+    run.bar.set(run.step, loss=f"{run.loss_avg:.3f}")
+
+
+def _log_plain(run: _Run) -> None:
+    """The plain progress line printed each minute when no live bar is drawn."""
+    cfg, world, step, total = run.cfg, run.world, run.step, run.total
+    run.last_log = time.time()
+    rate = (step * cfg.batch_size * world) / max(1e-9, run.last_log - run.started)
+    run.bar.print(f"step {step}/{total}  loss {run.loss_avg:.4f}  {rate:.0f} img/s  "
+                  f"ETA {(total - step) * cfg.batch_size * world / max(rate, 1e-9) / 60:.1f} min")
+
+
+def _validate(run: _Run) -> None:
+    """The validation loss, added to the history; the main process reports it and saves a checkpoint."""
+    val = evaluate_loss(run.model, run.val_set, run.tok.pad_id, 128, run.device)
+    epoch = run.step / run.per_epoch
+    run.history.append({"epoch": epoch, "step": run.step, "train_loss": run.loss_avg, "val_loss": val})
+    if run.main:
+        run.bar.print(f"epoch {epoch:.2f}  step {run.step}  train loss {run.loss_avg:.4f}  val loss {val:.4f}")
+        _checkpoint(run)
+
+
+def _checkpoint(run: _Run) -> None:
+    _save_checkpoint(run.ckpt, run.model, run.opt, run.tok, run.step, time.time() - run.started, run.history)
+
+
+def _finish(run: _Run, out: Path) -> dict:
+    """The run's summary; the main process saves the model and the summary (training.json) in `out`."""
+    import torch
+
+    cfg, history = run.cfg, run.history
+    summary = {"steps": run.step, "images_seen": run.step * cfg.batch_size * run.world,
+               "train_seconds": round(time.time() - run.started),
                "final_val_loss": history[-1]["val_loss"] if history else None, "history": history,
-               "params": model.num_params(), "train_data": cfg.train, "train_size": n, "seed": cfg.seed}
-    if main:
+               "params": run.model.num_params(), "train_data": cfg.train, "train_size": len(run.train_set.tokens),
+               "seed": cfg.seed}
+    if run.main:
         dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(cfg.save_dtype)
-        model.save_pretrained(out, tok, dtype=dtype)
+        run.model.save_pretrained(out, run.tok, dtype=dtype)
         (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
-    distributed.teardown()
     return summary
 
 
-def _save_checkpoint(ckpt: Path, model, opt, tok, step: int, elapsed: float, history: list) -> None:
+def _save_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, tok: TextTokenizer, step: int,
+                     elapsed: float, history: list[dict]) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -307,7 +405,8 @@ def _save_checkpoint(ckpt: Path, model, opt, tok, step: int, elapsed: float, his
     (ckpt / "state.json").write_text(json.dumps({"step": step, "elapsed": elapsed, "history": history}))
 
 
-def _load_checkpoint(ckpt: Path, model, opt, device):
+def _load_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer,
+                     device: torch.device) -> tuple[int, float, list[dict]]:
     import torch
     from safetensors.torch import load_file
 

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image, ImageDraw
+
+    from vlmgrade.core.types import SceneObject
 
 SKY = {
     "park": (140, 200, 250),
@@ -198,7 +205,7 @@ def _shade(rgb: tuple[int, int, int], rng: random.Random) -> tuple[int, int, int
     return tuple(int(min(255, max(0, v + rng.gauss(0, 12)))) for v in rgb)  # type: ignore[return-value]
 
 
-def _scenery(d, setting: str, size: int, rng: random.Random) -> None:
+def _scenery(d: ImageDraw.ImageDraw, setting: str, size: int, rng: random.Random) -> None:
     """Distractors that are no object kind: clouds, sun, fence, waves, window, rug, snowflakes, road."""
     h = int(size * HORIZON)
     if setting in ("park", "beach", "street", "snow"):
@@ -208,35 +215,55 @@ def _scenery(d, setting: str, size: int, rng: random.Random) -> None:
     if setting in ("park", "beach"):
         r = size // 16
         d.ellipse([size - 3 * r, r, size - r, 3 * r], fill=(255, 235, 90))
-    if setting == "park":
-        for x in range(0, size, max(4, size // 16)):
-            d.line([(x, h - size * 0.06), (x, h)], fill=(160, 120, 80), width=1)
-        d.line([(0, h - size * 0.04), (size, h - size * 0.04)], fill=(160, 120, 80), width=1)
-    if setting == "beach":
-        d.rectangle([0, h, size, h + size // 12], fill=(60, 120, 210))
-        for x in range(0, size, size // 8):
-            d.arc([x, h - 3, x + size // 8, h + 5], 180, 360, fill=(230, 240, 255))
-    if setting == "room":
-        d.rectangle([size * 0.38, size * 0.08, size * 0.62, size * 0.3], fill=(200, 230, 250), outline=(90, 70, 50))
-        d.ellipse([size * 0.2, size * 0.8, size * 0.8, size * 0.98], fill=(190, 150, 160))
-    if setting == "snow":
-        for _ in range(25):
-            x, y = rng.uniform(0, size), rng.uniform(0, size)
-            d.ellipse([x - 1, y - 1, x + 1, y + 1], fill=(255, 255, 255))
-    if setting == "street":
-        d.rectangle([0, size * 0.72, size, size * 0.84], fill=(80, 80, 85))
-        for x in range(0, size, size // 6):
-            d.rectangle([x, size * 0.775, x + size // 12, size * 0.785], fill=(245, 245, 245))
+    own = _SETTING_SCENERY.get(setting)
+    if own is not None:
+        own(d, size, h, rng)
 
 
-def _draw_kind(d, kind: str, box_px: tuple[float, float, float, float], rgb, rng: random.Random) -> None:
+def _fence(d: ImageDraw.ImageDraw, size: int, h: int, rng: random.Random) -> None:
+    for x in range(0, size, max(4, size // 16)):
+        d.line([(x, h - size * 0.06), (x, h)], fill=(160, 120, 80), width=1)
+    d.line([(0, h - size * 0.04), (size, h - size * 0.04)], fill=(160, 120, 80), width=1)
+
+
+def _waves(d: ImageDraw.ImageDraw, size: int, h: int, rng: random.Random) -> None:
+    d.rectangle([0, h, size, h + size // 12], fill=(60, 120, 210))
+    for x in range(0, size, size // 8):
+        d.arc([x, h - 3, x + size // 8, h + 5], 180, 360, fill=(230, 240, 255))
+
+
+def _window_and_rug(d: ImageDraw.ImageDraw, size: int, h: int, rng: random.Random) -> None:
+    d.rectangle([size * 0.38, size * 0.08, size * 0.62, size * 0.3], fill=(200, 230, 250), outline=(90, 70, 50))
+    d.ellipse([size * 0.2, size * 0.8, size * 0.8, size * 0.98], fill=(190, 150, 160))
+
+
+def _snowflakes(d: ImageDraw.ImageDraw, size: int, h: int, rng: random.Random) -> None:
+    for _ in range(25):
+        x, y = rng.uniform(0, size), rng.uniform(0, size)
+        d.ellipse([x - 1, y - 1, x + 1, y + 1], fill=(255, 255, 255))
+
+
+def _road(d: ImageDraw.ImageDraw, size: int, h: int, rng: random.Random) -> None:
+    d.rectangle([0, size * 0.72, size, size * 0.84], fill=(80, 80, 85))
+    for x in range(0, size, size // 6):
+        d.rectangle([x, size * 0.775, x + size // 12, size * 0.785], fill=(245, 245, 245))
+
+
+# each setting's own scenery, drawn after the clouds and the sun: (draw, size, horizon y, rng)
+_SETTING_SCENERY: dict[str, Callable[[ImageDraw.ImageDraw, int, int, random.Random], None]] = {
+    "park": _fence, "beach": _waves, "room": _window_and_rug, "snow": _snowflakes, "street": _road,
+}
+
+
+def _draw_kind(d: ImageDraw.ImageDraw, kind: str, box_px: tuple[float, float, float, float], rgb: tuple[int, int, int],
+               rng: random.Random) -> None:
     x0, y0, x1, y1 = box_px
     w, h = x1 - x0, y1 - y0
     main = _shade(rgb, rng)
     dark = tuple(int(v * 0.7) for v in main)
     colours = {"c": main, "d": dark, **_FIXED}
 
-    def pt(p):
+    def pt(p: Sequence[float]) -> tuple[float, float]:
         return (x0 + p[0] * w, y0 + p[1] * h)
 
     for shape, geom, role in SHAPES[kind]:
@@ -251,7 +278,7 @@ def _draw_kind(d, kind: str, box_px: tuple[float, float, float, float], rgb, rng
             d.line([pt(p) for p in geom], fill=fill, width=max(1, int(min(w, h) / 10)))
 
 
-def render(objects, setting: str, size: int = 128, seed: str = ""):
+def render(objects: Iterable[SceneObject], setting: str, size: int = 128, seed: str = "") -> Image.Image:
     """The scene as an RGB PIL image of size x size pixels; `seed` fixes shades, scenery and noise."""
     from PIL import Image, ImageDraw
 

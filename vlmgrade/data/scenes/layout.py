@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -25,6 +27,11 @@ from vlmgrade.core.types import SceneObject
 from vlmgrade.data.scenes import geometry
 from vlmgrade.data.scenes.drawing import COLORS
 from vlmgrade.data.scenes.drawing import render as _render
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+_T = TypeVar("_T")
 
 VERSION = 2
 KINDS = ("ball", "box", "cup", "hat", "car", "kite", "star", "fish", "boat", "flower",  # toys and things
@@ -49,7 +56,7 @@ ASPECT = {"tree": 1.5, "house": 1.1, "bus": 0.6, "truck": 0.65, "car": 0.6, "pla
           "fish": 0.55, "banana": 0.55, "boat": 0.8, "kite": 1.2, "flower": 1.3, "cake": 0.8, "drum": 0.85}
 
 
-def _ranked(items, salt: str) -> list:
+def _ranked(items: Iterable[_T], salt: str) -> list[_T]:
     return sorted(items, key=lambda x: hashlib.sha1(f"{salt}/{x}".encode()).hexdigest())
 
 
@@ -179,7 +186,7 @@ def sentence_count(text: str) -> int:
     return sum(text.count(p) for p in ".!?")
 
 
-def render(scene: Scene, size: int = 128):
+def render(scene: Scene, size: int = 128) -> Image.Image:
     """The scene's picture as an RGB PIL image."""
     return _render(scene.objects, scene.setting, size, seed=scene.id)
 

@@ -9,6 +9,7 @@ than their facts; the grounded judge reads the same phrases back (`judges/claims
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 
 from vlmgrade.core.types import SceneObject
 from vlmgrade.data.scenes import geometry
@@ -84,7 +85,7 @@ def _cap(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def _groups(objects) -> dict[tuple[str, str], list[SceneObject]]:
+def _groups(objects: Sequence[SceneObject]) -> dict[tuple[str, str], list[SceneObject]]:
     groups: dict[tuple[str, str], list[SceneObject]] = {}
     for o in objects:
         groups.setdefault((o.name, o.color), []).append(o)
@@ -103,7 +104,7 @@ def _group_phrase(rng: random.Random, members: list[SceneObject]) -> str:
     return noun_phrase(o, "a", size=rng.random() < 0.4)
 
 
-def listing(rng: random.Random, objects) -> str:
+def listing(rng: random.Random, objects: Sequence[SceneObject]) -> str:
     groups = list(_groups(objects).values())
     rng.shuffle(groups)
     chosen = groups[:rng.randint(2, min(4, len(groups)))] if len(groups) > 1 else groups
@@ -150,7 +151,7 @@ def attribute_sentence(rng: random.Random, o: SceneObject, unique_kind: bool) ->
                        f"The {o.color} {o.name} is so {o.size}."])
 
 
-def facts(objects) -> list[tuple]:
+def facts(objects: Sequence[SceneObject]) -> list[tuple]:
     """What may be said of a scene, each as (kind, *objects): positions, relations, counts, attributes."""
     out: list[tuple] = [("position", o) for o in objects if o.position]
     for a in objects:
@@ -178,7 +179,7 @@ def _say(rng: random.Random, fact: tuple) -> str:
     return attribute_sentence(rng, *fact[1:])
 
 
-def _content(rng: random.Random, objects, n: int) -> list[str]:
+def _content(rng: random.Random, objects: Sequence[SceneObject], n: int) -> list[str]:
     pool = facts(objects)
     rng.shuffle(pool)
     # relations and counts first: they are what a model finds hardest to get right
@@ -186,13 +187,13 @@ def _content(rng: random.Random, objects, n: int) -> list[str]:
     return [_say(rng, f) for f in pool[:n]]
 
 
-def _extra(rng: random.Random, objects) -> str:
+def _extra(rng: random.Random, objects: Sequence[SceneObject]) -> str:
     if rng.random() < 0.6:
         return rng.choice(FEELINGS).format(np=noun_phrase(rng.choice(objects), "the")[4:])
     return rng.choice(CLOSERS)
 
 
-def _fit(rng: random.Random, build, words: tuple[int, int], sentences: tuple[int, int]) -> str:
+def _fit(rng: random.Random, build: Callable[[], str], words: tuple[int, int], sentences: tuple[int, int]) -> str:
     from vlmgrade.data.scenes.layout import sentence_count, word_count
 
     for _ in range(2000):
@@ -202,7 +203,7 @@ def _fit(rng: random.Random, build, words: tuple[int, int], sentences: tuple[int
     raise RuntimeError("scene text grammar cannot reach the word range")  # a bug, not user input
 
 
-def short_text(rng: random.Random, setting: str, objects) -> str:
+def short_text(rng: random.Random, setting: str, objects: Sequence[SceneObject]) -> str:
     from vlmgrade.data.scenes.layout import SHORT_WORDS
 
     def build() -> str:
@@ -216,7 +217,7 @@ def short_text(rng: random.Random, setting: str, objects) -> str:
     return _fit(rng, build, SHORT_WORDS, (2, 3))
 
 
-def long_text(rng: random.Random, setting: str, objects) -> str:
+def long_text(rng: random.Random, setting: str, objects: Sequence[SceneObject]) -> str:
     from vlmgrade.data.scenes.layout import LONG_WORDS, word_count
 
     def build() -> str:

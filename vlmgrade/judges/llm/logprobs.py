@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from vlmgrade.rubrics.rubric import Rubric
+from vlmgrade.rubrics import Rubric
 
 Tokens = list[tuple[str, list[tuple[str, float]]]]  # (token, [(alternative, logprob), ...]) per position
 

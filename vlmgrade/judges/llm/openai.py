@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.types import Caption, Sample
 from vlmgrade.judges import JudgeSpec
-from vlmgrade.rubrics.rubric import Rubric, json_schema, render
+from vlmgrade.rubrics import Rubric, json_schema, render
 
 JUDGE_IMAGE_MAX_SIDE = 512  # one high-detail tile: image tokens stay predictable
 
@@ -39,7 +39,7 @@ def build_messages(rubric: Rubric, sample: Sample, caption: Caption, force_image
     """Chat messages for one judging job; a pairwise rubric's job shows `caption` as A and `second` as B."""
     system, prompt = render(rubric, sample, caption, second)
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
-    if (rubric.judge.get("image") or force_image) and sample.image is not None:
+    if (rubric.judge.image or force_image) and sample.image is not None:
         content = [{"type": "text", "text": prompt},
                    {"type": "image_url", "image_url": {"url": image_data_url(sample.image)}}]
         messages.append({"role": "user", "content": content})
@@ -188,7 +188,7 @@ def request_body(spec: JudgeSpec, rubric: Rubric, messages: list[dict], temperat
                  logprobs: bool = False) -> dict:
     """The one chat-completions body for a judging job: sent as is by a direct call, written as is into a
     Batch API line, and hashed (with the endpoint) into the cache key."""
-    t = rubric.judge.get("temperature", 0.0) if temperature is None else temperature
+    t = rubric.judge.temperature if temperature is None else temperature
     body = {"model": spec.model, "messages": messages, "temperature": t, "max_tokens": max_tokens(rubric),
             "response_format": response_format(rubric)}
     if logprobs:

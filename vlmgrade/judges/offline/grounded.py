@@ -20,12 +20,18 @@ that criterion alone, with its reason in the judgment's details; every claim's v
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
 from vlmgrade.core.types import Caption, Judgment, Sample, SceneObject
 from vlmgrade.data.scenes import geometry
 from vlmgrade.judges.offline.claims import ObjectClaim, read_claims
 from vlmgrade.judges.offline.fluency import fluency
+from vlmgrade.judges.protocol import ScoringContext, kept, unscored
 
-CRITERIA = ("hallucination", "coverage", "attributes", "relations", "counts", "fluency", "grounded")
+if TYPE_CHECKING:
+    from vlmgrade.rubrics import Rubric
 
 
 def _instances(claim: ObjectClaim, objects, with_size: bool = True) -> list[SceneObject]:
@@ -97,12 +103,29 @@ def check(text: str, prefix: str, objects: tuple[SceneObject, ...]) -> tuple[dic
     return scores, reasons, verdicts
 
 
-def judge(sample: Sample, caption: Caption, rubric: str = "grounded") -> Judgment:
-    """A Judgment on the grounded criteria; wholly unscored only when the sample has no annotations."""
+def judge(sample: Sample, caption: Caption, rubric: Rubric | None = None) -> Judgment:
+    """A Judgment on the rubric's criteria (default: the built-in `grounded` rubric); wholly unscored only
+    when the sample has no annotations."""
+    rubric = rubric or builtin_rubric()
     if not sample.objects:
-        return Judgment(caption.sample_id, caption.model, rubric, {c: None for c in CRITERIA},
+        return Judgment(caption.sample_id, caption.model, rubric.name, unscored(rubric),
                         unscored_reason="sample has no object annotations")
     scores, reasons, verdicts = check(caption.text, sample.prefix, sample.objects)
     raw = "; ".join(f"{v['claim']}: {'ok' if v['true'] else 'wrong'}" for v in verdicts)
-    return Judgment(caption.sample_id, caption.model, rubric, {c: scores[c] for c in CRITERIA}, raw=raw,
+    return Judgment(caption.sample_id, caption.model, rubric.name, kept(rubric, scores), raw=raw,
                     details={"claims": verdicts, "unscored": reasons})
+
+
+@lru_cache(maxsize=1)
+def builtin_rubric() -> Rubric:
+    from vlmgrade.rubrics import load_rubric
+
+    return load_rubric("grounded")
+
+
+class GroundedScorer:
+    """The registry's `grounded` kind."""
+
+    def judge_all(self, rubric: Rubric, samples: Mapping[str, Sample], captions: Sequence[Caption],
+                  context: ScoringContext) -> list[Judgment]:
+        return [judge(samples[c.sample_id], c, rubric) for c in captions]

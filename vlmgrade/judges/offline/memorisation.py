@@ -21,19 +21,24 @@ texts are very short, so the best over the candidates is the best over all in pr
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.types import Caption, Judgment, Sample
 from vlmgrade.judges.offline.references import description, words
+from vlmgrade.judges.protocol import ScoringContext, kept, unscored
+from vlmgrade.judges.registry import JUDGE_KINDS
 
-CRITERIA = ("train_rouge_l", "train_4gram_share")
+if TYPE_CHECKING:
+    from vlmgrade.rubrics import Rubric
+
 CANDIDATES = 20
-BASELINE = "reference"  # the rows of the test references' own figures
+BASELINE = JUDGE_KINDS["memorisation"].baseline_model  # the rows of the test references' own figures
 
 
 def _grams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
@@ -75,14 +80,15 @@ class TrainingIndex:
         return max(scorer.score(self.texts[i], query)["rougeL"].fmeasure for i in top if counts[i] > 0)
 
 
-def training_source(model: str, override: str | None) -> tuple[str, int | None] | None:
-    """(data name or path, how many of its texts) the model was trained on, or None when unknown."""
+def training_source(source: str, override: str | None) -> tuple[str, int | None] | None:
+    """(data name or path, how many of its texts) the model loaded from `source` (a zoo name or folder, not
+    its label) was trained on, or None when unknown."""
     if override:
         return override, None
     from vlmgrade.zoo import resolve
 
     try:
-        _, where = resolve(model)
+        _, where = resolve(source)
     except UserError:
         return None
     record = Path(str(where)) / "training.json"
@@ -101,31 +107,42 @@ def training_texts(source: str, limit: int | None) -> list[str]:
     return texts
 
 
-def judge_all(samples: dict[str, Sample], captions: Sequence[Caption], rubric: str = "memorisation",
-              train_data: str | None = None) -> list[Judgment]:
+def judge_all(samples: Mapping[str, Sample], captions: Sequence[Caption], rubric: Rubric,
+              context: ScoringContext) -> list[Judgment]:
     """One judgment per caption, plus the test references' own figures as model `reference` (unless the
-    run's --controls already judge a `reference` caption)."""
+    run's --controls already judge a `reference` caption). A model's training texts are found through the
+    name it was loaded from (`LABEL=SOURCE` gives the label to its captions, the source to this lookup)."""
     out: list[Judgment] = []
     indexes: dict[tuple, TrainingIndex] = {}
-    baseline_done = any(c.model == BASELINE for c in captions)
     for model in dict.fromkeys(c.model for c in captions):
         mine = [c for c in captions if c.model == model]
-        source = training_source(model, train_data) if model != BASELINE else next(iter(indexes), None)
+        if model == BASELINE:
+            source = next(iter(indexes), None)
+        else:
+            source = training_source(context.sources.get(model, model), context.train_data)
         if source is None:
             reason = f"the training texts of {model} are unknown: pass --train-data NAME|PATH"
-            out += [Judgment(c.sample_id, c.model, rubric, {k: None for k in CRITERIA}, reason) for c in mine]
+            out += [Judgment(c.sample_id, c.model, rubric.name, unscored(rubric), reason) for c in mine]
             continue
         if source not in indexes:
             indexes[source] = TrainingIndex.build(training_texts(*source))
-        index = indexes[source]
-        for c in mine:
-            text = description(samples[c.sample_id], c)
-            out.append(Judgment(c.sample_id, c.model, rubric, {"train_rouge_l": index.best_rouge_l(text),
-                                                                "train_4gram_share": index.share_4grams(text)}))
-    if not baseline_done and indexes:
+        out += [_judged(indexes[source], rubric, c.sample_id, c.model, description(samples[c.sample_id], c))
+                for c in mine]
+    if indexes and not any(c.model == BASELINE for c in captions):
         index = next(iter(indexes.values()))
-        for sid in dict.fromkeys(c.sample_id for c in captions):
-            for ref in samples[sid].references[:1]:
-                out.append(Judgment(sid, BASELINE, rubric, {"train_rouge_l": index.best_rouge_l(ref),
-                                                            "train_4gram_share": index.share_4grams(ref)}))
+        out += [_judged(index, rubric, sid, BASELINE, ref) for sid in dict.fromkeys(c.sample_id for c in captions)
+                for ref in samples[sid].references[:1]]
     return out
+
+
+def _judged(index: TrainingIndex, rubric: Rubric, sample_id: str, model: str, text: str) -> Judgment:
+    computed = {"train_rouge_l": index.best_rouge_l(text), "train_4gram_share": index.share_4grams(text)}
+    return Judgment(sample_id, model, rubric.name, kept(rubric, computed))
+
+
+class MemorisationScorer:
+    """The registry's `memorisation` kind."""
+
+    def judge_all(self, rubric: Rubric, samples: Mapping[str, Sample], captions: Sequence[Caption],
+                  context: ScoringContext) -> list[Judgment]:
+        return judge_all(samples, captions, rubric, context)

@@ -16,14 +16,17 @@ interval over samples.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vlmgrade.core.types import Caption, Judgment, Sample
+from vlmgrade.judges.protocol import ScoringContext, kept, unscored
 
-CRITERIA = ("bleu4", "rouge_l", "cider_d")
+if TYPE_CHECKING:
+    from vlmgrade.rubrics import Rubric
 CORPUS_RESAMPLES = 200  # corpus BLEU is recomputed per resample: enough for a 95% percentile interval
 
 
@@ -63,13 +66,13 @@ def _inputs(samples: dict[str, Sample], captions: Sequence[Caption]) -> tuple[di
     return gts, res
 
 
-def judge_all(samples: dict[str, Sample], captions: Sequence[Caption], rubric: str = "references") -> list[Judgment]:
+def judge_all(samples: Mapping[str, Sample], captions: Sequence[Caption], rubric: Rubric) -> list[Judgment]:
     """One judgment per caption; per model, since CIDEr-D weighs n-grams by the whole corpus of references."""
     out = []
     for model in dict.fromkeys(c.model for c in captions):
         mine = [c for c in captions if c.model == model]
         bare = [c for c in mine if not samples[c.sample_id].references]
-        out += [Judgment(c.sample_id, c.model, rubric, {k: None for k in CRITERIA},
+        out += [Judgment(c.sample_id, c.model, rubric.name, unscored(rubric),
                          unscored_reason="sample has no references") for c in bare]
         scored = [c for c in mine if samples[c.sample_id].references]
         if not scored:
@@ -81,7 +84,7 @@ def judge_all(samples: dict[str, Sample], captions: Sequence[Caption], rubric: s
         for c in scored:
             i = order[c.sample_id]
             scores = {"bleu4": bleu[i], "rouge_l": _rouge_l(res[c.sample_id][0], gts[c.sample_id]), "cider_d": cider[i]}
-            out.append(Judgment(c.sample_id, c.model, rubric, scores))
+            out.append(Judgment(c.sample_id, c.model, rubric.name, kept(rubric, scores)))
     return out
 
 
@@ -126,3 +129,15 @@ def corpus_figures(samples: dict[str, Sample], captions: Sequence[Caption], rubr
             out.append(CorpusFigure(model, rubric, metric, value, None if low is None else float(low),
                                     None if high is None else float(high), len(ids)))
     return out
+
+
+class ReferenceMetrics:
+    """The registry's `references` kind: per-caption metrics, and corpus figures beside them."""
+
+    def judge_all(self, rubric: Rubric, samples: Mapping[str, Sample], captions: Sequence[Caption],
+                  context: ScoringContext) -> list[Judgment]:
+        return judge_all(samples, captions, rubric)
+
+    def corpus_figures(self, rubric: Rubric, samples: Mapping[str, Sample], captions: Sequence[Caption],
+                       context: ScoringContext) -> list[CorpusFigure]:
+        return corpus_figures(samples, captions, rubric.name, context.seed)

@@ -1,0 +1,66 @@
+"""What `--judge` names: a registered kind, with a model and an endpoint for the kinds that send requests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from vlmgrade.core.errors import UserError
+from vlmgrade.judges.registry import DEFAULT_OFFLINE, JUDGE_KINDS, JudgeKind
+
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+DEFAULT_LLM = ("openai", "gpt-4o")  # the judge with credentials and no --judge
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """A judge to use: `model` is None for an offline kind."""
+
+    kind: str
+    model: str | None = None
+    base_url: str | None = None
+
+    @property
+    def declared(self) -> JudgeKind:
+        return JUDGE_KINDS[self.kind]
+
+    @property
+    def offline(self) -> bool:
+        return self.declared.offline
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.model is None else f"{self.kind}:{self.model}"
+
+    @property
+    def endpoint(self) -> str:
+        """What the cache keys and run records name as the server: a local model is its own endpoint."""
+        if self.declared.local:
+            return self.label
+        return self.base_url or OPENAI_DEFAULT_URL
+
+
+def _credentials(base_url: str | None) -> bool:
+    return bool(os.environ.get("OPENAI_API_KEY") or base_url)
+
+
+def parse_judge(text: str | None, base_url: str | None = None) -> tuple[JudgeSpec, str | None]:
+    """The judge to use and, when the default was changed for lack of credentials, a note saying so."""
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+    if text is None:
+        if not _credentials(base_url):
+            return JudgeSpec(DEFAULT_OFFLINE), (
+                f"no OPENAI_API_KEY or OPENAI_BASE_URL set: judging offline with the {DEFAULT_OFFLINE} judge; set "
+                "OPENAI_API_KEY (or --judge-base-url) and pass --judge openai:gpt-4o --rubric nanovlm-paper to "
+                "grade with GPT-4o")
+        return JudgeSpec(DEFAULT_LLM[0], DEFAULT_LLM[1], base_url), None
+    name, _, model = text.partition(":")
+    kind = JUDGE_KINDS.get(name)
+    if kind is None or kind.offline == bool(model):
+        forms = ", ".join(k.usage for k in JUDGE_KINDS.values())
+        raise UserError(f"unknown judge {text!r}: use {forms} (e.g. openai:gpt-4o)")
+    if kind.offline:
+        return JudgeSpec(name), None
+    if kind.needs_credentials and not _credentials(base_url):
+        raise UserError(f"--judge {text} needs OPENAI_API_KEY (or a --judge-base-url for a local server)")
+    return JudgeSpec(name, model, None if kind.local else base_url), None
