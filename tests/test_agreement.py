@@ -100,7 +100,7 @@ def test_agree_compares_two_judges_on_the_samples_both_scored(tiny_model, env, c
     header = capsys.readouterr().out.splitlines()[0].split(",")
     assert {"spearman", "kappa_quadratic_ci_low", "alpha_ordinal", "mean_abs_diff_ci_high"} <= set(header)
     assert main(["agree", str(env / "a"), str(env / "missing")]) == 2
-    assert "not a run folder" in capsys.readouterr().err
+    assert "run folder not found" in capsys.readouterr().err
 
 
 def test_repeats_show_the_judge_agreeing_with_itself_in_the_report(tiny_model, env):

@@ -62,3 +62,15 @@ def test_the_training_data_comes_from_training_json_or_is_unscored_with_a_reason
                  "memorisation", "--judge", "grounded", "--out", str(env / "s"), "--quiet", "--allow-unscored"]) == 0
     judged = [json.loads(x) for x in (env / "s" / "judgments.jsonl").read_text().splitlines()]
     assert "pass --train-data" in judged[0]["unscored_reason"]
+
+
+def test_a_labelled_model_is_checked_against_the_training_texts_of_its_source(env):
+    """`--model mine=SOURCE` gives the label to the captions; the training texts are those of SOURCE (before,
+    they were looked up by the label, and every judgment was unscored)."""
+    assert main(["run", "--model", "mine=nanovlm-tiny-scenes", "--data", "scenes-short:test", "--limit", "3",
+                 "--rubric", "memorisation", "--judge", "grounded", "--max-new-tokens", "8", "--out",
+                 str(env / "r"), "--quiet"]) == 0
+    judged = [json.loads(line) for line in (env / "r" / "judgments.jsonl").read_text().splitlines()]
+    mine = [j for j in judged if j["model"] == "mine"]
+    assert len(mine) == 3 and all(j["unscored_reason"] is None for j in mine)
+    assert all(0 <= j["scores"]["train_rouge_l"] <= 1 for j in mine)

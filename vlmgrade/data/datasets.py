@@ -6,13 +6,14 @@ or a folder holding `manifest.jsonl`).
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
-from vlmgrade.core.files import jsonl_objects
+from vlmgrade.core.files import jsonl_objects, regular_file
 from vlmgrade.core.types import Sample, SceneObject
 from vlmgrade.data.scenes import layout as scenes
 
@@ -34,8 +35,21 @@ def describe(name: str) -> dict:
 
     if name.partition(":")[0] in BUILTIN:
         return {"name": name, "version": f"scenes-v{scenes.VERSION}"}
-    path = Path(name) / "manifest.jsonl" if Path(name).is_dir() else Path(name)
+    path = regular_file(manifest_path(name), "manifest")
     return {"name": name, "version": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+
+
+def manifest_path(name: str) -> Path:
+    """The manifest a data name that is not built in points at; UserError (one line, with the closest
+    built-in name when it looks like a typo of one) when there is none."""
+    path = Path(name)
+    if path.is_dir():
+        path = path / "manifest.jsonl"
+    if not path.exists():
+        close = difflib.get_close_matches(name, builtin_names(), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else f" ({', '.join(builtin_names())})"
+        raise UserError(f"unknown dataset {name!r}: not a manifest file or folder, nor a built-in{hint}")
+    return path
 
 
 def in_memory(samples: Iterable[Sample]) -> dict:
@@ -58,13 +72,7 @@ def iter_samples(name: str, limit: int | None = None) -> Iterator[Sample]:
     base, _, split = name.partition(":")
     if base in BUILTIN:
         return _builtin(base, split or "test", limit)
-    path = Path(name)
-    if path.is_dir():
-        path = path / "manifest.jsonl"
-    if not path.exists():
-        known = ", ".join(builtin_names())
-        raise UserError(f"unknown dataset {name!r}: not a manifest file or folder, nor a built-in ({known})")
-    return iter(load_manifest(path, limit))
+    return iter(load_manifest(manifest_path(name), limit))
 
 
 def _builtin(base: str, split: str, limit: int | None) -> Iterator[Sample]:

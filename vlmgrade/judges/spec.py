@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.judges.registry import DEFAULT_OFFLINE, JUDGE_KINDS, JudgeKind
@@ -61,6 +62,8 @@ def parse_judge(text: str | None, base_url: str | None = None) -> tuple[JudgeSpe
         raise UserError(f"unknown judge {text!r}: use {forms} (e.g. openai:gpt-4o)")
     if kind.offline:
         return JudgeSpec(name), None
+    if kind.local and model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir():
+        raise UserError(f"judge model folder not found: {model}")
     if kind.needs_credentials and not _credentials(base_url):
         raise UserError(f"--judge {text} needs OPENAI_API_KEY (or a --judge-base-url for a local server)")
     return JudgeSpec(name, model, None if kind.local else base_url), None

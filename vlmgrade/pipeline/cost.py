@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from vlmgrade.core.errors import UserError
+from vlmgrade.core.files import regular_file
 
 IMAGE_TOKENS = 255  # 85 base + 170 for one 512 px tile (OpenAI's high-detail accounting)
 CHARS_PER_TOKEN = 4
@@ -26,6 +27,7 @@ class Price:
 
 def load_prices(path: str | Path | None = None) -> dict[str, Price]:
     path = Path(path) if path else Path(__file__).with_name("prices.yaml")
+    regular_file(path, "price table", max_bytes=1 << 20)  # not found, a FIFO or /dev/zero: one line
     try:
         raw = yaml.safe_load(path.read_text()) or {}
         return {str(k): Price(float(v["input"]), float(v["output"])) for k, v in raw.items()}

@@ -106,6 +106,10 @@ def prepare(cfg: RunConfig, samples: list[Sample] | None, captioners: dict) -> P
     for r in rubrics:  # a template error surfaces before any model or judge is paid for
         if not r.offline:
             build_messages(r, samples[0], Caption(samples[0].id, "example", ""))
+    if cfg.budget.price_table:  # read now, whatever the judge: a mistyped path is said before any work
+        from vlmgrade.pipeline.cost import load_prices
+
+        load_prices(cfg.budget.price_table)
     if cfg.output.out and not cfg.budget.dry_run:
         check_out(Path(cfg.output.out), cfg)
     sources = dict(split_label(m) for m in cfg.models)

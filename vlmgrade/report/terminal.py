@@ -55,19 +55,30 @@ def _widths(natural: list[int], least: list[int], room: int) -> list[int] | None
     return widths
 
 
-def _grid(console, header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequence[Sequence[str]],
-          justify: Sequence[str] = (), title: str = "") -> bool:
-    """Print a table whose strings in `whole[i]` (the names in column i) each keep one line of their own
-    (figures and other text wrap at spaces, and fold where a word is wider than its cell); False, printing
-    nothing, where the console is too narrow for that."""
+def print_rows(header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequence[Sequence[str]] = (),
+               justify: Sequence[str] = (), fold: Sequence[int] = (), title: str = "") -> None:
+    """A table on stdout, every string in `whole[i]` (the names in column i; the headers always) on one
+    line of its own; where the terminal is too narrow for that, a block per row (`header: cell` lines).
+    Columns listed in `fold` may fold a word (a long URL, say) across lines."""
+    console = _console()
+    if not _grid(console, header, body, whole, justify, title, fold):
+        _vertical(console, [(row[0], list(zip(header[1:], row[1:]))) for row in body], title=title)
+
+
+def _grid(console, header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequence[Sequence[str]] = (),
+          justify: Sequence[str] = (), title: str = "", fold: Sequence[int] = ()) -> bool:
+    """Print a table whose header and strings in `whole[i]` (the names in column i) each keep one line of
+    their own (figures and other text wrap at spaces; a word wider than its cell folds only in the columns
+    in `fold`); False, printing nothing, where the console is too narrow for that."""
     from rich.cells import cell_len
     from rich.table import Column, Table
     from rich.text import Text
 
     columns = list(zip(header, *body)) if body else [(h,) for h in header]
+    whole = list(whole) + [()] * (len(header) - len(whole))
     natural = [max(cell_len(line) for cell in cells for line in (cell.splitlines() or [""])) for cells in columns]
-    least = [max([_longest_word(c) for c in cells] + [cell_len(w) for w in names] + [1])
-             for cells, names in zip(columns, whole)]
+    least = [max([0 if i in fold else _longest_word(c) for c in cells] + [cell_len(w) for w in (h, *names)] + [1])
+             for i, (h, cells, names) in enumerate(zip(header, columns, whole))]
     borders = len(header) + 1  # the box's edges and the lines between columns
     widths = _widths(natural, least, console.width - borders - PADDING * len(header))
     if widths is None:
@@ -117,8 +128,8 @@ def print_table(rows: list[ScoreRow], title: str = "") -> None:
         criteria = list(dict.fromkeys(r.criterion for r in mine))
         labels = {c: _criterion(next(r for r in mine if r.criterion == c)) for c in criteria}
         body = [[labels[c], *(_cell(cells.get((c, m))) for m in models)] for c in criteria]
-        if not _grid(console, ["criterion", *models], body, [["criterion", *criteria], *([m] for m in models)],
-                     justify=["left"] + ["right"] * len(models), title=heading):
+        if not _grid(console, ["criterion", *models], body, [criteria], justify=["left"] + ["right"] * len(models),
+                     title=heading):
             _vertical(console, [(m, [(labels[c], _cell(cells.get((c, m)))) for c in criteria]) for m in models],
                       title=heading)
 
@@ -127,7 +138,6 @@ def print_controls(rows: list[ScoreRow], checks) -> None:
     """Each control's mean per criterion and whether the judge put the reference above the ones it must beat."""
     from vlmgrade.analysis.controls import CONTROLS
 
-    console = _console()
     means = {(r.rubric, r.criterion, r.model): r.mean for r in rows if r.control}
     verdict: dict[tuple[str, str], bool] = {}
     for c in checks:
@@ -136,9 +146,7 @@ def print_controls(rows: list[ScoreRow], checks) -> None:
     header = ["judge controls", *CONTROLS, "discriminates"]
     body = [[f"{criterion} ({rubric})", *(num(means.get((rubric, criterion, m))) for m in CONTROLS),
              "yes" if verdict.get((rubric, criterion), True) else "NO"] for rubric, criterion in keys]
-    whole = [["judge controls", *(criterion for _, criterion in keys)], *([m] for m in CONTROLS), ["discriminates"]]
-    if not _grid(console, header, body, whole, justify=["left"] + ["right"] * len(CONTROLS)):
-        _vertical(console, [(row[0], list(zip(header[1:], row[1:]))) for row in body], title="judge controls")
+    print_rows(header, body, [[criterion for _, criterion in keys]], justify=["left"] + ["right"] * len(CONTROLS))
 
 
 def caption_table(samples: Sequence[Sample], captions: Sequence[Caption], max_rows: int = 12) -> None:
@@ -161,11 +169,8 @@ def caption_table(samples: Sequence[Sample], captions: Sequence[Caption], max_ro
             cells += [num(j.scores[name]) for name in shown]
         if i < max_rows:
             body.append(cells)
+    print_rows(header, body, [[row[0] for row in body]], justify=["left"] * 3 + ["right"] * (2 if grounded else 0))
     console = _console()
-    if not _grid(console, header, body, [["id", *(row[0] for row in body)], ["prefix"], ["completion"],
-                                         *((["halluc."], ["grounded"]) if grounded else ())],
-                 justify=["left"] * 3 + ["right"] * (2 if grounded else 0)):
-        _vertical(console, [(row[0], list(zip(header[1:], row[1:]))) for row in body])
     if len(captions) > max_rows:
         _line(console, f"... {len(captions) - max_rows} more rows in the output file")
     for name in shown if grounded else ():
