@@ -15,11 +15,16 @@ Wilcoxon p below 0.05; a criterion that fails is flagged "the judge does not dis
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vlmgrade.analysis.comparison import per_sample_means
 from vlmgrade.analysis.stats import paired_difference
 from vlmgrade.core.types import Caption, Judgment, Sample
+
+if TYPE_CHECKING:
+    from vlmgrade.rubrics import Rubric
 
 CONTROLS = ("reference", "shuffled", "other", "empty")
 
@@ -69,11 +74,11 @@ class Check:
                 "passes": self.passes}
 
 
-def sensitivity(judgments: list[Judgment], rubrics) -> list[Check]:
+def sensitivity(judgments: list[Judgment], rubrics: Sequence[Rubric]) -> list[Check]:
     checks = []
     for rubric in rubrics:
         for c in rubric.criteria:
-            sign = -1.0 if c.better == "lower" else 1.0
+            sign = c.better.sign
             ref = per_sample_means(judgments, "reference", rubric.name, c.name)
             for control in c.controls:
                 other = per_sample_means(judgments, control, rubric.name, c.name)

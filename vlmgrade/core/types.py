@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vlmgrade.core.better import Better
+
 
 @dataclass(frozen=True)
 class SceneObject:
@@ -120,7 +122,7 @@ class ScoreRow:
     ci_method: str
     n: int
     n_unscored: int
-    better: str = "higher"
+    better: Better = Better.HIGHER
     control: bool = False  # a judge control (controls.py), not a model
     # pairwise rubrics (pairwise.py): mean and interval are a Bradley-Terry log-strength, plus the win rate
     # against the baseline model (None for the baseline itself)
@@ -130,15 +132,11 @@ class ScoreRow:
     win_ci_high: float | None = None
     baseline: str | None = None
 
-    @property
-    def lower_is_better(self) -> bool:
-        return self.better == "lower"
-
     def to_dict(self) -> dict[str, Any]:
         """One scores.json row."""
         return {"model": self.model, "rubric": self.rubric, "criterion": self.criterion, "mean": self.mean,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "ci_method": self.ci_method, "n": self.n,
-                "n_unscored": self.n_unscored, "better": self.better, **({"control": True} if self.control else {}),
+                "n_unscored": self.n_unscored, "better": self.better.value, **({"control": True} if self.control else {}),
                 **({"pairwise": True, "win_rate": self.win_rate, "win_ci_low": self.win_ci_low,
                     "win_ci_high": self.win_ci_high, "baseline": self.baseline} if self.pairwise else {})}
 
@@ -146,5 +144,5 @@ class ScoreRow:
     def from_dict(cls, row: dict[str, Any]) -> ScoreRow:
         return cls(row["model"], row["rubric"], row["criterion"], row.get("mean"), row.get("ci_low"),
                    row.get("ci_high"), row.get("ci_method", "t"), int(row.get("n", 0)), int(row.get("n_unscored", 0)),
-                   row.get("better", "higher"), bool(row.get("control", False)), bool(row.get("pairwise", False)),
+                   Better.of(row.get("better")), bool(row.get("control", False)), bool(row.get("pairwise", False)),
                    row.get("win_rate"), row.get("win_ci_low"), row.get("win_ci_high"), row.get("baseline"))

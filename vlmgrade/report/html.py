@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
+from vlmgrade.core.better import Better
 from vlmgrade.core.fmt import interval, num
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ def _agreement_html(rows: Iterable[AgreementRow]) -> str:
 
 
 def _direction(better: str) -> str:
-    return " <span class='small'>(lower is better)</span>" if better == "lower" else ""
+    return " <span class='small'>(lower is better)</span>" if Better.of(better) is Better.LOWER else ""
 
 
 def _verdict(value: float | None) -> str:

@@ -14,8 +14,9 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.judges.llm.openai import Reply, usage_of
@@ -32,11 +33,36 @@ class PendingBatches:
     save: Callable[[list[dict]], None]
 
 
-async def run_batches(client, endpoint: str, bodies: dict[str, dict], pending_store: PendingBatches,
+async def run_batches(client: Any, endpoint: str, bodies: dict[str, dict], pending_store: PendingBatches,
                       out: Path | None, on_answers: Callable[[dict[str, Reply]], None], poll_s: float = 5.0,
-                      bar=None, deadline: float | None = None) -> tuple[dict[str, Reply], dict[str, str]]:
+                      bar: Any = None, deadline: float | None = None) -> tuple[dict[str, Reply], dict[str, str]]:
     """Answers for `bodies` (cache key -> chat request body): ({key: Reply}, {key: error}). Polling stops at
     `deadline` (time.monotonic()); batches still running then stay pending, and a rerun polls them again."""
+    pending = await _submit(client, endpoint, bodies, pending_store)
+    wanted = [b for b in pending if set(b["keys"]) & set(bodies)]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "batches.json").write_text(json.dumps([{"id": b["id"], "requests": len(b["keys"])} for b in wanted],
+                                                     indent=2) + "\n")
+    poll = _Poll(client, pending_store, on_answers)
+    remaining = {b["id"]: b for b in wanted}
+    while remaining:
+        done_counts = await poll.once(remaining)
+        if bar is not None:
+            bar.set(len(poll.answers) + len(poll.errors) + done_counts)
+        if remaining and deadline is not None and time.monotonic() + poll_s > deadline:
+            for batch_id, info in remaining.items():
+                for k in info["keys"]:
+                    poll.errors.setdefault(k, f"deadline: batch {batch_id} still running on the server (a rerun "
+                                              "polls it again; nothing is submitted twice)")
+            break
+        if remaining:
+            await asyncio.sleep(poll_s)
+    return poll.answers, poll.errors
+
+
+async def _submit(client: Any, endpoint: str, bodies: dict[str, dict], pending_store: PendingBatches) -> list[dict]:
+    """The endpoint's pending batches, plus new ones for the bodies none of them covers."""
     pending = [b for b in pending_store.load() if b["endpoint"] == endpoint]
     covered = {k for b in pending for k in b["keys"]}
     todo = [k for k in bodies if k not in covered]
@@ -50,45 +76,42 @@ async def run_batches(client, endpoint: str, bodies: dict[str, dict], pending_st
         pending.append({"id": batch.id, "endpoint": endpoint, "keys": keys, "submitted": time.time()})
         # recorded before any wait: a kill from here on resumes by polling, never by submitting again
         pending_store.save([b for b in pending_store.load() if b["endpoint"] != endpoint] + pending)
-    wanted = [b for b in pending if set(b["keys"]) & set(bodies)]
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "batches.json").write_text(json.dumps([{"id": b["id"], "requests": len(b["keys"])} for b in wanted],
-                                                     indent=2) + "\n")
-    answers: dict[str, Reply] = {}
-    errors: dict[str, str] = {}
-    remaining = {b["id"]: b for b in wanted}
-    while remaining:
+    return pending
+
+
+@dataclass
+class _Poll:
+    """The answers and errors collected so far, batch by batch."""
+
+    client: Any
+    pending_store: PendingBatches
+    on_answers: Callable[[dict[str, Reply]], None]
+    answers: dict[str, Reply] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    async def once(self, remaining: dict[str, dict]) -> int:
+        """Check every remaining batch once; collect (and drop from `remaining`) the finished ones. Returns the
+        requests the unfinished ones report done, for the bar."""
         done_counts = 0
         for batch_id, info in list(remaining.items()):
-            batch = await client.batches.retrieve(batch_id)
+            batch = await self.client.batches.retrieve(batch_id)
             counts = batch.request_counts
             done_counts += (counts.completed + counts.failed) if counts else 0
             if batch.status not in DONE_STATES:
                 continue
-            got, failed = await _collect(client, batch)
-            on_answers(got)  # stored before the batch leaves the pending list: a kill loses nothing
-            answers.update(got)
-            errors.update(failed)
+            got, failed = await _collect(self.client, batch)
+            self.on_answers(got)  # stored before the batch leaves the pending list: a kill loses nothing
+            self.answers.update(got)
+            self.errors.update(failed)
             for k in info["keys"]:
                 if k not in got and k not in failed:
-                    errors[k] = f"batch {batch_id} {batch.status} without an answer for this request"
+                    self.errors[k] = f"batch {batch_id} {batch.status} without an answer for this request"
             del remaining[batch_id]
-            pending_store.save([b for b in pending_store.load() if b["id"] != batch_id])
-        if bar is not None:
-            bar.set(len(answers) + len(errors) + done_counts)
-        if remaining and deadline is not None and time.monotonic() + poll_s > deadline:
-            for batch_id, info in remaining.items():
-                for k in info["keys"]:
-                    errors.setdefault(k, f"deadline: batch {batch_id} still running on the server (a rerun polls "
-                                         "it again; nothing is submitted twice)")
-            break
-        if remaining:
-            await asyncio.sleep(poll_s)
-    return answers, errors
+            self.pending_store.save([b for b in self.pending_store.load() if b["id"] != batch_id])
+        return done_counts
 
 
-async def _collect(client, batch) -> tuple[dict[str, Reply], dict[str, str]]:
+async def _collect(client: Any, batch: Any) -> tuple[dict[str, Reply], dict[str, str]]:
     got: dict[str, Reply] = {}
     failed: dict[str, str] = {}
     for file_id in (batch.output_file_id, batch.error_file_id):

@@ -9,6 +9,8 @@ top-k next-token log-probabilities, so probability weighting works as with an AP
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.judges import JudgeSpec
@@ -32,7 +34,7 @@ def _text_only(messages: list[dict]) -> list[dict]:
     return out
 
 
-def compact_logprobs(tokenizer, token_ids, step_logits, top: int) -> list:
+def compact_logprobs(tokenizer: Any, token_ids: Sequence[int], step_logits: Sequence[Any], top: int) -> list:
     """(token text, [(alternative text, logprob), ...]) per generated token, the format of
     `logprobs.from_response`; step_logits[i] holds the logits that chose token_ids[i]."""
     import torch
@@ -66,7 +68,7 @@ class HFJudge:
         self.retries = Retries()
         self.lock = asyncio.Lock()  # one generation at a time: the model is not shared between threads
 
-    def _prompt_ids(self, messages: list[dict]):
+    def _prompt_ids(self, messages: list[dict]) -> Any:
         if getattr(self.tokenizer, "chat_template", None):
             ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
             ids = ids if isinstance(ids, self.torch.Tensor) else ids["input_ids"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from vlmgrade.rubrics import Rubric
 
 Tokens = list[tuple[str, list[tuple[str, float]]]]  # (token, [(alternative, logprob), ...]) per position
 
 
-def from_response(choice) -> Tokens | None:
+def from_response(choice: Any) -> Tokens | None:
     """Compact token logprobs from an openai ChatCompletion choice; None when the endpoint sent none."""
     content = getattr(getattr(choice, "logprobs", None), "content", None)
     if not content:

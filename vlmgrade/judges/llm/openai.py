@@ -14,16 +14,20 @@ import logging
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.types import Caption, Sample
 from vlmgrade.judges import JudgeSpec
 from vlmgrade.rubrics import Rubric, json_schema, render
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 JUDGE_IMAGE_MAX_SIDE = 512  # one high-detail tile: image tokens stay predictable
 
 
-def image_data_url(image, max_side: int = JUDGE_IMAGE_MAX_SIDE) -> str:
+def image_data_url(image: Image.Image, max_side: int = JUDGE_IMAGE_MAX_SIDE) -> str:
     """The picture as a PNG data URL, shrunk (never enlarged) to fit max_side."""
     image = image.convert("RGB")
     if max(image.size) > max_side:
@@ -144,7 +148,7 @@ class OpenAIJudge:
         finally:
             self._in_flight[lane] -= 1
 
-    async def _complete(self, client, body: dict) -> Reply:
+    async def _complete(self, client: Any, body: dict) -> Reply:
         import openai
 
         from vlmgrade.judges.llm.logprobs import from_response

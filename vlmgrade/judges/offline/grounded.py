@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from vlmgrade.rubrics import Rubric
 
 
-def _instances(claim: ObjectClaim, objects, with_size: bool = True) -> list[SceneObject]:
+def _instances(claim: ObjectClaim, objects: Sequence[SceneObject], with_size: bool = True) -> list[SceneObject]:
     return [o for o in objects if o.name == claim.noun and (claim.color is None or o.color == claim.color)
             and (not with_size or claim.size is None or not o.size or o.size == claim.size)]
 
