@@ -136,7 +136,8 @@ class ScoreRow:
         """One scores.json row."""
         return {"model": self.model, "rubric": self.rubric, "criterion": self.criterion, "mean": self.mean,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "ci_method": self.ci_method, "n": self.n,
-                "n_unscored": self.n_unscored, "better": self.better.value, **({"control": True} if self.control else {}),
+                "n_unscored": self.n_unscored, "better": self.better.value,
+                **({"control": True} if self.control else {}),
                 **({"pairwise": True, "win_rate": self.win_rate, "win_ci_low": self.win_ci_low,
                     "win_ci_high": self.win_ci_high, "baseline": self.baseline} if self.pairwise else {})}
 
