@@ -212,7 +212,7 @@ def _win(r: ScoreRow) -> str:
 
 
 def _criterion(r: ScoreRow) -> str:
-    return f"{r.criterion} (lower is better)" if r.lower_is_better else r.criterion
+    return r.better.label(r.criterion)
 
 
 def _cell(r: ScoreRow | None) -> str:

@@ -104,7 +104,7 @@ def _vertical(console, blocks: Sequence[tuple[str, Sequence[tuple[str, str]]]], 
 
 
 def _criterion(r: ScoreRow) -> str:
-    return f"{r.criterion} (lower is better)" if r.lower_is_better else r.criterion
+    return r.better.label(r.criterion)
 
 
 def _cell(r: ScoreRow | None) -> str:
