@@ -94,14 +94,11 @@ def cmd_zoo_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Column, Table
+    from vlmgrade.report.terminal import print_rows
 
-    table = Table(Column("name", no_wrap=True), "kind", Column("params", justify="right"),
-                  Column("source", overflow="fold"))
-    for r in rows:
-        table.add_row(r["name"], r["kind"], f"{r['params'] / 1e6:.2f}M", r["source"])
-    Console().print(table)
+    print_rows(["name", "kind", "params", "source"],
+               [[r["name"], r["kind"], f"{r['params'] / 1e6:.2f}M", r["source"]] for r in rows],
+               [[r["name"] for r in rows]], justify=["left", "left", "right"], fold=[3])
     print("`vlmgrade zoo show NAME` prints a whole card.", file=sys.stderr)
     return 0
 

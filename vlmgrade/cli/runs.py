@@ -42,7 +42,7 @@ def _print_estimate(e) -> None:  # noqa: ANN001 - a pipeline.plan.Estimate
 
 def _print_results(result) -> None:  # noqa: ANN001 - a pipeline.runner.RunResult
     from vlmgrade.core.fmt import num
-    from vlmgrade.report.folder import print_controls, print_table
+    from vlmgrade.report.terminal import print_controls, print_table
 
     s = result.stats
     print_table(result.summary.shown_rows(), title=f"judge: {result.judge}" + (WEIGHTED if s.weighted else ""))

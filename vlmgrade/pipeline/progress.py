@@ -6,6 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 RATE_EVERY_S = 0.5  # how often the rate field is recomputed
 REFRESH_S = 0.1  # how often a bar refreshed from an event loop is redrawn (rich's own default rate)
@@ -14,7 +19,7 @@ REFRESH_S = 0.1  # how often a bar refreshed from an event loop is redrawn (rich
 class Bar:
     """A started bar, or a silent stand-in when progress is off (every method is then a no-op)."""
 
-    def __init__(self, progress=None, task=None) -> None:
+    def __init__(self, progress: Progress | None = None, task: TaskID | None = None) -> None:
         self.progress, self.task = progress, task
         self._rated = 0.0  # when the rate field was last recomputed
 
@@ -72,7 +77,7 @@ class Bar:
             self.progress.stop()
 
 
-def stderr_console():
+def stderr_console() -> Console:
     """The console for the bar and the lines printed above it. A message is one line at any width:
     rich hard-wraps at the console's width (80 when stderr is no terminal, or COLUMNS), which split a
     warning naming a long path; soft-wrapped, the terminal folds a long line for display and a log or a

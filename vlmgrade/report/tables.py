@@ -18,7 +18,7 @@ from vlmgrade.core.fmt import csv_cell, interval, md_cell, num, pvalue
 def records(frame: pd.DataFrame) -> list[dict]:
     """The frame's rows as plain dicts: missing values as None (pandas keeps NaN or NA), numpy numbers as
     Python ones."""
-    def plain(v):
+    def plain(v: object) -> object:
         if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
             return None
         return v.item() if isinstance(v, np.generic) else v

@@ -10,21 +10,27 @@ at any width. Cells are plain text (no rich markup: a label with `[...]` in it i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vlmgrade.analysis.stats import mean_ci
 from vlmgrade.core.fmt import interval, num
 from vlmgrade.core.types import Caption, Sample, ScoreRow
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vlmgrade.analysis.controls import Check
+
 PADDING = 2  # a rich table's cell padding, one space either side
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     return Console()
 
 
-def _line(console, text: str) -> None:
+def _line(console: Console, text: str) -> None:
     """One line, never wrapped or cut by rich (a terminal folds it for display; a pipe gets it whole)."""
     from rich.text import Text
 
@@ -65,7 +71,7 @@ def print_rows(header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequ
         _vertical(console, [(row[0], list(zip(header[1:], row[1:]))) for row in body], title=title)
 
 
-def _grid(console, header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequence[Sequence[str]] = (),
+def _grid(console: Console, header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequence[Sequence[str]] = (),
           justify: Sequence[str] = (), title: str = "", fold: Sequence[int] = ()) -> bool:
     """Print a table whose header and strings in `whole[i]` (the names in column i) each keep one line of
     their own (figures and other text wrap at spaces; a word wider than its cell folds only in the columns
@@ -93,7 +99,7 @@ def _grid(console, header: Sequence[str], body: Sequence[Sequence[str]], whole: 
     return True
 
 
-def _vertical(console, blocks: Sequence[tuple[str, Sequence[tuple[str, str]]]], title: str = "") -> None:
+def _vertical(console: Console, blocks: Sequence[tuple[str, Sequence[tuple[str, str]]]], title: str = "") -> None:
     """The table as blocks: a heading (a model, say), then one `name: figure` line per cell."""
     if title:
         _line(console, title)
@@ -134,7 +140,7 @@ def print_table(rows: list[ScoreRow], title: str = "") -> None:
                       title=heading)
 
 
-def print_controls(rows: list[ScoreRow], checks) -> None:
+def print_controls(rows: list[ScoreRow], checks: Sequence[Check]) -> None:
     """Each control's mean per criterion and whether the judge put the reference above the ones it must beat."""
     from vlmgrade.analysis.controls import CONTROLS
 

@@ -1,0 +1,124 @@
+"""report.md: what a run computed, formatted as Markdown. Every table goes through `table`, which escapes
+each cell, so a model name with `|` or a newline cannot break the report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from vlmgrade.core.fmt import interval, md_cell, num, pvalue
+from vlmgrade.core.types import Caption, Judgment, Sample, ScoreRow
+
+if TYPE_CHECKING:
+    from vlmgrade.analysis.agreement import Correlation
+    from vlmgrade.analysis.controls import Check
+    from vlmgrade.analysis.pairwise import PairwiseSummary
+    from vlmgrade.judges.offline.references import CorpusFigure
+    from vlmgrade.pipeline.summary import Summary
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A Markdown table's lines, every cell escaped."""
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+
+
+def report(run: dict, summary: Summary, judgments: Sequence[Judgment], samples: Sequence[Sample],
+           captions: Sequence[Caption]) -> str:
+    return (scores_markdown(run, summary.rows, judgments) + pairwise_markdown(summary.pairwise)
+            + metrics_markdown(summary.corpus, summary.judge_vs_metrics) + controls_markdown(summary.checks)
+            + examples_markdown(samples, captions))
+
+
+def _header(run: dict) -> list[str]:
+    return [f"# vlmgrade run {md_cell(run['run'])}", "",
+            f"- data: `{md_cell(run['data']['name'])}` ({run['data']['version']}, {run['n_samples']} samples)",
+            f"- models: {', '.join(f'`{md_cell(m)}`' for m in run['models'])}",
+            f"- judge: `{md_cell(run['judge']['spec'])}`; rubrics: "
+            + ", ".join(f"`{md_cell(n)}` ({v['hash']})" for n, v in run["rubrics"].items()),
+            f"- judge requests sent: {run['requests_sent']}, from cache: {run['cache_hits']}, "
+            f"retries: {run['retries']}, failed: {run['failed_requests']}",
+            f"- tokens: {run['usage']['total_tokens']}, cost: ${run.get('cost_usd', 0):.4f}",
+            *(["- LLM scores are **probability-weighted**: the expectation over the judge's top-20 score tokens "
+               "(plain scores in judgments.jsonl)"] if run.get("weighted") else []), ""]
+
+
+def scores_markdown(run: dict, rows: Sequence[ScoreRow], judgments: Sequence[Judgment]) -> str:
+    lines = _header(run) + table(
+        ["model", "rubric", "criterion", "mean", "95% CI", "n", "unscored", "win rate vs baseline"],
+        ([r.model, r.rubric, r.better.label(r.criterion), num(r.mean),
+          f"{interval(r.ci_low, r.ci_high)} ({r.ci_method})", r.n, r.n_unscored, _win(r)] for r in rows))
+    reasons: dict[str, int] = {}
+    for j in judgments:
+        why = [j.unscored_reason] if j.unscored_reason else [f"{k}: {v}" for k, v in (j.details or {}).get(
+            "unscored", {}).items()]
+        for reason in why:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        lines += ["", "## Unscored", ""] + table(["reason", "count"], sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return "\n".join(lines) + "\n"
+
+
+def metrics_markdown(corpus: Sequence[CorpusFigure], correlations: Sequence[Correlation]) -> str:
+    """Corpus-level reference metrics, and how each judge criterion correlates with each metric."""
+    lines = []
+    if corpus:
+        lines += ["", "## Corpus-level reference metrics", "",
+                  "BLEU-4 from the pooled n-gram counts, CIDEr-D's corpus mean; 95% bootstrap intervals over samples.",
+                  ""] + table(["model", "metric", "value", "95% CI", "n"],
+                              ([f.model, f.metric, num(f.value, 3), interval(f.ci_low, f.ci_high, 3), f.n]
+                               for f in corpus))
+    if correlations:
+        lines += ["", "## Judge against reference metrics", "",
+                  "Spearman ρ across captions (model x sample), 95% bootstrap interval over captions.", ""] + table(
+            ["judge criterion", "metric", "n", "ρ", "95% CI"],
+            ([f"{c.judge_criterion} ({c.judge_rubric})", c.metric, c.n, num(c.rho), interval(c.ci_low, c.ci_high)]
+             for c in correlations))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def pairwise_markdown(summaries: Sequence[PairwiseSummary]) -> str:
+    """How each pairwise rubric's judge treated the order of the two completions."""
+    if not summaries:
+        return ""
+    lines = ["", "## Pairwise rubrics", "",
+             "Each pair of models on each sample was asked in both orders; only order-consistent verdicts count "
+             "as wins. Pairwise rows above: mean and interval are Bradley-Terry log-strengths (mean 0 over the "
+             "models; P(i beats j) = 1 / (1 + exp(s_j - s_i))).", ""]
+    lines += table(["rubric", "baseline", "sample-pairs", "position bias", "inconsistent", "unscored"],
+                   ([p.rubric, p.baseline, p.n_pairs, num(p.position_bias), num(p.inconsistent), p.unscored]
+                    for p in summaries))
+    return "\n".join(lines) + "\n"
+
+
+def controls_markdown(checks: Sequence[Check]) -> str:
+    """The sensitivity verdicts: reference minus each control a criterion must beat, and the flags."""
+    if not checks:
+        return ""
+    from vlmgrade.analysis.controls import flags
+
+    lines = ["", "## Judge controls", "",
+             "Reference minus control per criterion, in its better direction (paired t interval, Wilcoxon p).", ""]
+    lines += table(["rubric", "criterion", "control", "n", "diff", "95% CI", "p", "verdict"],
+                   ([c.rubric, c.criterion, c.control, c.n, num(c.diff, 3), interval(c.ci_low, c.ci_high, 3),
+                     pvalue(c.p), "passes" if c.passes else "FLAGGED"] for c in checks))
+    lines += [""] + [f"- **{md_cell(flag)}**" for flag in flags(checks)]
+    return "\n".join(lines) + "\n"
+
+
+def examples_markdown(samples: Sequence[Sample], captions: Sequence[Caption], n: int = 5) -> str:
+    """What the models wrote for the first few samples: numbers mean little without the text."""
+    by_id = {s.id: s for s in samples}
+    first = {s.id for s in samples[:n]}
+    lines = ["", "## Examples", ""] + table(["sample", "model", "beginning", "completion"],
+                                            ([c.sample_id, c.model, by_id[c.sample_id].prefix, c.text]
+                                             for c in captions if c.sample_id in first))
+    return "\n".join(lines) + "\n"
+
+
+def _win(r: ScoreRow) -> str:
+    if not r.pairwise:
+        return ""
+    if r.win_rate is None:
+        return f"(baseline {r.baseline})" if r.model == r.baseline else num(None)
+    return f"{num(r.win_rate)} {interval(r.win_ci_low, r.win_ci_high)} vs {r.baseline}"
