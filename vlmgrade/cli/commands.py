@@ -48,11 +48,25 @@ def cmd_caption(args: argparse.Namespace) -> int:
         for c in captions:
             f.write(json.dumps({"id": c.sample_id, "model": c.model, "text": c.text}) + "\n")
     if not args.quiet:
-        from vlmgrade.report.terminal import caption_table
-
-        caption_table(samples, captions)
+        _show_captions(samples, captions)
     print(f"wrote {len(captions)} captions to {out}", file=sys.stderr)
     return 0
+
+
+def _show_captions(samples: list, captions: list) -> None:
+    """The captions, with the offline judge's two headline figures where the data has annotations."""
+    from vlmgrade.judges import DEFAULT_OFFLINE, judge_kind, offline_scorer
+    from vlmgrade.judges.protocol import ScoringContext
+    from vlmgrade.report.terminal import caption_table
+    from vlmgrade.rubrics import load_rubric
+
+    if not any(s.objects for s in samples):
+        caption_table(samples, captions)
+        return
+    kind = judge_kind(DEFAULT_OFFLINE)
+    rubric = load_rubric(kind.default_rubric)
+    judged = offline_scorer(kind.name).judge_all(rubric, {s.id: s for s in samples}, captions, ScoringContext())
+    caption_table(samples, captions, judged, kind.headline)
 
 
 def cmd_data_export(args: argparse.Namespace) -> int:

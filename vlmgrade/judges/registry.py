@@ -36,6 +36,7 @@ class JudgeKind:
     local: bool = False  # runs in this process: the model is its own endpoint in cache keys
     baseline_model: str | None = None  # a label its scorer adds rows for: a baseline, not a model
     corpus: bool = False  # its scorer also computes corpus figures (scores.json "corpus")
+    headline: tuple[str, ...] = ()  # the criteria `caption` shows beside each completion
 
     def load(self) -> Any:
         module, _, attr = self.target.partition(":")
@@ -48,7 +49,7 @@ JUDGE_KINDS: dict[str, JudgeKind] = {k.name: k for k in (
     JudgeKind("hf", "vlmgrade.judges.llm.hf:HFJudge", offline=False, default_rubric="nanovlm-paper",
               usage="hf:PATH|HUB_ID", local=True),
     JudgeKind("grounded", "vlmgrade.judges.offline.grounded:GroundedScorer", offline=True,
-              default_rubric="grounded", usage="grounded"),
+              default_rubric="grounded", usage="grounded", headline=("hallucination", "grounded")),
     JudgeKind("references", "vlmgrade.judges.offline.references:ReferenceMetrics", offline=True,
               default_rubric="references", usage="references", corpus=True),
     JudgeKind("memorisation", "vlmgrade.judges.offline.memorisation:MemorisationScorer", offline=True,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from vlmgrade.analysis.stats import mean_ci
 from vlmgrade.core.fmt import interval, num
-from vlmgrade.core.types import Caption, Sample, ScoreRow
+from vlmgrade.core.types import Caption, Judgment, Sample, ScoreRow
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -155,32 +155,21 @@ def print_controls(rows: list[ScoreRow], checks: Sequence[Check]) -> None:
     print_rows(header, body, [[criterion for _, criterion in keys]], justify=["left"] + ["right"] * len(CONTROLS))
 
 
-def caption_table(samples: Sequence[Sample], captions: Sequence[Caption], max_rows: int = 12) -> None:
-    """Prefix and completion per sample, plus grounded scores where the data has object annotations."""
-    from vlmgrade.judges.offline.grounded import judge
-
+def caption_table(samples: Sequence[Sample], captions: Sequence[Caption], judged: Sequence[Judgment] = (),
+                  shown: Sequence[str] = (), max_rows: int = 12) -> None:
+    """Prefix and completion per sample, with the `shown` criteria of a judge's `judged` captions beside
+    each (in caption order), then each criterion's mean with its interval."""
     by_id = {s.id: s for s in samples}
-    grounded = any(s.objects for s in samples)
-    shown = ("hallucination", "grounded")
-    header = ["id", "prefix", "completion", *(("halluc.", "grounded") if grounded else ())]
-    values: dict[str, list] = {name: [] for name in shown}
-    body = []
-    for i, c in enumerate(captions):
-        s = by_id[c.sample_id]
-        cells = [c.sample_id, s.prefix, c.text]
-        if grounded:
-            j = judge(s, c)
-            for name in shown:
-                values[name].append(j.scores[name])
-            cells += [num(j.scores[name]) for name in shown]
-        if i < max_rows:
-            body.append(cells)
-    print_rows(header, body, [[row[0] for row in body]], justify=["left"] * 3 + ["right"] * (2 if grounded else 0))
+    header = ["id", "prefix", "completion", *shown]
+    body = [[c.sample_id, by_id[c.sample_id].prefix, c.text, *(num(j.scores.get(name)) for name in shown)]
+            for c, j in zip(captions[:max_rows], list(judged)[:max_rows] or [None] * max_rows)]
+    print_rows(header, body, [[row[0] for row in body]], justify=["left"] * 3 + ["right"] * len(shown))
     console = _console()
     if len(captions) > max_rows:
         _line(console, f"... {len(captions) - max_rows} more rows in the output file")
-    for name in shown if grounded else ():
-        e = mean_ci(values[name])
-        unscored = sum(v is None for v in values[name])
-        _line(console, f"grounded judge, {name}: {num(e.mean, 3)} 95% CI {interval(e.ci_low, e.ci_high, 3)} n={e.n}"
-              + (f", unscored {unscored}" if unscored else ""))
+    for name in shown:
+        values = [j.scores.get(name) for j in judged]
+        e = mean_ci(values)
+        unscored = sum(v is None for v in values)
+        _line(console, f"{judged[0].rubric} judge, {name}: {num(e.mean, 3)} 95% CI {interval(e.ci_low, e.ci_high, 3)} "
+              f"n={e.n}" + (f", unscored {unscored}" if unscored else ""))
