@@ -1,1 +1,1 @@
-"""testing"""
+"""The scripted OpenAI-compatible HTTP server (server) that the tests and benchmarks judge through."""
