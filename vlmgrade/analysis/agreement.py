@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from vlmgrade.analysis.comparison import per_sample_means
+from vlmgrade.analysis.grouping import by_caption, mean_by, per_sample_means
 from vlmgrade.analysis.stats import spearman
 from vlmgrade.core.types import Judgment
 
@@ -152,14 +152,6 @@ class Correlation:
         return asdict(self)
 
 
-def _per_caption(judgments: Sequence[Judgment], rubric: str, criterion: str) -> dict[tuple, float]:
-    sums: dict[tuple, list[float]] = {}
-    for j in judgments:
-        if j.rubric == rubric and j.scores.get(criterion) is not None:
-            sums.setdefault((j.model, j.sample_id), []).append(j.scores[criterion])
-    return {k: sum(v) / len(v) for k, v in sums.items()}
-
-
 def metric_correlations(judgments: Sequence[Judgment], judge_criteria: Sequence[tuple[str, str]],
                         metrics: Sequence[tuple[str, str]], n_resamples: int = 1000,
                         seed: int = 0) -> list[Correlation]:
@@ -168,9 +160,9 @@ def metric_correlations(judgments: Sequence[Judgment], judge_criteria: Sequence[
     rng = np.random.default_rng(seed)
     rows = []
     for jr, jc in judge_criteria:
-        judged = _per_caption(judgments, jr, jc)
+        judged = mean_by(judgments, jr, jc, by_caption)
         for mr, mc in metrics:
-            measured = _per_caption(judgments, mr, mc)
+            measured = mean_by(judgments, mr, mc, by_caption)
             both = sorted(set(judged) & set(measured))
             a = np.array([judged[k] for k in both])
             b = np.array([measured[k] for k in both])

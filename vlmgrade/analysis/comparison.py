@@ -10,20 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vlmgrade.analysis.grouping import per_sample_means
 from vlmgrade.analysis.stats import holm, paired_difference
 from vlmgrade.core.better import Better
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.run import Run
 from vlmgrade.core.types import Judgment
-
-
-def per_sample_means(judgments: Sequence[Judgment], model: str, rubric: str, criterion: str) -> dict[str, float]:
-    """Mean score per sample over its scored repeats; unscored judgments drop out of the pairing."""
-    sums: dict[str, list[float]] = {}
-    for j in judgments:
-        if j.model == model and j.rubric == rubric and j.scores.get(criterion) is not None:
-            sums.setdefault(j.sample_id, []).append(j.scores[criterion])
-    return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
 def paired_rows(rows_a: Sequence[dict], judgments_a: Sequence[Judgment], model_a: str, rows_b: Sequence[dict],

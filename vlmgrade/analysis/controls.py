@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vlmgrade.analysis.comparison import per_sample_means
+from vlmgrade.analysis.grouping import per_sample_means
 from vlmgrade.analysis.stats import paired_difference
 from vlmgrade.core.types import Caption, Judgment, Sample
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlmgrade.analysis.stats import bootstrap_ci
+from vlmgrade.core.better import Better
 from vlmgrade.core.types import Judgment, ScoreRow
 from vlmgrade.rubrics import Rubric
 
@@ -135,7 +136,7 @@ def pairwise_rows(judgments: Sequence[Judgment], rubric: Rubric, models: Sequenc
             win = _win_rate(items, m, baseline, seed) if m != baseline else (None, None, None)
             n = len({(o.sample_id, o.x, o.y) for o in mine})
             rows.append(ScoreRow(m, rubric.name, c.name, _num(strength[i]), _num(low[i]), _num(high[i]), CI_METHOD,
-                                 n, 0, "higher", pairwise=True, win_rate=win[0], win_ci_low=win[1],
+                                 n, 0, Better.HIGHER, pairwise=True, win_rate=win[0], win_ci_low=win[1],
                                  win_ci_high=win[2], baseline=baseline))
     n = len(all_outcomes)
     summary = PairwiseSummary(rubric.name, baseline, len({(o.sample_id, o.x, o.y) for o in all_outcomes}), n,

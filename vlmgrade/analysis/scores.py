@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlmgrade.analysis.agreement import krippendorff_alpha
+from vlmgrade.analysis.grouping import by_caption, grouped_scores
 from vlmgrade.analysis.stats import estimate, icc_oneway, spearman
 from vlmgrade.core.types import Caption, Judgment, ScoreRow
 from vlmgrade.rubrics import Rubric
@@ -60,9 +61,7 @@ def judge_noise(judgments: Sequence[Judgment], captions: Sequence[Caption],
             mine = [j for j in judgments if j.rubric == rubric.name and j.scores.get(c.name) is not None]
             lengths = [len(texts.get((j.model, j.sample_id), "").split()) for j in mine]
             rho = spearman(lengths, [j.scores[c.name] for j in mine])
-            by_item: dict[tuple, list[float]] = {}
-            for j in mine:
-                by_item.setdefault((j.model, j.sample_id), []).append(j.scores[c.name])
+            by_item = grouped_scores(mine, rubric.name, c.name, by_caption)
             k = max((len(v) for v in by_item.values()), default=0)
             full = np.array([v for v in by_item.values() if len(v) == k]) if k > 1 else None
             sd = float(np.mean(full.std(axis=1, ddof=1))) if full is not None and len(full) else None

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from vlmgrade.core.better import Better
 from vlmgrade.core.fmt import csv_cell, interval, md_cell, num, pvalue
 
 
@@ -32,10 +33,9 @@ def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     rows = records(frame)
     criteria = list(dict.fromkeys((r["rubric"], r["criterion"]) for r in rows))
     rubrics = list(dict.fromkeys(r["rubric"] for r in rows))
-    lower = {(r["rubric"], r["criterion"]) for r in rows if r.get("better") == "lower"}
-    same_way = [rb for rb in rubrics if not any(key in lower for key in criteria if key[0] == rb)]
-    header = ["model", "run"] + [(f"{c} ({rb})" if len(rubrics) > 1 else c) + (" (lower is better)"
-                                 if (rb, c) in lower else "") for rb, c in criteria]
+    better = {(r["rubric"], r["criterion"]): Better.of(r.get("better")) for r in rows}
+    same_way = [rb for rb in rubrics if all(better[key] is Better.HIGHER for key in criteria if key[0] == rb)]
+    header = ["model", "run"] + [better[(rb, c)].label(f"{c} ({rb})" if len(rubrics) > 1 else c) for rb, c in criteria]
     header += [f"overall ({rb})" for rb in same_way] + ["n", "unscored"]
     body = []
     for model, run in dict.fromkeys((r["model"], r["run"]) for r in rows):
