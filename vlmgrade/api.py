@@ -39,8 +39,10 @@ def load_run(path: str | Path) -> Run:
 
 def _models(models: Sequence[str] | Mapping[str, Any] | str) -> tuple[list[str], dict[str, Any]]:
     """(names the zoo resolves, {label: captioner object}); a mapping's string values are LABEL=SOURCE."""
-    if isinstance(models, str):
-        return [models], {}
+    if isinstance(models, (str, Path)):
+        return [str(models)], {}
+    if not isinstance(models, (Mapping, Sequence)):
+        raise UserError(f"models must be a name, a list of names, or a dict of labels, not {models!r}")
     if isinstance(models, Mapping):
         named = [f"{label}={value}" for label, value in models.items() if isinstance(value, (str, Path))]
         objects = {label: value for label, value in models.items() if not isinstance(value, (str, Path))}
@@ -59,6 +61,8 @@ def evaluate(models: Sequence[str] | Mapping[str, Any] | str = (), data: str | S
     from vlmgrade.pipeline.runner import evaluate as run_evaluate
 
     named, objects = _models(models)
+    if not isinstance(data, str) and not (isinstance(data, Sequence) and all(isinstance(s, Sample) for s in data)):
+        raise UserError(f"data must be a name, a manifest path, or a list of Sample, not {type(data).__name__}")
     given = {**options, "models": named, "rubrics": [rubrics] if isinstance(rubrics, str) else list(rubrics),
              "judge": judge, "data": data if isinstance(data, str) else "in-memory"}
     cfg = run_config(checked(given))
@@ -79,14 +83,19 @@ def _as_run(run: Run | str | Path) -> Run:
     return run if isinstance(run, Run) else load_run(run)
 
 
-def leaderboard(runs: Sequence[Run | str | Path], allow_mixed: bool = False) -> pd.DataFrame:
+def _runs(runs: Sequence[Run | str | Path] | Run | str | Path) -> list[Run]:
+    """One run or several: a single path is one run, not a sequence of characters."""
+    return [_as_run(runs)] if isinstance(runs, (Run, str, Path)) else [_as_run(r) for r in runs]
+
+
+def leaderboard(runs: Sequence[Run | str | Path] | Run | str | Path, allow_mixed: bool = False) -> pd.DataFrame:
     """The runs' score rows with `run` and `rank` columns (ties where intervals overlap), as `vlmgrade
     leaderboard`."""
     import pandas as pd
 
     from vlmgrade.analysis.comparison import leaderboard as board
 
-    result = board([_as_run(r) for r in runs], allow_mixed=allow_mixed)
+    result = board(_runs(runs), allow_mixed=allow_mixed)
     frame = pd.DataFrame(result["rows"])
     if "rank" in frame:
         frame["rank"] = frame["rank"].astype("Int64")  # whole ranks, missing where a model has no mean

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from vlmgrade.core.errors import UserError
+from vlmgrade.core.files import output_file, output_folder
 from vlmgrade.core.options import checked, run_config
 
 
@@ -28,9 +29,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     from vlmgrade.zoo import resolve
 
     cfg = _caption_config(args)
-    out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; give a .jsonl file path")
+    out = output_file(Path(args.out), "--out")
     resolve(args.model, args.download)  # an unknown model fails at once, before any picture is drawn or read
     samples = load_samples(args.data, args.limit)
     device = distributed.setup(args.device)  # under torchrun: one share of the samples per rank
@@ -72,7 +71,7 @@ def _show_captions(samples: list, captions: list) -> None:
 def cmd_data_export(args: argparse.Namespace) -> int:
     from vlmgrade.data.datasets import export
 
-    manifest = export(args.name, Path(args.out), args.limit)
+    manifest = export(args.name, output_folder(Path(args.out), "--out"), args.limit)
     print(f"wrote {manifest}", file=sys.stderr)
     return 0
 
@@ -81,7 +80,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     from vlmgrade.data.builder import BuildOptions, build
     from vlmgrade.judges import parse_judge
 
-    spec, _ = parse_judge(args.llm, args.base_url)
+    spec, _ = parse_judge(args.llm, args.base_url, flags=("--llm", "--base-url"))
     if spec.offline or spec.declared.local:  # the builder talks to a server
         raise UserError(f"--llm must be openai:MODEL (an OpenAI-compatible server), not {args.llm!r}")
     opts = BuildOptions(captions=args.captions, out=args.out, llm=spec, images=args.images, style=args.style,
@@ -168,6 +167,11 @@ def cmd_rubric_check(args: argparse.Namespace) -> int:
     caption = Caption(sample.id, "example", args.text)
     # a pairwise rubric shows the given text as A and the sample's reference continuation as B
     second = Caption(sample.id, "reference", continuation(sample)) if rubric.pairwise else None
+    if rubric.offline:  # the scorer must compute every criterion the rubric names: said now, not at run time
+        from vlmgrade.judges import offline_scorer
+        from vlmgrade.judges.protocol import ScoringContext
+
+        offline_scorer(rubric.judge.model).judge_all(rubric, {sample.id: sample}, [caption], ScoringContext())
     messages = build_messages(rubric, sample, caption, second=second)
     print(f"rubric {rubric.name} v{rubric.version} (hash {rubric.hash}): {len(rubric.criteria)} criteria, "
           f"judge defaults {json.dumps(rubric.judge.to_dict())}")

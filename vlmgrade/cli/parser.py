@@ -5,20 +5,29 @@ engine flags `caption` shares) come from the options table in core/options.py, t
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from vlmgrade.cli import commands, runs
-from vlmgrade.core.options import add_arguments, flag_type, nonnegative, positive, seconds, usd
+from vlmgrade.core.options import add_arguments, flag_type, nonnegative, positive, seconds, seed, temperature, usd
 
 FORMATS = ("md", "csv", "json")
 
 
-POSITIVE, NONNEGATIVE, SECONDS, USD = (flag_type(f) for f in (positive, nonnegative, seconds, usd))
+POSITIVE, NONNEGATIVE, SECONDS, USD, SEED, TEMPERATURE = (
+    flag_type(f) for f in (positive, nonnegative, seconds, usd, seed, temperature))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (and exit 2), like every other error of vlmgrade."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"vlmgrade: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from vlmgrade import __version__
 
-    parser = argparse.ArgumentParser(prog="vlmgrade", description="Evaluate tiny vision-language models.")
+    parser = Parser(prog="vlmgrade", description="Evaluate tiny vision-language models.")
     parser.add_argument("--version", action="version", version=f"vlmgrade {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _caption(sub)
@@ -32,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=commands.cmd_train)
     _add_examples(parser)
+    parser.epilog = f"example:\n  {EXAMPLES['']}"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -48,6 +59,11 @@ def _caption(sub: argparse._SubParsersAction) -> None:
 def _run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="caption, judge on rubrics, and report scores with 95%% intervals")
     add_arguments(p)
+    from vlmgrade.judges import JUDGE_KINDS
+
+    judge = next(a for a in p._actions if a.dest == "judge")
+    kinds = ", ".join(k.usage for k in JUDGE_KINDS.values())
+    judge.help = judge.help.replace("{kinds}", kinds)
     p.set_defaults(func=runs.cmd_run)
 
 
@@ -77,7 +93,7 @@ def _runs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
     p.add_argument("--format", choices=FORMATS, default="md")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap over samples")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the bootstrap over samples")
     p.set_defaults(func=runs.cmd_agree)
 
 
@@ -109,10 +125,10 @@ def _data(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--llm", required=True, help="openai:MODEL (OPENAI_API_KEY, or --base-url for a local server)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint; default $OPENAI_BASE_URL")
     p.add_argument("--test", type=NONNEGATIVE, default=0, help="held-out test images (with prefixes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", required=True, help="output folder: images/, train/, val/, test/, rejected.jsonl")
     p.add_argument("--max-attempts", type=POSITIVE, default=3, help="asks per image, the first included")
-    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--temperature", type=TEMPERATURE, default=0.7)
     p.add_argument("--prompt", help="a Jinja prompt replacing the built-in one "
                    "(vlmgrade/data/prompts/data-build.jinja)")
     p.add_argument("--concurrency", type=POSITIVE, default=16)
@@ -139,6 +155,11 @@ def _zoo(sub: argparse._SubParsersAction) -> None:
 
 
 EXAMPLES = {
+    "": "vlmgrade run --model nanovlm-mini-scenes --data scenes-short:test --limit 20   (then: vlmgrade COMMAND "
+        "--help)",
+    "rubric": "vlmgrade rubric check my-rubric.yaml",
+    "data": "vlmgrade data export scenes-short:test --out my-scenes --limit 50",
+    "zoo": "vlmgrade zoo show nanovlm-mini-scenes",
     "caption": "vlmgrade caption --model nanovlm-mini-scenes --data scenes-short:test --limit 20 --out caps.jsonl",
     "run": "vlmgrade run --model nanovlm-mini-scenes --model nanovlm-tiny-scenes --data scenes-short:test "
            "--limit 50 --judge grounded",

@@ -85,3 +85,29 @@ def jsonl_objects(path: Path, what: str) -> Iterator[tuple[str, dict]]:
         if not isinstance(row, dict):
             raise UserError(f"{where}: each line must be a JSON object")
         yield where, row
+
+
+def output_folder(path: Path, what: str) -> Path:
+    """A folder results may be written into (it need not exist yet): a file there, a path through a file, or
+    a place that cannot be written (a read-only or virtual file system) is one UserError naming it. Nothing
+    is left behind by the check."""
+    import tempfile
+
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path} is a file; give a folder")
+    existing = next((p for p in [path, *path.absolute().parents] if p.exists()), Path("/"))
+    if not existing.is_dir():
+        raise UserError(f"cannot write {what} {path}: {existing} is a file")
+    try:
+        Path(tempfile.mkdtemp(prefix=".vlmgrade-probe-", dir=existing)).rmdir()
+    except OSError as e:
+        raise UserError(f"cannot write {what} {path}: {e.strerror or e}") from None
+    return path
+
+
+def output_file(path: Path, what: str) -> Path:
+    """A file results may be written to (its folder need not exist yet); not a folder."""
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file path")
+    output_folder(path.parent, f"the folder of {what}")
+    return path

@@ -117,6 +117,27 @@ def usd(value: Any) -> float:
     return number
 
 
+def temperature(value: Any) -> float:
+    number = _number(value)
+    if not 0 <= number <= 100:
+        raise ValueError(f"must be a temperature from 0 (greedy) to 100, got {value}")
+    return number
+
+
+def probability(value: Any) -> float:
+    number = _number(value)
+    if not 0 < number <= 1:
+        raise ValueError(f"must be a probability above 0 and at most 1, got {value}")
+    return number
+
+
+def seed(value: Any) -> int:
+    number = _integer(value)
+    if not 0 <= number < 2**32:
+        raise ValueError(f"must be a whole number from 0 to 2^32 - 1, got {value}")
+    return number
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValueError(f"must be a whole number, got {value!r}")
@@ -187,8 +208,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("rubrics", "rubrics", "built-in rubric name or YAML path; repeatable (default: the judge's own: "
            "nanovlm-paper with an LLM judge, grounded offline)", repeat=True, flag="--rubric", default=(),
            metavar="NAME|PATH"),
-    Option("judge", "judging.judge", "openai:MODEL, hf:PATH|HUB_ID, or an offline judge: grounded, references, "
-           "memorisation (default: openai:gpt-4o when OPENAI_API_KEY or OPENAI_BASE_URL is set, else grounded)",
+    # {kinds}: the registered judge kinds, filled in by cli/parser.py (core imports nothing above it)
+    Option("judge", "judging.judge", "{kinds} (default: openai:gpt-4o when OPENAI_API_KEY or OPENAI_BASE_URL is "
+           "set, else grounded)",
            metavar="SPEC"),
     Option("judge_base_url", "judging.base_url", "OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp); "
            "default $OPENAI_BASE_URL"),
@@ -196,7 +218,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("concurrency", "judging.concurrency", "judge requests in flight (default 16)", positive, 16),
     Option("repeats", "judging.repeats", "judgments per caption and rubric (each cached separately; intervals "
            "then resample whole samples)", positive, 1),
-    Option("judge_temperature", "judging.temperature", "override the rubric's judge temperature", _number),
+    Option("judge_temperature", "judging.temperature", "override the rubric's judge temperature", temperature),
     Option("judge_timeout", "judging.timeout", "per judge request, its retries included (default 60); a request "
            "that takes longer is unscored ('timeout') and the run goes on", seconds, 60.0, metavar="SECONDS"),
     Option("deadline", "judging.deadline", "for the whole judging stage: requests not answered by then are "
@@ -225,7 +247,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
            None, False),
     Option("controls_limit", "controls_limit", "controls on the first N samples only (implies --controls)",
            positive, metavar="N"),
-    Option("seed", "seed", "generation sampling and bootstrap resampling", _integer, 0),
+    Option("seed", "seed", "generation sampling and bootstrap resampling", seed, 0),
     Option("out", "output.out", "run folder (default $VLMGRADE_RUNS or reports, /<run-id>); a non-empty one is "
            "refused unless it holds this same run (a resume) or --overwrite", metavar="DIR"),
     Option("overwrite", "output.overwrite", "write into a non-empty --out that holds another run", None, False),
@@ -236,9 +258,10 @@ RUN_OPTIONS: tuple[Option, ...] = (
            metavar="FILE"),
     Option("quiet", "output.progress", "no progress bars", None, False, api_default=True),
     Option("max_new_tokens", "generation.max_new_tokens", "tokens a model may write per sample", positive, 48),
-    Option("temperature", "generation.temperature", "generation temperature; 0 = greedy (default)", _number, 0.0),
+    Option("temperature", "generation.temperature", "generation temperature; 0 = greedy (default)", temperature,
+           0.0),
     Option("top_k", "generation.top_k", "sample from the k likeliest tokens (0: all)", nonnegative, 0),
-    Option("top_p", "generation.top_p", "nucleus sampling mass", _number, 1.0),
+    Option("top_p", "generation.top_p", "nucleus sampling mass", probability, 1.0),
     Option("batch_size", "engine.batch_size", "samples per generation batch", positive, 32),
     Option("device", "engine.device", "auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps", _text, "auto"),
     Option("dtype", "engine.dtype", "auto (float32 on CPU, float16 on GPU), float32, float16, bfloat16", _text,

@@ -33,8 +33,9 @@ def describe(name: str) -> dict:
     for built-in data, the manifest's content hash otherwise (so edited data never ranks as the same)."""
     import hashlib
 
-    if name.partition(":")[0] in BUILTIN:
-        return {"name": name, "version": f"scenes-v{scenes.VERSION}"}
+    base, _, split = name.partition(":")
+    if base in BUILTIN:  # `scenes-short` is `scenes-short:test`, and is recorded so
+        return {"name": f"{base}:{split or 'test'}", "version": f"scenes-v{scenes.VERSION}"}
     path = regular_file(manifest_path(name), "manifest")
     return {"name": name, "version": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
 

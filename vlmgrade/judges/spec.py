@@ -45,8 +45,28 @@ def _credentials(base_url: str | None) -> bool:
     return bool(os.environ.get("OPENAI_API_KEY") or base_url)
 
 
-def parse_judge(text: str | None, base_url: str | None = None) -> tuple[JudgeSpec, str | None]:
-    """The judge to use and, when the default was changed for lack of credentials, a note saying so."""
+def _check_local_model(model: str) -> None:
+    """A local judge is a folder, or a hub id already in the Hugging Face cache: said now, in one line, not
+    after captioning (and not after minutes of retries against a hub that cannot be reached)."""
+    if model.startswith((".", "/", "~")) or Path(model).expanduser().exists():
+        if not Path(model).expanduser().is_dir():
+            raise UserError(f"judge model folder not found: {model}")
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(model, "config.json")
+    except ValueError:  # not a valid repo id either
+        raise UserError(f"judge model {model!r}: not a folder, nor a hub id") from None
+    if not isinstance(cached, str):
+        raise UserError(f"judge model {model} is not in the local Hugging Face cache: `hf download {model}` where "
+                        "there is network, or give a local folder")
+
+
+def parse_judge(text: str | None, base_url: str | None = None,
+                flags: tuple[str, str] = ("--judge", "--judge-base-url")) -> tuple[JudgeSpec, str | None]:
+    """The judge to use and, when the default was changed for lack of credentials, a note saying so; `flags`
+    names the judge and base-URL flags of the command asking, for its messages."""
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
     if text is None:
         if not _credentials(base_url):
@@ -62,8 +82,8 @@ def parse_judge(text: str | None, base_url: str | None = None) -> tuple[JudgeSpe
         raise UserError(f"unknown judge {text!r}: use {forms} (e.g. openai:gpt-4o)")
     if kind.offline:
         return JudgeSpec(name), None
-    if kind.local and model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir():
-        raise UserError(f"judge model folder not found: {model}")
+    if kind.local:
+        _check_local_model(model)
     if kind.needs_credentials and not _credentials(base_url):
-        raise UserError(f"--judge {text} needs OPENAI_API_KEY (or a --judge-base-url for a local server)")
+        raise UserError(f"{flags[0]} {text} needs OPENAI_API_KEY (or a {flags[1]} for a local server)")
     return JudgeSpec(name, model, None if kind.local else base_url), None

@@ -88,7 +88,9 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
     p = Plan(jobs, cached, list(new), offline=offline)
     p.est_prompt_tokens = sum(j.est_tokens[0] for j in new.values())
     p.est_completion_tokens = sum(j.est_tokens[1] for j in new.values())
-    if spec.model:
+    if not new:  # nothing to send (all cached, or only offline rubrics): nothing to pay
+        p.est_usd = 0.0
+    elif spec.model:
         p.price = load_prices(budget.price_table).get(spec.model)
         p.est_usd = dollars(p.est_prompt_tokens, p.est_completion_tokens, p.price, batch=judging.batch)
     return p

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmgrade.core.errors import UserError
+from vlmgrade.core.files import output_folder
 from vlmgrade.core.options import RunConfig
 from vlmgrade.core.types import Caption, Judgment, Sample
 from vlmgrade.judges import JudgeSpec, parse_judge
@@ -59,6 +60,7 @@ class Prepared:
     """What a run is about, checked before anything is paid for."""
 
     spec: JudgeSpec
+    judge_label: str  # what the run was judged by: the LLM spec, or the offline scorers when no rubric asks an LLM
     rubrics: list[Rubric]
     samples: list[Sample]
     given: list[Caption]  # captions read from --captions files
@@ -71,8 +73,12 @@ def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: di
     result) judges and writes; the other ranks return None. From Python, `samples` replaces `cfg.data`
     and `captioners` adds models given as objects ({label: object with `caption(samples, params,
     batch_size)`}); their captions are not cached (an object has no weights file to key them by)."""
+    return run_prepared(cfg, prepare(cfg, samples, captioners or {}), captioners or {})
+
+
+def run_prepared(cfg: RunConfig, prep: Prepared, captioners: dict | None = None) -> RunResult | None:
+    """`evaluate` once `prepare` has checked everything (the CLI says which judge it uses in between)."""
     started = time.time()
-    prep = prepare(cfg, samples, captioners or {})
     cache = Cache(cfg.output.cache)
     try:
         t0 = time.time()
@@ -98,6 +104,7 @@ def prepare(cfg: RunConfig, samples: list[Sample] | None, captioners: dict) -> P
         resolve(m, cfg.engine.download)
     if not cfg.models and not cfg.captions and not captioners:
         raise UserError("nothing to judge: give --model (to caption) or --captions FILE")
+    _check_labels(cfg.models, captioners)
     data_info = describe(cfg.data) if samples is None else in_memory(samples)
     samples = load_samples(cfg.data, cfg.limit) if samples is None else list(samples)[: cfg.limit]
     if not samples:
@@ -114,7 +121,20 @@ def prepare(cfg: RunConfig, samples: list[Sample] | None, captioners: dict) -> P
         check_out(Path(cfg.output.out), cfg)
     sources = dict(split_label(m) for m in cfg.models)
     context = ScoringContext(train_data=cfg.judging.train_data, sources=sources, seed=cfg.seed)
-    return Prepared(spec, rubrics, samples, given, data_info, context)
+    llm = any(not r.offline for r in rubrics)
+    label = spec.label if llm else ", ".join(dict.fromkeys(r.judge.model for r in rubrics))
+    return Prepared(spec, label, rubrics, samples, given, data_info, context)
+
+
+def _check_labels(models: tuple[str, ...], captioners: dict) -> None:
+    """Two models under one label would be pooled into one column: refused. The same model twice is one."""
+    from vlmgrade.zoo import split_label
+
+    sources: dict[str, str] = {}
+    for label, source in [*(split_label(m) for m in models), *((label, f"object {label}") for label in captioners)]:
+        if sources.setdefault(label, source) != source:
+            raise UserError(f"two models are labelled {label!r} ({sources[label]} and {source}); give each its own "
+                            "LABEL=SOURCE")
 
 
 def caption_all(cfg: RunConfig, prep: Prepared, captioners: dict,
@@ -154,7 +174,7 @@ def judge_and_write(cfg: RunConfig, prep: Prepared, captions: list[Caption], gen
     judge_plan = plan(prep.samples, captions, prep.rubrics, spec, cfg.judging, cfg.budget, cache,
                       frozenset(CONTROLS) if cfg.controls else frozenset(), prep.context)
     if cfg.budget.dry_run:
-        return RunResult(Path(cfg.output.out or "-"), spec.label, captions, [], judge_plan.estimate())
+        return RunResult(Path(cfg.output.out or "-"), prep.judge_label, captions, [], judge_plan.estimate())
     run_id = new_run_id()
     out = Path(cfg.output.out) if cfg.output.out else runs_dir() / run_id
     judgments, ledger = asyncio.run(judge_stage(judge_plan, spec, cfg.judging, cfg.budget, cache, out,
@@ -165,10 +185,10 @@ def judge_and_write(cfg: RunConfig, prep: Prepared, captions: list[Caption], gen
     summary = summarise(judgments, captions, prep.rubrics, cfg, prep.samples, prep.context)
     models = list(dict.fromkeys(r.model for r in summary.rows if not r.control))
     ids = hashlib.sha256("\n".join(sorted(s.id for s in prep.samples)).encode()).hexdigest()[:16]
-    record = run_record(run_id, cfg, spec, prep.rubrics, models, len(prep.samples),
+    record = run_record(run_id, cfg, spec, prep.judge_label, prep.rubrics, models, len(prep.samples),
                         {**prep.data_info, "samples": ids}, stats.to_dict())
     write_run(out, record, prep.rubrics, prep.samples, captions, judgments, summary)
-    return RunResult(out, spec.label, captions, judgments, stats.estimate, stats, summary, record)
+    return RunResult(out, prep.judge_label, captions, judgments, stats.estimate, stats, summary, record)
 
 
 def load_rubrics(cfg: RunConfig, spec: JudgeSpec) -> list[Rubric]:
@@ -208,11 +228,13 @@ def judge_for(spec: JudgeSpec, rubrics: list[Rubric], cfg: RunConfig) -> JudgeSp
 
 
 def check_out(out: Path, cfg: RunConfig) -> None:
-    """Refuse to write into a non-empty folder, unless told to or it holds this same run (a resume)."""
-    if cfg.output.overwrite or not out.exists() or (out.is_dir() and not any(out.iterdir())):
+    """Refuse to write into a non-empty folder, unless told to or it holds this same run (a resume); never into
+    a file, the current folder or one above it (the run folder replaces `out` whole, by rename)."""
+    output_folder(out, "--out")
+    if out.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise UserError(f"--out {out} is the current folder or one above it; give a folder of its own")
+    if cfg.output.overwrite or not out.exists() or not any(out.iterdir()):
         return
-    if out.is_file():
-        raise UserError(f"--out {out} is a file; give a folder")
     if {p.name for p in out.iterdir()} <= {"batches.json"}:  # a run killed while its batches ran: resume it
         return
     if _previous_config(out) != _comparable(asdict(cfg)):

@@ -50,16 +50,18 @@ def new_run_id() -> str:
     return f"{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
 
 
-def run_record(run_id: str, cfg: RunConfig, spec: JudgeSpec, rubrics: Sequence[Rubric], models: list[str],
-               n_samples: int, data: dict, stats: dict) -> dict:
+def run_record(run_id: str, cfg: RunConfig, spec: JudgeSpec, judge_label: str, rubrics: Sequence[Rubric],
+               models: list[str], n_samples: int, data: dict, stats: dict) -> dict:
     """run.json: the full config, data name and version, versions, rubric hashes, judge, seed, timings,
     usage and cost."""
+    asked = judge_label == spec.label and spec.model is not None  # an LLM judged (else offline scorers did)
     config = asdict(cfg)
     config["output"] = {k: v for k, v in config["output"].items() if k != "progress"}
     return {
         "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": config, "data": data,
         "models": models,
-        "judge": {"spec": spec.label, "model": spec.model, "endpoint": spec.endpoint if spec.model else None},
+        "judge": {"spec": judge_label, "model": spec.model if asked else None,
+                  "endpoint": spec.endpoint if asked else None},
         "rubrics": {r.name: {"version": r.version, "hash": r.hash, "path": r.path} for r in rubrics},
         "n_samples": n_samples, "seed": cfg.seed, "versions": _versions(), **stats,
     }
@@ -139,11 +141,29 @@ def load_run(path: str | Path) -> Run:
     scores = read_json(scores_path, "run scores")
     if not isinstance(scores, dict) or not isinstance(scores.get("rows"), list):
         raise UserError(f"{scores_path} is not a vlmgrade scores.json (no 'rows')")
+    for i, row in enumerate(scores["rows"]):
+        _check_row(row, f"{scores_path}: row {i + 1}")
     folder = scores_path.parent
     info_path = folder / "run.json"
     info = read_json(info_path, "run record") if info_path.exists() else {}
     return Run(folder, scores, info if isinstance(info, dict) else {},
                load_judgments=lambda: read_judgments(folder), load_captions=lambda: read_captions_file(folder))
+
+
+def _check_row(row: object, where: str) -> None:
+    """A score row as vlmgrade writes it: names are text, figures finite numbers or null (a tampered or
+    damaged file would otherwise be ranked, NaN first)."""
+    import math
+
+    if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("model", "rubric", "criterion")):
+        raise UserError(f"{where}: needs 'model', 'rubric' and 'criterion' as text")
+    for key in ("mean", "ci_low", "ci_high"):
+        value = row.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise UserError(f"{where}: {key} must be a finite number or null, not {value!r}")
+    if not isinstance(row.get("n", 0), int) or isinstance(row.get("n"), bool):
+        raise UserError(f"{where}: n must be a whole number")
 
 
 def read_judgments(folder: Path) -> list[Judgment]:
@@ -189,23 +209,24 @@ class RunListing:
 
 
 def list_runs(base: Path) -> list[RunListing]:
-    """One line per run folder under `base` (folders without run.json, and hidden ones being written, are
-    skipped)."""
+    """One line per run folder under `base`: every folder holding a run.json or a scores.json (hidden ones, being
+    written, are skipped)."""
     if not base.is_dir():
         raise UserError(f"no run folders at {base}")
-    out = []
-    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        record = folder / "run.json"
-        if not record.exists():
-            continue
-        try:
-            run = read_json(record, "run record")
-        except UserError:
-            out.append(RunListing(folder.name, "", "", "", "", "corrupt"))
-            continue
-        whole = all((folder / f).exists() for f in RUN_FILES)
-        data, judge = run.get("data") or {}, run.get("judge") or {}
-        out.append(RunListing(folder.name, str(run.get("created", "")), ", ".join(run.get("models", [])),
-                              str(data.get("name", "")), str(judge.get("spec", "")),
-                              "complete" if whole else "incomplete"))
-    return out
+    folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [_listing(f) for f in folders if (f / "run.json").exists() or (f / "scores.json").exists()]
+
+
+def _listing(folder: Path) -> RunListing:
+    try:
+        run = read_json(folder / "run.json", "run record") if (folder / "run.json").exists() else {}
+        if not isinstance(run, dict):
+            raise UserError(f"{folder / 'run.json'} is not a run record")
+        if (folder / "scores.json").exists():
+            load_run(folder)  # a truncated or tampered scores.json is no complete run
+    except UserError:
+        return RunListing(folder.name, "", "", "", "", "corrupt")
+    whole = bool(run) and all((folder / f).exists() for f in RUN_FILES)
+    data, judge = run.get("data") or {}, run.get("judge") or {}
+    return RunListing(folder.name, str(run.get("created", "")), ", ".join(map(str, run.get("models", []))),
+                      str(data.get("name", "")), str(judge.get("spec", "")), "complete" if whole else "incomplete")

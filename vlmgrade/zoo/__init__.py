@@ -106,7 +106,9 @@ def download_hint(hub_id: str) -> str:
     """The command that fetches a hub model with the huggingface_hub installed here."""
     import shutil
 
-    command = "hf download" if shutil.which("hf") else "huggingface-cli download"
+    # `hf` is the CLI of current huggingface_hub releases; the older `huggingface-cli` only where that is all there is
+    old_only = shutil.which("huggingface-cli") and not shutil.which("hf")
+    command = "huggingface-cli download" if old_only else "hf download"
     return f"`{command} {hub_id}` where there is network, or pass --download"
 
 
