@@ -1,0 +1,166 @@
+"""compare and leaderboard against scipy recomputed from the runs' own judgments.jsonl."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from tests.helpers import PAPER, distinct_completions
+from vlmgrade.cli import main
+from vlmgrade.testing.server import FakeOpenAI, Reply, body_digest, scripted_scores
+
+
+def reply(body, count):
+    if int(body_digest(body), 16) % 9 == 0:
+        return Reply("no idea")  # unparsable: must show up as unscored
+    return Reply(json.dumps({**scripted_scores(body, PAPER), "feedback": "fine"}))
+
+
+@pytest.fixture(scope="module")
+def two_runs(tiny_model, tmp_path_factory):
+    import os
+
+    base = tmp_path_factory.mktemp("cmp")
+    os.environ["VLMGRADE_CACHE"] = str(base / "cache.sqlite")
+    os.environ["OPENAI_API_KEY"] = "sk-test"
+    try:
+        with FakeOpenAI(reply) as server:  # module-scoped: the function-scoped judge_server cannot serve it
+            for name, tokens in (("a", "8"), ("b", "3")):  # two "models": the same weights, other budgets
+                assert main(["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "30",
+                             "--rubric", "nanovlm-paper", "--judge", "openai:gpt-4o", "--judge-base-url",
+                             server.base_url, "--out", str(base / name), "--max-new-tokens", tokens, "--quiet"]) == 0
+    finally:
+        del os.environ["VLMGRADE_CACHE"], os.environ["OPENAI_API_KEY"]
+    return base / "a", base / "b"
+
+
+def per_sample(folder, criterion):
+    out = {}
+    for line in (folder / "judgments.jsonl").read_text().splitlines():
+        j = json.loads(line)
+        if j["scores"][criterion] is not None:
+            out[j["sample_id"]] = j["scores"][criterion]
+    return out
+
+
+def test_compare_agrees_with_scipy(two_runs, capsys):
+    a, b = two_runs
+    assert main(["compare", str(a), str(b), "--format", "json"]) == 0
+    rows = {r["criterion"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    ps = []
+    for c in PAPER:
+        sa, sb = per_sample(a, c), per_sample(b, c)
+        both = sorted(set(sa) & set(sb))
+        d = np.array([sa[s] - sb[s] for s in both])
+        low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+        p = stats.wilcoxon([sa[s] for s in both], [sb[s] for s in both]).pvalue
+        r = rows[c]
+        assert r["n"] == len(both) < 30  # unscored replies dropped out of the pairing
+        assert r["diff"] == pytest.approx(d.mean()) and r["ci_low"] == pytest.approx(low)
+        assert r["ci_high"] == pytest.approx(high) and r["p"] == pytest.approx(p)
+        ps.append(p)
+    order = np.argsort(ps)
+    expected_holm = np.maximum.accumulate([min(1, (5 - i) * ps[k]) for i, k in enumerate(order)])
+    for i, k in enumerate(order):
+        assert rows[PAPER[k]]["p_holm"] == pytest.approx(expected_holm[i])
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "p (Holm)" in capsys.readouterr().out
+
+
+def test_leaderboard_reads_scores_and_shows_unscored(two_runs, capsys):
+    a, b = two_runs
+    assert main(["leaderboard", str(a), str(b), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    scores_a = json.loads((a / "scores.json").read_text())["rows"]
+    assert len(rows) == 10 and all(r["rank"] in (1, 2) for r in rows)
+    assert {k: rows[0][k] for k in scores_a[0]} == scores_a[0]
+    assert all(r["n_unscored"] > 0 for r in rows)
+    assert main(["leaderboard", str(a), str(b), "--format", "csv"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    # tidy: one row per model x criterion, numbers in their own columns
+    assert header.split(",")[:6] == ["model", "rubric", "criterion", "mean", "ci_low", "ci_high"]
+    assert "rank" in header.split(",")
+    assert main(["leaderboard", str(a), str(b)]) == 0
+    table = capsys.readouterr().out
+    assert "] #1" in table and "#1.0" not in table  # whole ranks, as the frame keeps them
+
+
+def test_leaderboard_refuses_mixed_judges(two_runs, tmp_path, capsys):
+    a, _ = two_runs
+    other = tmp_path / "other"
+    other.mkdir()
+    scores = json.loads((a / "scores.json").read_text())
+    (other / "scores.json").write_text(json.dumps({**scores, "judge": "openai:gpt-4o-mini"}))
+    assert main(["leaderboard", str(a), str(other)]) == 2
+    assert "refusing to rank runs that are not comparable: judges openai:gpt-4o vs openai:gpt-4o-mini" in \
+        capsys.readouterr().err
+
+
+def test_leaderboard_and_compare_refuse_runs_on_different_data(two_runs, tmp_path, capsys):
+    a, _ = two_runs
+    other = tmp_path / "other"
+    other.mkdir()
+    scores = json.loads((a / "scores.json").read_text())
+    (other / "scores.json").write_text(json.dumps({**scores, "data": {"name": "my-photos", "version": "sha256:1",
+                                                                      "samples": "abc"}}))
+    assert main(["leaderboard", str(a), str(other)]) == 2
+    assert "data my-photos vs scenes-short:test" in capsys.readouterr().err
+    assert main(["leaderboard", str(a), str(other), "--allow-mixed"]) == 0
+    assert main(["leaderboard", str(a), str(other), "--allow-mixed"]) == 0
+
+
+def test_repeats_send_k_requests_and_intervals_resample_samples(tiny_model, tmp_path, monkeypatch, judge_server):
+    monkeypatch.setenv("VLMGRADE_CACHE", str(tmp_path / "c.sqlite"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    s = judge_server(lambda body, n: Reply(json.dumps({**scripted_scores({"n": n}, PAPER), "feedback": ""})))
+    assert main(["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "10", "--rubric",
+                 "nanovlm-paper", "--judge", "openai:gpt-4o", "--judge-base-url", s.base_url, "--repeats", "3",
+                 "--judge-temperature", "1.0", "--out", str(tmp_path / "r"), "--max-new-tokens", "6",
+                 "--quiet"]) == 0
+    distinct = distinct_completions(tiny_model, 10, 6)
+    assert len(s.requests) == 3 * distinct and all(b["temperature"] == 1.0 for b in s.requests)
+    lines = [json.loads(x) for x in (tmp_path / "r" / "judgments.jsonl").read_text().splitlines()]
+    assert sorted({j["repeat"] for j in lines}) == [0, 1, 2] and len(lines) == 30
+    rows = json.loads((tmp_path / "r" / "scores.json").read_text())["rows"]
+    assert all(r["ci_method"] == "cluster-bootstrap" and r["n"] == 30 for r in rows)
+
+
+def _in_memory_run(name: str, means: dict[str, float], better: str):
+    from pathlib import Path
+
+    from vlmgrade.core.run import Run
+
+    rows = [{"model": m, "rubric": "r", "criterion": "errors", "mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1,
+             "ci_method": "t", "n": 10, "n_unscored": 0, "better": better} for m, v in means.items()]
+    return Run.in_memory(Path(name), {"run": name, "judge": "grounded", "rows": rows, "rubrics": {}}, {}, [], [])
+
+
+@pytest.mark.parametrize(("better", "first"), [("lower", "small"), ("higher", "big")])
+def test_ranks_follow_the_direction_the_rubric_gives(better, first):
+    from vlmgrade.analysis.comparison import leaderboard
+    from vlmgrade.report.tables import leaderboard_table
+
+    board = leaderboard([_in_memory_run("a", {"small": 0.2, "big": 0.9}, better)])
+    ranks = {r["model"]: r["rank"] for r in board["rows"]}
+    assert ranks[first] == 1 and ranks[{"small": "big", "big": "small"}[first]] == 2
+    header, _ = leaderboard_table(pd.DataFrame(board["rows"]))
+    assert ("errors (lower is better)" in header) == (better == "lower")
+
+
+def test_a_criterion_says_which_way_is_better_in_the_rubric_and_in_scores_json(env, tmp_path):
+    from vlmgrade.core.errors import UserError
+    from vlmgrade.rubrics import load_rubric
+
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\ncriteria:\n  errors: {description: mistakes, scale: [0, 1], better: sideways}\n"
+                    "prompt: x\n")
+    with pytest.raises(UserError, match="better must be 'higher' or 'lower'"):
+        load_rubric(str(path))
+    assert [c.better for c in load_rubric("grounded").criteria] == ["lower"] + ["higher"] * 6
+    assert main(["run", "--model", "nanovlm-mini-scenes", "--data", "scenes-short:test", "--limit", "3", "--judge",
+                 "grounded", "--out", str(tmp_path / "g"), "--quiet"]) == 0
+    rows = json.loads((tmp_path / "g" / "scores.json").read_text())["rows"]
+    better = {r["criterion"]: r["better"] for r in rows}
+    assert better.pop("hallucination") == "lower" and set(better.values()) == {"higher"} and len(better) == 6

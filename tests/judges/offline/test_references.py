@@ -1,0 +1,90 @@
+"""The `references` rubric: BLEU-4, ROUGE-L and CIDEr-D equal the libraries called directly; corpus
+figures and the judge-against-metrics correlations reach scores.json and the reports."""
+
+import json
+
+import numpy as np
+from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.cider.cider import Cider
+from rouge_score import rouge_scorer
+
+from tests.helpers import PAPER, prompt_parts
+from vlmgrade.cli import main
+from vlmgrade.data.datasets import load_samples
+from vlmgrade.judges.offline.references import words
+from vlmgrade.testing.server import Reply
+
+N = 20
+
+
+def _captions(samples):
+    """Three writers of known quality: the reference continuation, its first half, and another sample's."""
+    rows = []
+    for i, s in enumerate(samples):
+        rest = s.references[0][len(s.prefix):].strip()
+        other = samples[(i + 1) % len(samples)]
+        rows += [{"id": s.id, "model": "copy", "text": rest},
+                 {"id": s.id, "model": "half", "text": " ".join(rest.split()[: len(rest.split()) // 2])},
+                 {"id": s.id, "model": "other", "text": other.references[0][len(other.prefix):].strip()}]
+    return rows
+
+
+def _direct(samples, texts):
+    """The libraries on the same strings, as a user would call them."""
+    tok = words  # the same strings: lower-cased words, as the README states
+    gts = {s.id: [tok(r) for r in s.references] for s in samples}
+    res = {s.id: [tok(f"{s.prefix} {texts[s.id]}")] for s in samples}
+    corpus_bleu, bleu = Bleu(4).compute_score(gts, res, verbose=0)
+    _, cider = Cider().compute_score(gts, res)
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    rouge = [max(scorer.score(r, res[s.id][0])["rougeL"].fmeasure for r in gts[s.id]) for s in samples]
+    return {"bleu4": bleu[3], "rouge_l": rouge, "cider_d": list(cider), "corpus_bleu4": corpus_bleu[3]}
+
+
+def test_reference_metrics_equal_the_libraries_and_rank_the_writers(env, capsys):
+    samples = load_samples("scenes-short:test", N)
+    rows = _captions(samples)
+    path = env / "caps.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["run", "--captions", str(path), "--data", "scenes-short:test", "--limit", str(N), "--rubric",
+                 "references", "--judge", "grounded", "--out", str(env / "r"), "--quiet"]) == 0
+    judged = [json.loads(x) for x in (env / "r" / "judgments.jsonl").read_text().splitlines()]
+    scores = json.loads((env / "r" / "scores.json").read_text())
+    for model in ("copy", "half", "other"):
+        direct = _direct(samples, {r["id"]: r["text"] for r in rows if r["model"] == model})
+        mine = {j["sample_id"]: j["scores"] for j in judged if j["model"] == model}
+        for metric in ("bleu4", "rouge_l", "cider_d"):
+            ours = [mine[s.id][metric] for s in samples]
+            assert np.max(np.abs(np.array(ours) - np.array(direct[metric]))) < 1e-9, (model, metric)
+            row = next(r for r in scores["rows"] if r["model"] == model and r["criterion"] == metric)
+            assert row["n"] == N and row["ci_low"] <= row["mean"] <= row["ci_high"]
+        corpus = {f["metric"]: f for f in scores["corpus"] if f["model"] == model}
+        assert abs(corpus["corpus_bleu4"]["value"] - direct["corpus_bleu4"]) < 1e-9
+        for f in corpus.values():
+            assert f["ci_low"] <= f["value"] <= f["ci_high"] and f["n"] == N
+    means = {(r["model"], r["criterion"]): r["mean"] for r in scores["rows"]}
+    for metric in ("bleu4", "rouge_l", "cider_d"):
+        assert means[("copy", metric)] > means[("half", metric)] > means[("other", metric)], metric
+    assert "## Corpus-level reference metrics" in (env / "r" / "report.md").read_text()
+
+
+def test_judge_criteria_are_correlated_with_the_metrics(env, capsys, judge_server):
+    samples = load_samples("scenes-short:test", 20)
+    rows = _captions(samples)
+    path = env / "caps.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    prefix = {s.id: s.prefix for s in samples}
+    grade = {(prefix[r["id"]], r["text"]): {"copy": 9, "half": 5, "other": 2}[r["model"]] for r in rows}
+
+    def judge(body, n):  # grades by which writer it was: it should agree with the metrics
+        return Reply(json.dumps({**{c: grade.get(prompt_parts(body), 1) for c in PAPER}, "feedback": "ok"}))
+
+    server = judge_server(judge)
+    assert main(["run", "--captions", str(path), "--data", "scenes-short:test", "--limit", "20", "--rubric",
+                 "nanovlm-paper", "--rubric", "references", "--judge", "openai:gpt-4o", "--judge-base-url",
+                 server.base_url, "--out", str(env / "r"), "--quiet"]) == 0
+    versus = json.loads((env / "r" / "scores.json").read_text())["judge_vs_metrics"]
+    assert len(versus) == len(PAPER) * 3
+    rouge = next(c for c in versus if c["judge_criterion"] == "grammar" and c["metric"] == "rouge_l")
+    assert rouge["n"] == 60 and rouge["rho"] > 0.5 and rouge["ci_low"] <= rouge["rho"] <= rouge["ci_high"]
+    assert "Judge against reference metrics" in (env / "r" / "report.html").read_text()

@@ -1,0 +1,87 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import child_env, write_train_config
+from vlmgrade.core.errors import UserError
+from vlmgrade.zoo.train import TrainConfig, train
+
+
+def test_training_writes_a_loadable_model_and_lowers_validation_loss(tiny_model):
+    summary = json.loads((tiny_model / "training.json").read_text())
+    assert summary["steps"] == 8  # 64 samples / batch 16 = 4 steps per epoch, 2 epochs
+    history = summary["history"]
+    assert [h["epoch"] for h in history] == [1.0, 2.0]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert {p.name for p in tiny_model.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json"}
+    config = json.loads((tiny_model / "config.json").read_text())
+    assert config["kind"] == "nanovlm" and config["aux_labels"][0].startswith("kind:")
+    assert len(config["patch_kinds"]) >= 10 and len(config["patch_colors"]) >= 6  # the dense heads were trained
+
+
+def test_patch_targets_name_the_object_drawn_at_each_patch_centre():
+    """Per-patch supervision: the nearest (last drawn) object whose box holds the patch's centre, else none;
+    an image with an object without a box is left out (-100) rather than taught "none" where one is."""
+    import numpy as np
+
+    from vlmgrade.core.types import SceneObject
+    from vlmgrade.zoo.train import patch_targets
+
+    kinds, colors = ["ball", "cup", "dog"], ["blue", "red"]
+    far = SceneObject("ball", "red", "big", box=(0.0, 0.0, 0.5, 0.5))  # covers the top-left 2x2 of a 4x4 grid
+    near = SceneObject("cup", "blue", "small", box=(0.3, 0.3, 0.7, 0.7))  # lower edge 0.7: drawn over the ball
+    kind, color = patch_targets([near, far], kinds, colors, grid=4)
+    grid = kind.reshape(4, 4)
+    assert grid[0, 0] == 0 and grid[0, 1] == 0 and grid[1, 0] == 0  # ball
+    assert grid[1, 1] == 1 and grid[2, 2] == 1  # cup, also where it covers the ball (centre 0.375, 0.375)
+    assert grid[3, 3] == 3 and (kind == 3).sum() == 16 - 4 - 3  # none elsewhere
+    assert color.reshape(4, 4)[1, 1] == 0 and color.reshape(4, 4)[0, 0] == 1
+    unboxed = SceneObject("dog", "red")
+    assert (np.stack(patch_targets([far, unboxed], kinds, colors, grid=4)) == -100).all()
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    """A run stopped after 3 steps and resumed ends where an uninterrupted run ends, bit for bit."""
+    from safetensors.torch import load_file
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    train(TrainConfig.load(write_train_config(whole, epochs=1)), progress=False)
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    train(TrainConfig.load(write_train_config(parts, epochs=1, max_steps=3)), progress=False)
+    assert json.loads((parts / "model" / "checkpoint" / "state.json").read_text())["step"] == 3
+    summary = train(TrainConfig.load(write_train_config(parts, epochs=1)), progress=False)
+    assert summary["steps"] == 4
+    a = load_file(str(whole / "model" / "model.safetensors"))
+    b = load_file(str(parts / "model" / "model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_bad_training_configs_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        TrainConfig.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("out: x\nlearning_rate: 3\n")
+    with pytest.raises(UserError, match="unknown keys learning_rate"):
+        TrainConfig.load(bad)
+    bad.write_text("out: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        TrainConfig.load(bad)
+    cfg = write_train_config(tmp_path, model={"preset": "mini", "image_size": 100})
+    with pytest.raises(UserError, match="bad model config"):
+        train(TrainConfig.load(cfg), progress=False)
+
+
+def test_torchrun_trains_data_parallel_on_two_cpu_processes(tmp_path):
+    """Two gloo processes each take half of every epoch: half the steps of a single process."""
+    cfg = write_train_config(tmp_path, epochs=1, checkpoint_every=100)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "vlmgrade", "train", str(cfg), "--quiet"],
+                            capture_output=True, text=True, env=child_env(OMP_NUM_THREADS="1"), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert summary["steps"] == 2 and summary["images_seen"] == 64  # 64 samples / (16 per batch x 2 processes)
