@@ -109,7 +109,10 @@ def test_the_api_raises_the_same_user_error(given, named, tmp_path, monkeypatch,
     assert named in str(raised.value)
 
 
-@pytest.mark.parametrize("value", ["batch_size: 0", "lr: abc", "lr: .nan", "epochs: -1", "seed: -3", "aux_weight: true"])
+BAD_TRAINING_VALUES = ["batch_size: 0", "lr: abc", "lr: .nan", "epochs: -1", "seed: -3", "aux_weight: true"]
+
+
+@pytest.mark.parametrize("value", BAD_TRAINING_VALUES)
 def test_a_bad_number_in_a_training_config_is_one_line_before_any_work(value, tmp_path, capsys):
     config = tmp_path / "train.yaml"
     config.write_text(f"out: model\n{value}\n")
