@@ -151,3 +151,28 @@ def leases_expired(monkeypatch, after_s: float = 3600.0) -> None:
             return time.time() + after_s
 
     monkeypatch.setattr(cache, "time", Later())
+
+
+def write_captions(path: Path, n: int, model: str = "m") -> Path:
+    """A captions.jsonl for the first `n` scenes-short:test samples, a distinct text each."""
+    from vlmgrade.data.datasets import load_samples
+
+    path.write_text("".join(json.dumps({"id": s.id, "model": model, "text": f"a red ball number {i}"}) + "\n"
+                            for i, s in enumerate(load_samples("scenes-short:test", n))))
+    return path
+
+
+def cache_locking_judge(cache_path: Path, hold: float):
+    """A scripted judge that, on its first request, has another connection take the cache's write lock for
+    `hold` seconds, so that the answer's write meets a lock held elsewhere."""
+    import sqlite3
+    import threading
+
+    def judge(body: dict, n: int) -> Reply:
+        if n == 1:
+            holder = sqlite3.connect(cache_path, check_same_thread=False)
+            holder.execute("BEGIN EXCLUSIVE")
+            threading.Timer(hold, holder.rollback).start()
+        return json_reply(body, n)
+
+    return judge

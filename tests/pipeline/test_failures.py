@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 
-from tests.helpers import PAPER, ROOT, child_env, leases_expired, run_args
+from tests.helpers import PAPER, ROOT, cache_locking_judge, child_env, leases_expired, run_args, write_captions
 from vlmgrade.cli import main
 from vlmgrade.testing.server import Reply, scripted_scores
 
@@ -144,28 +144,13 @@ def test_leases_in_one_exchange_answer_hold_expire_and_release(env):
 
 
 def _locking_judge(env, hold: float):
-    """A judge that, on its first request, has another connection take the cache's write lock for `hold`
-    seconds, so that the answer's write meets a lock held elsewhere."""
-    import sqlite3
+    """A judge that holds the cache's write lock for `hold` seconds on its first request, and a run's arguments."""
     import time
 
-    from vlmgrade.data.datasets import load_samples
-
-    samples = load_samples("scenes-short:test", 6)
-    caps = env / "caps.jsonl"
-    caps.write_text("".join(json.dumps({"id": s.id, "model": "m", "text": f"a red ball number {i}"}) + "\n"
-                            for i, s in enumerate(samples)))
-
-    def judge(body, n):
-        if n == 1:
-            holder = sqlite3.connect(env / "cache.sqlite", check_same_thread=False)
-            holder.execute("BEGIN EXCLUSIVE")
-            threading.Timer(hold, holder.rollback).start()
-        return Reply(json.dumps({**scripted_scores(body, PAPER), "feedback": "ok"}))
-
+    caps = write_captions(env / "caps.jsonl", 6)
     args = ["run", "--captions", str(caps), "--data", "scenes-short:test", "--limit", "6", "--rubric",
             "nanovlm-paper", "--judge", "openai:gpt-4o", "--concurrency", "1", "--quiet"]
-    return judge, args, time
+    return cache_locking_judge(env / "cache.sqlite", hold), args, time
 
 
 def test_a_cache_locked_by_another_process_is_waited_out_with_the_wait_shown(env, monkeypatch, capsys,

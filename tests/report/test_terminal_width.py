@@ -5,11 +5,8 @@ score table keeps every model and criterion name whole (no '…')."""
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 
-from tests.helpers import PAPER, run_cli
-from vlmgrade.testing.server import Reply, scripted_scores
+from tests.helpers import cache_locking_judge, run_cli, write_captions
 
 LABEL = "a-very-long-model-label-that-must-stay-whole"
 
@@ -32,20 +29,8 @@ def test_lines_and_tables_stay_whole_when_stderr_is_a_pipe_and_columns_is_small(
     # for a few seconds, so the run says it waits for the cache, naming it
     cache_path = deep / "cache.sqlite"
     monkeypatch.setenv("VLMGRADE_CACHE", str(cache_path))
-    from vlmgrade.data.datasets import load_samples
-
-    samples = load_samples("scenes-short:test", 2)
-    caps = deep / "caps.jsonl"
-    caps.write_text("".join(json.dumps({"id": s.id, "model": "m", "text": f"a red ball number {i}"}) + "\n"
-                            for i, s in enumerate(samples)))
-
-    def judge(body, n):
-        if n == 1:
-            holder = sqlite3.connect(cache_path, check_same_thread=False)
-            holder.execute("BEGIN EXCLUSIVE")
-            threading.Timer(4.0, holder.rollback).start()
-        return Reply(json.dumps({**scripted_scores(body, PAPER), "feedback": "ok"}))
-
+    caps = write_captions(deep / "caps.jsonl", 2)
+    judge = cache_locking_judge(cache_path, 4.0)
     server = judge_server(judge)
     p = run_cli("run", "--captions", str(caps), "--data", "scenes-short:test", "--limit", "2", "--rubric",
                 "nanovlm-paper", "--judge", "openai:gpt-4o", "--judge-base-url", server.base_url,

@@ -30,6 +30,7 @@ from vlmgrade.pipeline.cache import LOCK_WAIT_S, Cache, CacheWriter
 from vlmgrade.pipeline.ledger import Ledger, Refusals, server_message
 from vlmgrade.pipeline.plan import Job, Plan, check_budget, failed, judgment_of
 from vlmgrade.pipeline.progress import progress_bar
+from vlmgrade.report.folder import write_batches
 
 PENDING_BATCHES = "pending_batches"  # meta-table key of the Batch API jobs submitted and not yet collected
 T = TypeVar("T")
@@ -269,7 +270,8 @@ async def _through_batches(p: Plan, spec: JudgeSpec, judge: Any, judging: Judgin
             ledger.add(reply, batch=True)
 
     with progress_bar(f"batch {spec.label}", len(bodies), progress) as bar:
-        answers, errors = await run_batches(judge.client, spec.endpoint, bodies, pending, out, store,
+        submitted = (lambda batches: write_batches(out, batches)) if out is not None else (lambda batches: None)
+        answers, errors = await run_batches(judge.client, spec.endpoint, bodies, pending, submitted, store,
                                             judging.batch_poll_s, bar, deadline)
     p.cached.update(answers)
     p.batched = set(answers)

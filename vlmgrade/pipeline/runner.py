@@ -248,10 +248,10 @@ def _comparable(config: dict) -> Any:
 
 
 def _previous_config(out: Path) -> Any:
-    try:
-        return _comparable(json.loads((out / "run.json").read_text())["config"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+    from vlmgrade.report.folder import previous_config
+
+    config = previous_config(out)
+    return None if config is None else _comparable(config)
 
 
 def _controls(samples: list[Sample], captions: list[Caption], cfg: RunConfig) -> list[Caption]:

@@ -125,6 +125,22 @@ def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Seque
     (out / "report.html").write_text(render_html(run, summary, judgments, rubrics, samples, captions))
 
 
+def write_batches(out: Path, batches: list[dict]) -> None:
+    """batches.json, written as soon as a run's Batch API jobs are submitted (before any wait): a killed run
+    is resumed in the same folder, and the finished folder keeps the record."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "batches.json").write_text(json.dumps(batches, indent=2) + "\n")
+
+
+def previous_config(out: Path) -> dict | None:
+    """The config a run folder's run.json records, or None when there is none to read."""
+    try:
+        config = json.loads((out / "run.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 # ---- reading run folders: the only place that does ----
 
 RUN_FILES = ("scores.json", "judgments.jsonl", "report.html")  # what a complete run folder holds

@@ -15,7 +15,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from vlmgrade.core.errors import UserError
@@ -34,16 +33,14 @@ class PendingBatches:
 
 
 async def run_batches(client: Any, endpoint: str, bodies: dict[str, dict], pending_store: PendingBatches,
-                      out: Path | None, on_answers: Callable[[dict[str, Reply]], None], poll_s: float = 5.0,
+                      on_submitted: Callable[[list[dict]], None], on_answers: Callable[[dict[str, Reply]], None],
+                      poll_s: float = 5.0,
                       bar: Any = None, deadline: float | None = None) -> tuple[dict[str, Reply], dict[str, str]]:
     """Answers for `bodies` (cache key -> chat request body): ({key: Reply}, {key: error}). Polling stops at
     `deadline` (time.monotonic()); batches still running then stay pending, and a rerun polls them again."""
     pending = await _submit(client, endpoint, bodies, pending_store)
     wanted = [b for b in pending if set(b["keys"]) & set(bodies)]
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "batches.json").write_text(json.dumps([{"id": b["id"], "requests": len(b["keys"])} for b in wanted],
-                                                     indent=2) + "\n")
+    on_submitted([{"id": b["id"], "requests": len(b["keys"])} for b in wanted])  # the run folder notes them
     poll = _Poll(client, pending_store, on_answers)
     remaining = {b["id"]: b for b in wanted}
     while remaining:
