@@ -305,7 +305,11 @@ async def _batch_answers(todo: dict[str, dict], opts: BuildOptions, llm: LLMJudg
         for key, reply in answers.items():
             keep(key, reply, True)
 
-    answers, errors = await run_batches(llm.client, opts.llm.endpoint, todo, pending, Path(opts.out), store,
+    def submitted(batches: list[dict]) -> None:  # noted in the output folder before any wait, as a run does
+        Path(opts.out).mkdir(parents=True, exist_ok=True)
+        (Path(opts.out) / "batches.json").write_text(json.dumps(batches, indent=2) + "\n")
+
+    answers, errors = await run_batches(llm.client, opts.llm.endpoint, todo, pending, submitted, store,
                                         opts.batch_poll_s)
     return {**answers, **{k: Failure(f"batch request failed: {e}") for k, e in errors.items()}}
 
