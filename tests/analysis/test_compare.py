@@ -164,3 +164,28 @@ def test_a_criterion_says_which_way_is_better_in_the_rubric_and_in_scores_json(e
     rows = json.loads((tmp_path / "g" / "scores.json").read_text())["rows"]
     better = {r["criterion"]: r["better"] for r in rows}
     assert better.pop("hallucination") == "lower" and set(better.values()) == {"higher"} and len(better) == 6
+
+
+def test_one_judge_model_at_two_endpoints_is_two_judges_and_runs_are_named_by_folder():
+    """Issue 23, like with like: the same `openai:gpt-4o` behind two servers is not one judge."""
+    from pathlib import Path
+
+    from vlmgrade.analysis.comparison import leaderboard
+    from vlmgrade.core.errors import UserError
+    from vlmgrade.core.run import Run
+    from vlmgrade.judges.spec import JudgeSpec
+
+    def run(folder: str, endpoint: str) -> Run:
+        rows = [{"model": "m", "rubric": "r", "criterion": "c", "mean": 0.5, "ci_low": 0.4, "ci_high": 0.6,
+                 "ci_method": "t", "n": 10, "n_unscored": 0, "better": "higher"}]
+        return Run.in_memory(Path("reports") / folder, {"run": f"id-{folder}", "judge": "openai:gpt-4o",
+                                                        "judge_endpoint": endpoint, "rows": rows}, {}, [], [])
+
+    a, b = run("gateway-run", "https://gw.example.com/v1"), run("local-run", "http://127.0.0.1:8000/v1")
+    with pytest.raises(UserError, match="judge endpoints http://127.0.0.1:8000/v1 vs https://gw.example.com/v1"):
+        leaderboard([a, b])
+    board = leaderboard([a, b], allow_mixed=True)
+    assert [r["run"] for r in board["rows"]] == ["gateway-run", "local-run"]  # folders, not internal ids
+    assert leaderboard([a, run("again", "https://gw.example.com/v1")])["mixed"] == []
+    spec = JudgeSpec("openai", "gpt-4o", "https://user:sk-secret@gw.example.com:8443/v1?api-key=sk-other#x")
+    assert spec.public_endpoint == "https://gw.example.com:8443/v1"  # what records keep: no secret

@@ -77,6 +77,8 @@ def mixed(runs: Sequence[Run]) -> list[str]:
             versions.setdefault(name, set()).add(f"v{info.get('version')} {info.get('hash')}")
     data = [r.record.get("data") or {} for r in runs]
     out = _differ("judges", [r.record.get("judge") for r in runs])
+    # the same model name at two endpoints (a gateway, a local server) is two judges; older records lack it
+    out += _differ("judge endpoints", [r.record["judge_endpoint"] for r in runs if r.record.get("judge_endpoint")])
     out += [f"rubric {n} in {len(v)} versions ({'; '.join(sorted(v))})" for n, v in versions.items() if len(v) > 1]
     out += _differ("data", [d.get("name") for d in data]) + _differ("data versions", [d.get("version") for d in data])
     if not _differ("data", [d.get("name") for d in data]):
@@ -92,7 +94,7 @@ def leaderboard(runs: Sequence[Run], allow_mixed: bool = False) -> dict:
     if differences and not allow_mixed:
         raise UserError(f"refusing to rank runs that are not comparable: {'; '.join(differences)} (--allow-mixed to "
                         "rank anyway)")
-    rows = [{**r, "run": run.record.get("run", run.name)} for run in runs for r in run.rows if not r.get("control")]
+    rows = [{**r, "run": run.name} for run in runs for r in run.rows if not r.get("control")]  # named by folder
     for key in dict.fromkeys((r["rubric"], r["criterion"]) for r in rows):
         group = [r for r in rows if (r["rubric"], r["criterion"]) == key]
         rank_by_intervals(group, Better.of(group[0].get("better")))

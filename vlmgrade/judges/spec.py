@@ -34,6 +34,18 @@ class JudgeSpec:
         return self.kind if self.model is None else f"{self.kind}:{self.model}"
 
     @property
+    def public_endpoint(self) -> str:
+        """The endpoint as records and reports show it: without user, password, query or fragment (a gateway's
+        URL may carry a key in any of them)."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.endpoint)
+        if not parts.scheme or not parts.netloc:
+            return self.endpoint
+        host = parts.hostname or ""
+        return urlunsplit((parts.scheme, host + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
+
+    @property
     def endpoint(self) -> str:
         """What the cache keys and run records name as the server: a local model is its own endpoint."""
         if self.declared.local:

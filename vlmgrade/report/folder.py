@@ -61,7 +61,7 @@ def run_record(run_id: str, cfg: RunConfig, spec: JudgeSpec, judge_label: str, r
         "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": config, "data": data,
         "models": models,
         "judge": {"spec": judge_label, "model": spec.model if asked else None,
-                  "endpoint": spec.endpoint if asked else None},
+                  "endpoint": spec.public_endpoint if asked else None},
         "rubrics": {r.name: {"version": r.version, "hash": r.hash, "path": r.path} for r in rubrics},
         "n_samples": n_samples, "seed": cfg.seed, "versions": _versions(), **stats,
     }
@@ -106,7 +106,8 @@ def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Seque
     rows, checks = summary.rows, summary.checks
     _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
     _jsonl(out / "judgments.jsonl", (j.to_dict() for j in judgments))
-    scores = {"run": run["run"], "judge": run["judge"]["spec"], "data": run["data"], "weighted": run["weighted"],
+    scores = {"run": run["run"], "judge": run["judge"]["spec"], "judge_endpoint": run["judge"]["endpoint"],
+              "data": run["data"], "weighted": run["weighted"],
               "rows": [r.to_dict() for r in rows],
               "rubrics": {r.name: {"version": r.version, "hash": r.hash} for r in rubrics}}
     if checks:
