@@ -124,7 +124,8 @@ def test_repeats_send_k_requests_and_intervals_resample_samples(tiny_model, tmp_
     lines = [json.loads(x) for x in (tmp_path / "r" / "judgments.jsonl").read_text().splitlines()]
     assert sorted({j["repeat"] for j in lines}) == [0, 1, 2] and len(lines) == 30
     rows = json.loads((tmp_path / "r" / "scores.json").read_text())["rows"]
-    assert all(r["ci_method"] == "cluster-bootstrap" and r["n"] == 30 for r in rows)
+    # n counts samples (the unit the interval resamples), the judgments beside it
+    assert all(r["ci_method"] == "cluster-bootstrap" and r["n"] == 10 and r["n_judgments"] == 30 for r in rows)
 
 
 def _in_memory_run(name: str, means: dict[str, float], better: str):
@@ -189,3 +190,28 @@ def test_one_judge_model_at_two_endpoints_is_two_judges_and_runs_are_named_by_fo
     assert leaderboard([a, run("again", "https://gw.example.com/v1")])["mixed"] == []
     spec = JudgeSpec("openai", "gpt-4o", "https://user:sk-secret@gw.example.com:8443/v1?api-key=sk-other#x")
     assert spec.public_endpoint == "https://gw.example.com:8443/v1"  # what records keep: no secret
+
+
+def test_one_sample_gets_no_interval_and_no_rank():
+    """Issue 23, item 1 (in part): a model scored once at 1.0 was ranked above one at 0.5 on ten samples, with
+    a 95% interval of zero width."""
+    from pathlib import Path
+
+    from vlmgrade.analysis.comparison import leaderboard
+    from vlmgrade.analysis.scores import score_rows
+    from vlmgrade.core.run import Run
+    from vlmgrade.core.types import Judgment
+    from vlmgrade.rubrics import load_rubric
+
+    rubric = load_rubric("references")
+    once = [Judgment("s0", "once", rubric.name, {"bleu4": 1.0, "rouge_l": 1.0, "cider_d": 9.0})]
+    often = [Judgment(f"s{i}", "often", rubric.name, {"bleu4": i / 9, "rouge_l": 0.5, "cider_d": 1.0 + i % 2})
+             for i in range(10)]
+    rows = {(r.model, r.criterion): r for r in score_rows(once + often, [rubric])}
+    single = rows[("once", "bleu4")]
+    assert (single.mean, single.ci_low, single.ci_high, single.n) == (1.0, None, None, 1)
+    assert single.ci_method == "none: fewer than 2 samples"
+    record = {"run": "r", "judge": "references", "rows": [r.to_dict() for r in rows.values()]}
+    board = leaderboard([Run.in_memory(Path("r"), record, {}, [], [])])["rows"]
+    ranks = {(r["model"], r["criterion"]): r["rank"] for r in board}
+    assert ranks[("once", "bleu4")] is None and ranks[("often", "bleu4")] == 1

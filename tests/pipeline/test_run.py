@@ -123,7 +123,10 @@ def test_default_judge_without_credentials_is_grounded(tiny_model, env, monkeypa
     scores = json.loads((env / "g" / "scores.json").read_text())
     assert scores["judge"] == "grounded"
     assert {r["criterion"] for r in scores["rows"]} == {c.name for c in builtin_rubric().criteria}
-    assert all(r["ci_method"] == "bootstrap" and r["n"] + r["n_unscored"] == 6 for r in scores["rows"])
+    assert all(r["n"] + r["n_unscored"] == 6 for r in scores["rows"])
+    # an interval from 2 samples up; below that a mean with no interval, and a method that says so
+    assert all((r["ci_method"] == "bootstrap") == (r["n"] >= 2) for r in scores["rows"])
+    assert all(r["ci_low"] is None and r["ci_method"].startswith("none") for r in scores["rows"] if r["n"] < 2)
 
 
 def test_a_killed_run_resumes_and_every_request_is_answered_once(tiny_model, env, monkeypatch):

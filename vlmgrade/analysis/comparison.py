@@ -104,8 +104,9 @@ def leaderboard(runs: Sequence[Run], allow_mixed: bool = False) -> dict:
 def rank_by_intervals(rows: list[dict], better: Better) -> None:
     """Order by mean, best first; a model starts a new rank only when its interval no longer overlaps the
     interval of the best model of the current rank: overlapping models are not told apart."""
-    scored = sorted((r for r in rows if r["mean"] is not None), key=lambda r: better.oriented(r["mean"]),
-                    reverse=True)
+    # a mean without an interval (fewer than 2 samples) is shown, not ranked
+    scored = sorted((r for r in rows if r["mean"] is not None and r["ci_low"] is not None),
+                    key=lambda r: better.oriented(r["mean"]), reverse=True)
     rank, leader = 0, None
     for i, r in enumerate(scored):
         # the leader's worst plausible value still beats this row's best: a new rank

@@ -12,7 +12,7 @@ from vlmgrade.analysis.agreement import krippendorff_alpha
 from vlmgrade.analysis.grouping import by_caption, grouped_scores
 from vlmgrade.analysis.stats import estimate, icc_oneway, spearman
 from vlmgrade.core.types import Caption, Judgment, ScoreRow
-from vlmgrade.rubrics import Rubric
+from vlmgrade.rubrics import Criterion, Rubric
 
 
 def score_rows(judgments: Sequence[Judgment], rubrics: Sequence[Rubric], ci: str = "t",
@@ -22,13 +22,28 @@ def score_rows(judgments: Sequence[Judgment], rubrics: Sequence[Rubric], ci: str
     for model in dict.fromkeys(j.model for j in judgments):
         for rubric in rubrics:
             mine = [j for j in judgments if j.model == model and j.rubric == rubric.name]
-            for c in rubric.criteria:
-                scored = [j for j in mine if j.scores.get(c.name) is not None]
-                e = estimate([j.scores[c.name] for j in scored], ci, seed, clusters=[j.sample_id for j in scored])
-                low, high, method = clipped(e.ci_low, e.ci_high, e.method, c.lo, c.hi)
-                rows.append(ScoreRow(model, rubric.name, c.name, e.mean, low, high, method, e.n,
-                                     len(mine) - e.n, c.better))
+            rows += [_row(model, rubric.name, c, mine, ci, seed) for c in rubric.criteria]
     return rows
+
+
+MIN_SAMPLES = 2  # fewer scored samples than this: a mean, but no interval and no rank
+
+
+def _row(model: str, rubric: str, c: Criterion, mine: Sequence[Judgment], ci: str, seed: int) -> ScoreRow:
+    """n counts samples, the unit intervals resample (with --repeats, n_judgments counts the judgments);
+    n_unscored counts the samples with no score for this criterion."""
+    scored = [j for j in mine if j.scores.get(c.name) is not None]
+    samples = {j.sample_id for j in scored}
+    n_unscored = len({j.sample_id for j in mine} - samples)
+    judgments = len(scored) if len(scored) != len(samples) else None
+    e = estimate([j.scores[c.name] for j in scored], ci, seed, clusters=[j.sample_id for j in scored])
+    if len(samples) < MIN_SAMPLES:
+        reason = f"none: fewer than {MIN_SAMPLES} samples" if samples else "none: nothing scored"
+        return ScoreRow(model, rubric, c.name, e.mean, None, None, reason, len(samples), n_unscored, c.better,
+                        n_judgments=judgments)
+    low, high, method = clipped(e.ci_low, e.ci_high, e.method, c.lo, c.hi)
+    return ScoreRow(model, rubric, c.name, e.mean, low, high, method, len(samples), n_unscored, c.better,
+                    n_judgments=judgments)
 
 
 def clipped(low: float | None, high: float | None, method: str, lo: float, hi: float) -> tuple:

@@ -131,6 +131,7 @@ class ScoreRow:
     win_ci_low: float | None = None
     win_ci_high: float | None = None
     baseline: str | None = None
+    n_judgments: int | None = None  # with --repeats: the judgments behind the n samples (None: one each)
 
     def to_dict(self) -> dict[str, Any]:
         """One scores.json row."""
@@ -138,6 +139,7 @@ class ScoreRow:
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "ci_method": self.ci_method, "n": self.n,
                 "n_unscored": self.n_unscored, "better": self.better.value,
                 **({"control": True} if self.control else {}),
+                **({"n_judgments": self.n_judgments} if self.n_judgments is not None else {}),
                 **({"pairwise": True, "win_rate": self.win_rate, "win_ci_low": self.win_ci_low,
                     "win_ci_high": self.win_ci_high, "baseline": self.baseline} if self.pairwise else {})}
 
@@ -146,4 +148,5 @@ class ScoreRow:
         return cls(row["model"], row["rubric"], row["criterion"], row.get("mean"), row.get("ci_low"),
                    row.get("ci_high"), row.get("ci_method", "t"), int(row.get("n", 0)), int(row.get("n_unscored", 0)),
                    Better.of(row.get("better")), bool(row.get("control", False)), bool(row.get("pairwise", False)),
-                   row.get("win_rate"), row.get("win_ci_low"), row.get("win_ci_high"), row.get("baseline"))
+                   row.get("win_rate"), row.get("win_ci_low"), row.get("win_ci_high"), row.get("baseline"),
+                   row.get("n_judgments"))

@@ -69,9 +69,10 @@ def interval_plot(criterion: str, rows: Sequence[ScoreRow], lo: float, hi: float
         y = 12 + i * row_h
         parts.append(f'<text x="{left - 6}" y="{y + 4}" font-size="11" text-anchor="end">'
                      f'{escape(r.model[-24:])}</text>')
-        if r.mean is not None:
+        if r.mean is not None and r.ci_low is not None and r.ci_high is not None:  # no interval: a dot only
             parts.append(f'<line x1="{x(r.ci_low)}" y1="{y}" x2="{x(r.ci_high)}" y2="{y}" stroke="#3568d4" '
                          'stroke-width="3"/>')
+        if r.mean is not None:
             parts.append(f'<circle cx="{x(r.mean)}" cy="{y}" r="4" fill="#d43c35"><title>{r.mean:.3f} '
                          f'{interval(r.ci_low, r.ci_high, 3)} n={r.n}</title></circle>')
     parts.append("</svg>")

@@ -45,7 +45,7 @@ def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             r = mine.get(key)
             win = f" win {num(r['win_rate'])} vs {r['baseline']}" if r and r.get("win_rate") is not None else ""
             cells.append(num(None) if r is None or r["mean"] is None else
-                         f"{num(r['mean'])} {interval(r['ci_low'], r['ci_high'])} #{r['rank']}{win}")
+                         f"{num(r['mean'])} {interval(r['ci_low'], r['ci_high'])} {_rank(r)}{win}")
         for rb in same_way:
             means = [r["mean"] for k, r in mine.items() if k[0] == rb and r["mean"] is not None]
             cells.append(num(sum(means) / len(means)) if means else num(None))
@@ -53,6 +53,11 @@ def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                   str(max((r["n_unscored"] for r in mine.values()), default=0))]
         body.append(cells)
     return header, body
+
+
+def _rank(row: dict) -> str:
+    """#rank, or why there is none (a mean on fewer than 2 samples has no interval to rank by)."""
+    return f"#{row['rank']}" if row.get("rank") is not None else "(not ranked)"
 
 
 def compare_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
