@@ -126,3 +126,23 @@ def test_a_pairwise_rubric_needs_two_models_and_a_known_baseline(env, tiny_model
     assert "is pairwise: it needs captions of at least two models" in capsys.readouterr().err
     assert main(base + ["--baseline", "nobody"]) == 2
     assert "--baseline nobody: not one of the models" in capsys.readouterr().err
+
+
+def test_every_pairwise_row_counts_the_verdicts_left_unscored():
+    """Issue 23, item 7: rows said n_unscored 0 while the summary counted the verdicts left out."""
+    from vlmgrade.analysis.pairwise import pairwise_rows
+    from vlmgrade.core.types import Judgment
+
+    rubric = load_rubric("nanovlm-pairwise")
+    judged = []
+    for i in range(6):  # two models, both orders; on samples 0 and 1 one order has no verdict for grammar
+        for a, b, verdict in (("m1", "m2", 1.0), ("m2", "m1", 0.0)):
+            scores = {c: verdict for c in PAPER}
+            if i < 2 and a == "m2":
+                scores["grammar"] = None
+            judged.append(Judgment(f"s{i}", f"{a} vs {b}", rubric.name, scores, pair=(a, b)))
+    rows, summary = pairwise_rows(judged, rubric, ["m1", "m2"])
+    left_out = {(r.model, r.criterion): r.n_unscored for r in rows}
+    assert summary.unscored == 2
+    assert left_out[("m1", "grammar")] == left_out[("m2", "grammar")] == 2
+    assert all(v == 0 for (_, c), v in left_out.items() if c != "grammar")

@@ -43,20 +43,21 @@ class Outcome:
 
 
 def outcomes(judgments: Sequence[Judgment], rubric: str, criterion: str,
-             models: Sequence[str]) -> tuple[list[Outcome], int]:
-    """(outcomes, pairs left out because a verdict of either order is missing)."""
+             models: Sequence[str]) -> tuple[list[Outcome], list[tuple[str, str]]]:
+    """(outcomes, the (x, y) models of each sample-pair left out because a verdict of either order is missing)."""
     order = {m: i for i, m in enumerate(models)}
     verdicts: dict[tuple, float | None] = {}
     for j in judgments:
         if j.rubric == rubric and j.pair is not None:
             verdicts[(j.sample_id, j.pair, j.repeat)] = j.scores.get(criterion)
-    out, missing = [], 0
+    out: list[Outcome] = []
+    missing: list[tuple[str, str]] = []
     for (sample, (a, b), repeat), v_ab in verdicts.items():
         if order.get(a, -1) > order.get(b, -1):
             continue  # read each sample-pair once, from the order that shows the earlier model as A
         v_ba = verdicts.get((sample, (b, a), repeat))
         if v_ab is None or v_ba is None:
-            missing += 1
+            missing.append((a, b))
             continue
         share_first, share_second = v_ab, 1.0 - v_ba  # a's share of the win in each order
         consistent = share_first == share_second
@@ -120,7 +121,7 @@ def pairwise_rows(judgments: Sequence[Judgment], rubric: Rubric, models: Sequenc
     for c in rubric.criteria:
         items, missing = outcomes(judgments, rubric.name, c.name, models)
         all_outcomes += items
-        unscored += missing
+        unscored += len(missing)
         samples = list(dict.fromkeys(o.sample_id for o in items))
         per_sample = [_win_matrix([o for o in items if o.sample_id == s], index) for s in samples]
         strength = bradley_terry(sum(per_sample)) if items else np.full(len(models), np.nan)
@@ -135,8 +136,9 @@ def pairwise_rows(judgments: Sequence[Judgment], rubric: Rubric, models: Sequenc
             mine = [o for o in items if m in (o.x, o.y)]
             win = _win_rate(items, m, baseline, seed) if m != baseline else (None, None, None)
             n = len({(o.sample_id, o.x, o.y) for o in mine})
+            left_out = sum(m in pair for pair in missing)  # this model's sample-pairs with a verdict missing
             rows.append(ScoreRow(m, rubric.name, c.name, _num(strength[i]), _num(low[i]), _num(high[i]), CI_METHOD,
-                                 n, 0, Better.HIGHER, pairwise=True, win_rate=win[0], win_ci_low=win[1],
+                                 n, left_out, Better.HIGHER, pairwise=True, win_rate=win[0], win_ci_low=win[1],
                                  win_ci_high=win[2], baseline=baseline))
     n = len(all_outcomes)
     summary = PairwiseSummary(rubric.name, baseline, len({(o.sample_id, o.x, o.y) for o in all_outcomes}), n,

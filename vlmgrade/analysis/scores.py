@@ -40,10 +40,10 @@ def _row(model: str, rubric: str, c: Criterion, mine: Sequence[Judgment], ci: st
     if len(samples) < MIN_SAMPLES:
         reason = f"none: fewer than {MIN_SAMPLES} samples" if samples else "none: nothing scored"
         return ScoreRow(model, rubric, c.name, e.mean, None, None, reason, len(samples), n_unscored, c.better,
-                        n_judgments=judgments)
+                        n_judgments=judgments, scale=(c.lo, c.hi))
     low, high, method = clipped(e.ci_low, e.ci_high, e.method, c.lo, c.hi)
     return ScoreRow(model, rubric, c.name, e.mean, low, high, method, len(samples), n_unscored, c.better,
-                    n_judgments=judgments)
+                    n_judgments=judgments, scale=(c.lo, c.hi))
 
 
 def clipped(low: float | None, high: float | None, method: str, lo: float, hi: float) -> tuple:

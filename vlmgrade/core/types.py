@@ -132,6 +132,7 @@ class ScoreRow:
     win_ci_high: float | None = None
     baseline: str | None = None
     n_judgments: int | None = None  # with --repeats: the judgments behind the n samples (None: one each)
+    scale: tuple[float, float] | None = None  # the criterion's declared scale: what may be averaged with what
 
     def to_dict(self) -> dict[str, Any]:
         """One scores.json row."""
@@ -140,6 +141,7 @@ class ScoreRow:
                 "n_unscored": self.n_unscored, "better": self.better.value,
                 **({"control": True} if self.control else {}),
                 **({"n_judgments": self.n_judgments} if self.n_judgments is not None else {}),
+                **({"scale": list(self.scale)} if self.scale is not None else {}),
                 **({"pairwise": True, "win_rate": self.win_rate, "win_ci_low": self.win_ci_low,
                     "win_ci_high": self.win_ci_high, "baseline": self.baseline} if self.pairwise else {})}
 
@@ -149,4 +151,4 @@ class ScoreRow:
                    row.get("ci_high"), row.get("ci_method", "t"), int(row.get("n", 0)), int(row.get("n_unscored", 0)),
                    Better.of(row.get("better")), bool(row.get("control", False)), bool(row.get("pairwise", False)),
                    row.get("win_rate"), row.get("win_ci_low"), row.get("win_ci_high"), row.get("baseline"),
-                   row.get("n_judgments"))
+                   row.get("n_judgments"), tuple(row["scale"]) if isinstance(row.get("scale"), list) else None)

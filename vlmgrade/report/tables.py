@@ -28,15 +28,17 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 
 def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Models as rows; per criterion `mean [lo, hi] #rank`; an overall mean per rubric where every
-    criterion points the same way; n and unscored."""
+    """Models as rows; per criterion `mean [lo, hi] #rank`; an overall mean per rubric where every criterion
+    points the same way and its scale is known (each rescaled to 0-1, and so labelled, when the scales
+    differ: never a bare mean of BLEU and CIDEr); n and unscored."""
     rows = records(frame)
     criteria = list(dict.fromkeys((r["rubric"], r["criterion"]) for r in rows))
     rubrics = list(dict.fromkeys(r["rubric"] for r in rows))
     better = {(r["rubric"], r["criterion"]): Better.of(r.get("better")) for r in rows}
-    same_way = [rb for rb in rubrics if all(better[key] is Better.HIGHER for key in criteria if key[0] == rb)]
+    overall = _overall_scales(rows, criteria, better)
     header = ["model", "run"] + [better[(rb, c)].label(f"{c} ({rb})" if len(rubrics) > 1 else c) for rb, c in criteria]
-    header += [f"overall ({rb})" for rb in same_way] + ["n", "unscored"]
+    header += [f"overall ({rb}{', each rescaled to 0-1' if rescaled else ''})" for rb, (_, rescaled) in overall.items()]
+    header += ["n", "unscored"]
     body = []
     for model, run in dict.fromkeys((r["model"], r["run"]) for r in rows):
         mine = {(r["rubric"], r["criterion"]): r for r in rows if r["model"] == model and r["run"] == run}
@@ -46,13 +48,27 @@ def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             win = f" win {num(r['win_rate'])} vs {r['baseline']}" if r and r.get("win_rate") is not None else ""
             cells.append(num(None) if r is None or r["mean"] is None else
                          f"{num(r['mean'])} {interval(r['ci_low'], r['ci_high'])} {_rank(r)}{win}")
-        for rb in same_way:
-            means = [r["mean"] for k, r in mine.items() if k[0] == rb and r["mean"] is not None]
+        for rb, (scales, _) in overall.items():
+            means = [(r["mean"] - scales[k][0]) / (scales[k][1] - scales[k][0]) if overall[rb][1] else r["mean"]
+                     for k, r in mine.items() if k[0] == rb and r["mean"] is not None]
             cells.append(num(sum(means) / len(means)) if means else num(None))
         cells += [str(max((r["n"] for r in mine.values()), default=0)),
                   str(max((r["n_unscored"] for r in mine.values()), default=0))]
         body.append(cells)
     return header, body
+
+
+def _overall_scales(rows: list[dict], criteria: list[tuple[str, str]],
+                    better: dict[tuple[str, str], Better]) -> dict[str, tuple[dict, bool]]:
+    """{rubric: ({criterion key: (lo, hi)}, rescaled)} for the rubrics an overall mean may be given: every
+    criterion higher-is-better with a known scale (records from before scales were kept get none)."""
+    scales = {(r["rubric"], r["criterion"]): tuple(r["scale"]) for r in rows if r.get("scale")}
+    out = {}
+    for rb in dict.fromkeys(key[0] for key in criteria):
+        keys = [key for key in criteria if key[0] == rb]
+        if all(better[k] is Better.HIGHER and k in scales for k in keys):
+            out[rb] = ({k: scales[k] for k in keys}, len({scales[k] for k in keys}) > 1)
+    return out
 
 
 def _rank(row: dict) -> str:
