@@ -32,8 +32,9 @@ def _captions(samples):
 def _direct(samples, texts):
     """The libraries on the same strings, as a user would call them."""
     tok = words  # the same strings: lower-cased words, as the README states
-    gts = {s.id: [tok(r) for r in s.references] for s in samples}
-    res = {s.id: [tok(f"{s.prefix} {texts[s.id]}")] for s in samples}
+    # what the references say after the prefix, against what the model wrote (the prefix is the data's)
+    gts = {s.id: [" ".join(tok(r).split()[len(tok(s.prefix).split()):]) for r in s.references] for s in samples}
+    res = {s.id: [tok(texts[s.id])] for s in samples}
     corpus_bleu, bleu = Bleu(4).compute_score(gts, res, verbose=0)
     _, cider = Cider().compute_score(gts, res)
     scorer = rouge_scorer.RougeScorer(["rougeL"])
@@ -88,3 +89,22 @@ def test_judge_criteria_are_correlated_with_the_metrics(env, capsys, judge_serve
     rouge = next(c for c in versus if c["judge_criterion"] == "grammar" and c["metric"] == "rouge_l")
     assert rouge["n"] == 60 and rouge["rho"] > 0.5 and rouge["ci_low"] <= rouge["rho"] <= rouge["ci_high"]
     assert "Judge against reference metrics" in (env / "r" / "report.html").read_text()
+
+
+def test_an_empty_completion_scores_zero_and_the_prefix_earns_nothing(env):
+    """Issue 23, item 4: with the prefix compared too, an empty completion scored ROUGE-L 0.45."""
+    from vlmgrade.core.types import Caption
+    from vlmgrade.judges.offline.references import judge_all
+    from vlmgrade.rubrics import load_rubric
+
+    samples = load_samples("scenes-short:test", 10)
+    by_id = {s.id: s for s in samples}
+    empty = [Caption(s.id, "empty", "") for s in samples]
+    prefix_again = [Caption(s.id, "prefix", s.prefix) for s in samples]  # copying the beginning adds nothing true
+    right = [Caption(s.id, "right", s.references[0][len(s.prefix):]) for s in samples]
+    judged = judge_all(by_id, empty + prefix_again + right, load_rubric("references"))
+    mean = {m: {c: np.mean([j.scores[c] for j in judged if j.model == m]) for c in ("bleu4", "rouge_l", "cider_d")}
+            for m in ("empty", "prefix", "right")}
+    assert mean["empty"] == {"bleu4": 0.0, "rouge_l": 0.0, "cider_d": 0.0}
+    assert all(mean["right"][c] > 2 * mean["prefix"][c] for c in ("rouge_l", "cider_d")), mean
+    assert mean["right"]["rouge_l"] > 0.95
