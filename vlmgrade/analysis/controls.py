@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vlmgrade.analysis.grouping import per_sample_means
-from vlmgrade.analysis.stats import paired_difference
+from vlmgrade.analysis.stats import holm, paired_difference
 from vlmgrade.core.types import Caption, Judgment, Sample
 
 if TYPE_CHECKING:
@@ -63,20 +63,26 @@ class Check:
     ci_low: float | None
     ci_high: float | None
     p: float | None
+    p_holm: float | None = None  # Holm-adjusted across every check of the rubric (its criteria x controls)
 
     @property
     def passes(self) -> bool:
-        return self.ci_low is not None and self.ci_low > 0 and self.p is not None and self.p < 0.05
+        """The reference beats this control: a positive interval, and significant after Holm across the
+        rubric's checks (a blind judge tested on many criteria would otherwise pass one by chance)."""
+        return self.ci_low is not None and self.ci_low > 0 and self.p_holm is not None and self.p_holm < 0.05
 
     def to_dict(self) -> dict:
         return {"rubric": self.rubric, "criterion": self.criterion, "control": self.control, "n": self.n,
                 "diff": self.diff, "ci_low": self.ci_low, "ci_high": self.ci_high, "p": self.p,
-                "passes": self.passes}
+                "p_holm": self.p_holm, "passes": self.passes}
 
 
 def sensitivity(judgments: list[Judgment], rubrics: Sequence[Rubric]) -> list[Check]:
+    """Reference minus each control a criterion must beat, per criterion; a criterion passes only when it
+    beats every one of its controls after Holm across all of the rubric's checks."""
     checks = []
     for rubric in rubrics:
+        mine = []
         for c in rubric.criteria:
             sign = c.better.sign
             ref = per_sample_means(judgments, "reference", rubric.name, c.name)
@@ -84,7 +90,8 @@ def sensitivity(judgments: list[Judgment], rubrics: Sequence[Rubric]) -> list[Ch
                 other = per_sample_means(judgments, control, rubric.name, c.name)
                 both = sorted(set(ref) & set(other))
                 res = paired_difference([sign * ref[s] for s in both], [sign * other[s] for s in both])
-                checks.append(Check(rubric.name, c.name, control, res.n, res.diff, res.ci_low, res.ci_high, res.p))
+                mine.append(Check(rubric.name, c.name, control, res.n, res.diff, res.ci_low, res.ci_high, res.p))
+        checks += [replace(c, p_holm=a) for c, a in zip(mine, holm([c.p for c in mine]))]
     return checks
 
 

@@ -16,7 +16,7 @@ from vlmgrade.core.assets import rubrics_dir
 from vlmgrade.core.better import Better
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import read_yaml
-from vlmgrade.rubrics.model import CONTROL_NAMES, Criterion, JudgeDefaults, Rubric
+from vlmgrade.rubrics.model import CONTROL_NAMES, DEFAULT_CONTROLS, Criterion, JudgeDefaults, Rubric
 from vlmgrade.rubrics.render import compile_templates
 
 RESERVED = {"feedback"}  # keys of the judge's reply that are not criteria
@@ -107,7 +107,7 @@ def _criterion(where: str, name: Any, spec: Any, pairwise: bool) -> Criterion:
     except ValueError:
         raise UserError(f"{where}: criterion {name!r}: better must be 'higher' or 'lower', not "
                         f"{spec.get('better')!r}") from None
-    controls = spec.get("controls", ["shuffled"])
+    controls = spec.get("controls", list(DEFAULT_CONTROLS))
     if not isinstance(controls, list) or not set(controls) <= set(CONTROL_NAMES):
         raise UserError(f"{where}: criterion {name!r}: controls must be a list of {', '.join(CONTROL_NAMES)}")
     return Criterion(name, str(spec.get("description", "")).strip(), lo, hi, better, tuple(controls))

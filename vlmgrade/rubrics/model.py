@@ -10,6 +10,8 @@ from vlmgrade.judges.registry import is_offline
 
 VERDICTS = {"A": 1.0, "B": 0.0, "tie": 0.5}  # a pairwise verdict as a number: the share of the win A gets
 CONTROL_NAMES = ("shuffled", "other", "empty")  # the judge controls a criterion may require (analysis/controls.py)
+# a judge that reads nothing cannot tell the reference from its own words shuffled, nor from nothing at all
+DEFAULT_CONTROLS = ("shuffled", "empty")
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class Criterion:
     lo: float
     hi: float
     better: Better = Better.HIGHER  # which way every table, rank and plot reads this criterion
-    controls: tuple[str, ...] = ("shuffled",)  # the judge controls the reference must beat on it
+    controls: tuple[str, ...] = DEFAULT_CONTROLS  # the judge controls the reference must beat on it
 
 
 @dataclass(frozen=True)
