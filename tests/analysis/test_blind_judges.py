@@ -33,7 +33,7 @@ def test_a_blind_judge_passes_no_criterion_in_more_than_5_percent_of_runs():
         rng = np.random.default_rng(seed)
         blind = {(control, i, c.name): int(rng.integers(1, 11)) for control in CONTROLS for i in range(SAMPLES)
                  for c in rubric.criteria}
-        runs_with_a_pass += bool(_passing(rubric, _judgments(rubric, lambda *key: blind[key])))
+        runs_with_a_pass += bool(_passing(rubric, _judgments(rubric, lambda *key, scores=blind: scores[key])))
     assert runs_with_a_pass / JUDGES <= 0.05, runs_with_a_pass
 
 
