@@ -125,7 +125,9 @@ def test_default_judge_without_credentials_is_grounded(tiny_model, env, monkeypa
     assert {r["criterion"] for r in scores["rows"]} == {c.name for c in builtin_rubric().criteria}
     assert all(r["n"] + r["n_unscored"] == 6 for r in scores["rows"])
     # an interval from 2 samples up; below that a mean with no interval, and a method that says so
-    assert all((r["ci_method"] == "bootstrap") == (r["n"] >= 2) for r in scores["rows"])
+    # --ci bootstrap, except yes/no shares, which get the Wilson interval made for them
+    assert all((r["ci_method"] in ("bootstrap", "wilson")) == (r["n"] >= 2) for r in scores["rows"])
+    assert any(r["ci_method"] == "bootstrap" for r in scores["rows"])
     assert all(r["ci_low"] is None and r["ci_method"].startswith("none") for r in scores["rows"] if r["n"] < 2)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from vlmgrade.analysis.agreement import krippendorff_alpha
 from vlmgrade.analysis.grouping import by_caption, grouped_scores
-from vlmgrade.analysis.stats import estimate, icc_oneway, spearman
+from vlmgrade.analysis.stats import estimate, icc_oneway, spearman, wilson_ci
 from vlmgrade.core.types import Caption, Judgment, ScoreRow
 from vlmgrade.rubrics import Criterion, Rubric
 
@@ -36,7 +36,11 @@ def _row(model: str, rubric: str, c: Criterion, mine: Sequence[Judgment], ci: st
     samples = {j.sample_id for j in scored}
     n_unscored = len({j.sample_id for j in mine} - samples)
     judgments = len(scored) if len(scored) != len(samples) else None
-    e = estimate([j.scores[c.name] for j in scored], ci, seed, clusters=[j.sample_id for j in scored])
+    values = [j.scores[c.name] for j in scored]
+    if (c.lo, c.hi) == (0, 1) and judgments is None and values and set(values) <= {0, 1}:
+        e = wilson_ci(values)  # yes/no outcomes: a share, with the interval made for shares
+    else:
+        e = estimate(values, ci, seed, clusters=[j.sample_id for j in scored])
     if len(samples) < MIN_SAMPLES:
         reason = f"none: fewer than {MIN_SAMPLES} samples" if samples else "none: nothing scored"
         return ScoreRow(model, rubric, c.name, e.mean, None, None, reason, len(samples), n_unscored, c.better,

@@ -32,6 +32,23 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     return Estimate(mean, mean - half, mean + half, n)
 
 
+def wilson_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
+    """A share of yes/no outcomes (0s and 1s) with its Wilson score interval: it stays inside 0-1 and, unlike
+    a t interval, does not collapse to a point when every outcome is the same (t covers a share of 0.99
+    on 10 samples 10% of the time; Wilson 90%)."""
+    from scipy import stats
+
+    x = [v for v in values if v is not None]
+    n = len(x)
+    if n == 0:
+        return Estimate(None, None, None, 0, "wilson")
+    share = sum(x) / n
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * float(np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    return Estimate(share, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
+
+
 def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, seed: int = 0,
                  n_resamples: int = 2000) -> Estimate:
     """Mean with a BCa bootstrap interval from scipy.stats.bootstrap (percentile when BCa degenerates)."""
