@@ -97,8 +97,9 @@ def leaderboard(runs: Sequence[Run | str | Path] | Run | str | Path, allow_mixed
 
     result = board(_runs(runs), allow_mixed=allow_mixed)
     frame = pd.DataFrame(result["rows"])
-    if "rank" in frame:
-        frame["rank"] = frame["rank"].astype("Int64")  # whole ranks, missing where a model has no mean
+    for whole in ("rank", "paired_n"):  # whole numbers, missing where a row is not ranked
+        if whole in frame:
+            frame[whole] = frame[whole].astype("Int64")
     frame.attrs["mixed"] = result["mixed"]  # what makes the runs incomparable, when allow_mixed let them through
     return frame
 

@@ -215,3 +215,38 @@ def test_one_sample_gets_no_interval_and_no_rank():
     board = leaderboard([Run.in_memory(Path("r"), record, {}, [], [])])["rows"]
     ranks = {(r["model"], r["criterion"]): r["rank"] for r in board}
     assert ranks[("once", "bleu4")] is None and ranks[("often", "bleu4")] == 1
+
+
+def test_ranks_come_from_paired_tests_and_models_not_separated_share_one():
+    """Issue 23, item 2: two models of one quality and one worse, 40 shared samples; and a criterion scored on
+    under half the samples of the best covered is shown, not ranked."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from vlmgrade.analysis.comparison import leaderboard
+    from vlmgrade.analysis.scores import score_rows
+    from vlmgrade.core.run import Run
+    from vlmgrade.core.types import Judgment
+    from vlmgrade.rubrics import load_rubric
+
+    rubric = load_rubric("nanovlm-paper")
+    rng = np.random.default_rng(0)
+    quality = rng.normal(6, 1.5, 40)  # how hard each sample is: every model meets the same samples
+    judged = []
+    for model, shift in (("twin-a", 0.0), ("twin-b", 0.0), ("worse", -2.0)):
+        for i, q in enumerate(quality):
+            scores = {c.name: float(np.clip(np.round(q + shift + rng.normal(0, 0.7)), 1, 10)) for c in rubric.criteria}
+            if model == "twin-b" and i >= 15:
+                scores["plot"] = None  # plot scored on 15 of 40 samples for this one
+            judged.append(Judgment(f"s{i}", model, rubric.name, scores))
+    record = {"run": "r", "judge": "openai:gpt-4o", "rows": [r.to_dict() for r in score_rows(judged, [rubric])]}
+    board = leaderboard([Run.in_memory(Path("r"), record, {}, judged, [])])["rows"]
+    got = {(r["model"], r["criterion"]): (r["rank"], r["paired_n"]) for r in board}
+    for c in ("grammar", "creativity", "consistency", "meaningfulness"):
+        assert got[("twin-a", c)] == got[("twin-b", c)] == (1, 40), c  # not separated: one shared rank
+        assert got[("worse", c)] == (3, 40), c  # both twins beat it
+    assert got[("twin-b", "plot")] == (None, None)  # 15 samples, under half the 40 of the others
+    assert "scored on 15 samples" in next(r["not_ranked"] for r in board if r["model"] == "twin-b"
+                                         and r["criterion"] == "plot")
+    assert got[("twin-a", "plot")][0] == 1 and got[("worse", "plot")][0] == 2

@@ -87,18 +87,77 @@ def mixed(runs: Sequence[Run]) -> list[str]:
     return out
 
 
+MIN_RANKED_SAMPLES = 10  # a criterion scored on fewer samples (or on under half the group's most) is shown, not ranked
+
+
 def leaderboard(runs: Sequence[Run], allow_mixed: bool = False) -> dict:
-    """Rows of the runs' score rows plus `run` and `rank` per rubric and criterion (ties where intervals
-    overlap); judge controls and baselines are no contestants."""
+    """Rows of the runs' score rows plus `run` and `rank` per rubric and criterion; judge controls and
+    baselines are no contestants. Ranks come from paired tests on the samples two contestants share (Holm
+    across the pairs): a model's rank is 1 + the contestants significantly better than it, so models not
+    separated share a rank, and `paired_n` says on how few shared samples a row's comparisons rest. Runs
+    without their judgments (a bare scores.json) and pairwise strengths rank by intervals instead."""
     differences = mixed(runs)
     if differences and not allow_mixed:
         raise UserError(f"refusing to rank runs that are not comparable: {'; '.join(differences)} (--allow-mixed to "
                         "rank anyway)")
     rows = [{**r, "run": run.name} for run in runs for r in run.rows if not r.get("control")]  # named by folder
+    by_name = {run.name: run for run in runs}
     for key in dict.fromkeys((r["rubric"], r["criterion"]) for r in rows):
         group = [r for r in rows if (r["rubric"], r["criterion"]) == key]
-        rank_by_intervals(group, Better.of(group[0].get("better")))
+        better = Better.of(group[0].get("better"))
+        per_sample = None if any(r.get("pairwise") for r in group) else _per_sample(group, by_name)
+        if per_sample is None:
+            rank_by_intervals(group, better)
+            for r in group:
+                r["rank_method"] = "intervals"
+        else:
+            rank_by_paired_tests(group, per_sample, better)
     return {"rows": rows, "mixed": differences}
+
+
+def _per_sample(group: list[dict], runs: dict[str, Run]) -> list[dict[str, float]] | None:
+    """Each row's per-sample means, or None when a run's judgments cannot be had."""
+    out = []
+    for r in group:
+        try:
+            judgments = runs[r["run"]].judgment_records
+        except UserError:
+            return None
+        means = per_sample_means(judgments, r["model"], r["rubric"], r["criterion"])
+        if not means and r["n"]:
+            return None  # the scores say it was scored; the judgments do not: rank by what scores.json holds
+        out.append(means)
+    return out
+
+
+def rank_by_paired_tests(rows: list[dict], per_sample: list[dict[str, float]], better: Better) -> None:
+    """rank = 1 + the contestants that beat this one on their shared samples (Wilcoxon, Holm across all
+    pairs of the group). Contestants: scored on at least MIN_RANKED_SAMPLES samples and half the group's most."""
+    most = max((len(s) for s in per_sample), default=0)
+    eligible = [i for i, s in enumerate(per_sample) if len(s) >= max(MIN_RANKED_SAMPLES, (most + 1) // 2)]
+    pairs, pvalues = [], []
+    for x, i in enumerate(eligible):
+        for j in eligible[x + 1:]:
+            shared = sorted(set(per_sample[i]) & set(per_sample[j]))
+            res = paired_difference([better.oriented(per_sample[i][s]) for s in shared],
+                                    [better.oriented(per_sample[j][s]) for s in shared])
+            pairs.append((i, j, res.diff, len(shared)))
+            pvalues.append(res.p)
+    beaten_by = {i: 0 for i in eligible}
+    shared_n = {i: [] for i in eligible}
+    for (i, j, diff, n), p in zip(pairs, holm(pvalues)):
+        shared_n[i].append(n)
+        shared_n[j].append(n)
+        if p is not None and p < 0.05 and diff:
+            beaten_by[j if diff > 0 else i] += 1
+    for i, r in enumerate(rows):
+        r["rank_method"] = "paired"
+        if i in beaten_by:
+            r["rank"], r["paired_n"] = 1 + beaten_by[i], min(shared_n[i], default=len(per_sample[i]))
+        else:
+            r["rank"], r["paired_n"] = None, None
+            r["not_ranked"] = (f"scored on {len(per_sample[i])} samples (ranked from {MIN_RANKED_SAMPLES}, and half "
+                               f"the {most} of the best covered)")
 
 
 def rank_by_intervals(rows: list[dict], better: Better) -> None:

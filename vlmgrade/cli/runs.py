@@ -89,8 +89,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     board = leaderboard(args.runs, allow_mixed=args.allow_mixed)  # the DataFrame the Python API gives
     header, body = leaderboard_table(board)
     print(render(header, body, args.format, board,
-                 title="Ranks (#) only separate models whose 95% intervals do not overlap; a mean on fewer than 2 "
-                 "samples has no interval and is not ranked."))
+                 title="Ranks (#) come from paired tests on the samples two models share (Wilcoxon, Holm across "
+                 "the pairs): a model's rank is 1 + the models significantly better, so models not separated share a "
+                 "rank; a criterion scored on fewer than 10 samples, or on under half the best covered, is not "
+                 "ranked."))
     if board.attrs["mixed"]:
         print(f"vlmgrade: warning: ranking runs that are not comparable: {'; '.join(board.attrs['mixed'])}",
               file=sys.stderr)

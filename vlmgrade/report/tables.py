@@ -72,8 +72,10 @@ def _overall_scales(rows: list[dict], criteria: list[tuple[str, str]],
 
 
 def _rank(row: dict) -> str:
-    """#rank, or why there is none (a mean on fewer than 2 samples has no interval to rank by)."""
-    return f"#{row['rank']}" if row.get("rank") is not None else "(not ranked)"
+    """#rank and on how many shared samples it was decided, or that there is none."""
+    if row.get("rank") is None:
+        return "(not ranked)"
+    return f"#{int(row['rank'])}" + (f" on {int(row['paired_n'])} paired" if row.get("paired_n") is not None else "")
 
 
 def compare_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
