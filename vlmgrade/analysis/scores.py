@@ -37,15 +37,18 @@ def _row(model: str, rubric: str, c: Criterion, mine: Sequence[Judgment], ci: st
     n_unscored = len({j.sample_id for j in mine} - samples)
     judgments = len(scored) if len(scored) != len(samples) else None
     values = [j.scores[c.name] for j in scored]
-    if (c.lo, c.hi) == (0, 1) and judgments is None and values and set(values) <= {0, 1}:
+    share = (c.lo, c.hi) == (0, 1)
+    if share and judgments is None and values and set(values) <= {0, 1}:
         e = wilson_ci(values)  # yes/no outcomes: a share, with the interval made for shares
-    else:
-        e = estimate(values, ci, seed, clusters=[j.sample_id for j in scored])
+    else:  # other shares resample (a t interval of a share near 0 or 1 covers badly); --ci for the rest
+        e = estimate(values, "bootstrap" if share else ci, seed, clusters=[j.sample_id for j in scored])
     if len(samples) < MIN_SAMPLES:
         reason = f"none: fewer than {MIN_SAMPLES} samples" if samples else "none: nothing scored"
         return ScoreRow(model, rubric, c.name, e.mean, None, None, reason, len(samples), n_unscored, c.better,
                         n_judgments=judgments, scale=(c.lo, c.hi))
     low, high, method = clipped(e.ci_low, e.ci_high, e.method, c.lo, c.hi)
+    if len(set(values)) == 1 and method != "wilson":  # no spread observed is not certainty: say which it is
+        method += "; every score identical"
     return ScoreRow(model, rubric, c.name, e.mean, low, high, method, len(samples), n_unscored, c.better,
                     n_judgments=judgments, scale=(c.lo, c.hi))
 

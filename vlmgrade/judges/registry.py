@@ -51,7 +51,7 @@ JUDGE_KINDS: dict[str, JudgeKind] = {k.name: k for k in (
     JudgeKind("grounded", "vlmgrade.judges.offline.grounded:GroundedScorer", offline=True,
               default_rubric="grounded", usage="grounded", headline=("hallucination", "grounded")),
     JudgeKind("references", "vlmgrade.judges.offline.references:ReferenceMetrics", offline=True,
-              default_rubric="references", usage="references", corpus=True),
+              default_rubric="references", usage="references", corpus=True, baseline_model="prefix-only"),
     JudgeKind("memorisation", "vlmgrade.judges.offline.memorisation:MemorisationScorer", offline=True,
               default_rubric="memorisation", usage="memorisation", baseline_model="reference"),
 )}

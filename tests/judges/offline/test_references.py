@@ -108,3 +108,13 @@ def test_an_empty_completion_scores_zero_and_the_prefix_earns_nothing(env):
     assert mean["empty"] == {"bleu4": 0.0, "rouge_l": 0.0, "cider_d": 0.0}
     assert all(mean["right"][c] > 2 * mean["prefix"][c] for c in ("rouge_l", "cider_d")), mean
     assert mean["right"]["rouge_l"] > 0.95
+
+
+def test_a_prefix_only_baseline_row_stands_beside_the_models(env, tiny_model):
+    """Issue 23, item 4: what the prefix alone scores, as a control row, not a contestant."""
+    assert main(["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "6", "--judge",
+                 "references", "--max-new-tokens", "4", "--out", str(env / "r"), "--quiet"]) == 0
+    rows = json.loads((env / "r" / "scores.json").read_text())["rows"]
+    baseline = [r for r in rows if r["model"] == "prefix-only"]
+    assert {r["criterion"] for r in baseline} == {"bleu4", "rouge_l", "cider_d"}
+    assert all(r["control"] and r["n"] == 6 for r in baseline)

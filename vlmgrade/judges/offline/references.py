@@ -26,6 +26,7 @@ import numpy as np
 
 from vlmgrade.core.types import Caption, Judgment, Sample
 from vlmgrade.judges.protocol import ScoringContext, kept, unscored
+from vlmgrade.judges.registry import JUDGE_KINDS
 
 if TYPE_CHECKING:
     from vlmgrade.rubrics import Rubric
@@ -148,7 +149,12 @@ class ReferenceMetrics:
 
     def judge_all(self, rubric: Rubric, samples: Mapping[str, Sample], captions: Sequence[Caption],
                   context: ScoringContext) -> list[Judgment]:
-        return judge_all(samples, captions, rubric)
+        """The captions' metrics, and the baseline's: the given prefix written again as the completion,
+        what a model scores that adds nothing of its own."""
+        baseline = JUDGE_KINDS["references"].baseline_model
+        copied = [Caption(sid, baseline, samples[sid].prefix) for sid in dict.fromkeys(c.sample_id for c in captions)
+                  if not any(c.model == baseline for c in captions)]
+        return judge_all(samples, [*captions, *copied], rubric)
 
     def corpus_figures(self, rubric: Rubric, samples: Mapping[str, Sample], captions: Sequence[Caption],
                        context: ScoringContext) -> list[CorpusFigure]:
