@@ -68,6 +68,12 @@ def _differ(label: str, values: list) -> list[str]:
     return [f"{label} {' vs '.join(distinct)}"] if len(distinct) > 1 else []
 
 
+def _endpoint(run: Run) -> str | None:
+    """The judge's endpoint: scores.json's, else run.json's (older runs recorded it only there)."""
+    endpoint = run.record.get("judge_endpoint") or (run.info.get("judge") or {}).get("endpoint")
+    return str(endpoint).rstrip("/") if endpoint else None
+
+
 def mixed(runs: Sequence[Run]) -> list[str]:
     """What keeps these runs' scores from being comparable: judges, rubric versions, data (name, version,
     sample set) and probability weighting that differ."""
@@ -78,7 +84,7 @@ def mixed(runs: Sequence[Run]) -> list[str]:
     data = [r.record.get("data") or {} for r in runs]
     out = _differ("judges", [r.record.get("judge") for r in runs])
     # the same model name at two endpoints (a gateway, a local server) is two judges; older records lack it
-    out += _differ("judge endpoints", [r.record["judge_endpoint"] for r in runs if r.record.get("judge_endpoint")])
+    out += _differ("judge endpoints", [e for e in map(_endpoint, runs) if e])
     out += [f"rubric {n} in {len(v)} versions ({'; '.join(sorted(v))})" for n, v in versions.items() if len(v) > 1]
     out += _differ("data", [d.get("name") for d in data]) + _differ("data versions", [d.get("version") for d in data])
     if not _differ("data", [d.get("name") for d in data]):
@@ -93,19 +99,20 @@ MIN_RANKED_SAMPLES = 10  # a criterion scored on fewer samples (or on under half
 def leaderboard(runs: Sequence[Run], allow_mixed: bool = False) -> dict:
     """Rows of the runs' score rows plus `run` and `rank` per rubric and criterion; judge controls and
     baselines are no contestants. Ranks come from paired tests on the samples two contestants share (Holm
-    across the pairs): a model's rank is 1 + the contestants significantly better than it, so models not
-    separated share a rank, and `paired_n` says on how few shared samples a row's comparisons rest. Runs
-    without their judgments (a bare scores.json) and pairwise strengths rank by intervals instead."""
+    across the pairs; see `rank_by_paired_tests`), and `paired_n` says on how few shared samples a row's
+    comparisons rest. Runs without their judgments (a bare scores.json) and pairwise strengths rank by
+    intervals instead."""
     differences = mixed(runs)
     if differences and not allow_mixed:
         raise UserError(f"refusing to rank runs that are not comparable: {'; '.join(differences)} (--allow-mixed to "
                         "rank anyway)")
-    rows = [{**r, "run": run.name} for run in runs for r in run.rows if not r.get("control")]  # named by folder
-    by_name = {run.name: run for run in runs}
+    labels = run_labels(runs)
+    by_label = dict(zip(labels, runs))
+    rows = [{**r, "run": label} for label, run in by_label.items() for r in run.rows if not r.get("control")]
     for key in dict.fromkeys((r["rubric"], r["criterion"]) for r in rows):
         group = [r for r in rows if (r["rubric"], r["criterion"]) == key]
         better = Better.of(group[0].get("better"))
-        per_sample = None if any(r.get("pairwise") for r in group) else _per_sample(group, by_name)
+        per_sample = None if any(r.get("pairwise") for r in group) else _per_sample(group, by_label)
         if per_sample is None:
             rank_by_intervals(group, better)
             for r in group:
@@ -113,6 +120,12 @@ def leaderboard(runs: Sequence[Run], allow_mixed: bool = False) -> dict:
         else:
             rank_by_paired_tests(group, per_sample, better)
     return {"rows": rows, "mixed": differences}
+
+
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """What tables call each run: its folder's name, or its whole path where two runs share a name."""
+    names = [run.name for run in runs]
+    return [str(run.folder) if names.count(run.name) > 1 else run.name for run in runs]
 
 
 def _per_sample(group: list[dict], runs: dict[str, Run]) -> list[dict[str, float]] | None:
@@ -131,33 +144,43 @@ def _per_sample(group: list[dict], runs: dict[str, Run]) -> list[dict[str, float
 
 
 def rank_by_paired_tests(rows: list[dict], per_sample: list[dict[str, float]], better: Better) -> None:
-    """rank = 1 + the contestants that beat this one on their shared samples (Wilcoxon, Holm across all
-    pairs of the group). Contestants: scored on at least MIN_RANKED_SAMPLES samples and half the group's most."""
+    """Every two contestants compared on their shared samples (Wilcoxon, Holm across all pairs of the group).
+    X beats Y when the adjusted p < 0.05 and the mean and the median of the differences agree on the sign
+    (else the test and the direction would speak of different things: no winner). A contestant's rank is 1 +
+    the longest chain of such wins above it, so a model beaten is always ranked below whoever beat it, and
+    models not separated share a rank. Contestants: scored on at least MIN_RANKED_SAMPLES samples and on
+    half the samples of the best covered."""
     most = max((len(s) for s in per_sample), default=0)
     eligible = [i for i, s in enumerate(per_sample) if len(s) >= max(MIN_RANKED_SAMPLES, (most + 1) // 2)]
-    pairs, pvalues = [], []
-    for x, i in enumerate(eligible):
-        for j in eligible[x + 1:]:
-            shared = sorted(set(per_sample[i]) & set(per_sample[j]))
-            res = paired_difference([better.oriented(per_sample[i][s]) for s in shared],
-                                    [better.oriented(per_sample[j][s]) for s in shared])
-            pairs.append((i, j, res.diff, len(shared)))
-            pvalues.append(res.p)
-    beaten_by = {i: 0 for i in eligible}
-    shared_n = {i: [] for i in eligible}
-    for (i, j, diff, n), p in zip(pairs, holm(pvalues)):
-        shared_n[i].append(n)
-        shared_n[j].append(n)
-        if p is not None and p < 0.05 and diff:
-            beaten_by[j if diff > 0 else i] += 1
+    tests = [_paired(per_sample[i], per_sample[j], better) + (i, j)
+             for x, i in enumerate(eligible) for j in eligible[x + 1:]]
+    wins = [(i, j) if sign > 0 else (j, i) for (p, sign, _, i, j), adjusted in zip(tests, holm([t[0] for t in tests]))
+            if adjusted is not None and adjusted < 0.05 and sign]
+    rank = {i: 1 for i in eligible}
+    for _ in eligible:  # longest chain of wins; a cycle of wins stops after as many rounds as contestants
+        for winner, loser in wins:
+            rank[loser] = max(rank[loser], rank[winner] + 1)
+    shared = {i: [n for (_, _, n, a, b) in tests if i in (a, b)] for i in eligible}
     for i, r in enumerate(rows):
         r["rank_method"] = "paired"
-        if i in beaten_by:
-            r["rank"], r["paired_n"] = 1 + beaten_by[i], min(shared_n[i], default=len(per_sample[i]))
+        if i in rank:
+            r["rank"], r["paired_n"] = rank[i], min(shared[i], default=len(per_sample[i]))
         else:
             r["rank"], r["paired_n"] = None, None
             r["not_ranked"] = (f"scored on {len(per_sample[i])} samples (ranked from {MIN_RANKED_SAMPLES}, and half "
                                f"the {most} of the best covered)")
+
+
+def _paired(a: dict[str, float], b: dict[str, float], better: Better) -> tuple[float | None, int, int]:
+    """(Wilcoxon p, the sign of a - b in the better direction where mean and median agree else 0, shared n)."""
+    import numpy as np
+
+    shared = sorted(set(a) & set(b))
+    x, y = [better.oriented(a[s]) for s in shared], [better.oriented(b[s]) for s in shared]
+    res = paired_difference(x, y)
+    d = np.asarray(x) - np.asarray(y)
+    signs = {int(np.sign(d.mean())), int(np.sign(np.median(d)))} if len(d) else {0}
+    return res.p, signs.pop() if len(signs) == 1 else 0, len(shared)
 
 
 def rank_by_intervals(rows: list[dict], better: Better) -> None:

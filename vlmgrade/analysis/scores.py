@@ -38,8 +38,13 @@ def _row(model: str, rubric: str, c: Criterion, mine: Sequence[Judgment], ci: st
     judgments = len(scored) if len(scored) != len(samples) else None
     values = [j.scores[c.name] for j in scored]
     share = (c.lo, c.hi) == (0, 1)
-    if share and judgments is None and values and set(values) <= {0, 1}:
-        e = wilson_ci(values)  # yes/no outcomes: a share, with the interval made for shares
+    if share and values and set(values) <= {0, 1}:
+        # yes/no outcomes: a share, with the interval made for shares; under --repeats each sample's share of
+        # yeses counts once (n = samples, not judgments: repeats are no new evidence about other samples)
+        per_sample: dict[str, list[float]] = {}
+        for j in scored:
+            per_sample.setdefault(j.sample_id, []).append(j.scores[c.name])
+        e = wilson_ci([sum(v) / len(v) for v in per_sample.values()])
     else:  # other shares resample (a t interval of a share near 0 or 1 covers badly); --ci for the rest
         e = estimate(values, "bootstrap" if share else ci, seed, clusters=[j.sample_id for j in scored])
     if len(samples) < MIN_SAMPLES:

@@ -90,7 +90,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     header, body = leaderboard_table(board)
     print(render(header, body, args.format, board,
                  title="Ranks (#) come from paired tests on the samples two models share (Wilcoxon, Holm across "
-                 "the pairs): a model's rank is 1 + the models significantly better, so models not separated share a "
+                 "the pairs): a model is ranked below every model that beats it, and models not separated share a "
                  "rank; a criterion scored on fewer than 10 samples, or on under half the best covered, is not "
                  "ranked."))
     if board.attrs["mixed"]:

@@ -43,7 +43,8 @@ class JudgeSpec:
         if not parts.scheme or not parts.netloc:
             return self.endpoint
         host = parts.hostname or ""
-        return urlunsplit((parts.scheme, host + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
+        path = parts.path.rstrip("/")  # http://host/v1/ and http://host/v1 are one server
+        return urlunsplit((parts.scheme.lower(), host + (f":{parts.port}" if parts.port else ""), path, "", ""))
 
     @property
     def endpoint(self) -> str:

@@ -48,10 +48,11 @@ def leaderboard_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             win = f" win {num(r['win_rate'])} vs {r['baseline']}" if r and r.get("win_rate") is not None else ""
             cells.append(num(None) if r is None or r["mean"] is None else
                          f"{num(r['mean'])} {interval(r['ci_low'], r['ci_high'])} {_rank(r)}{win}")
-        for rb, (scales, _) in overall.items():
-            means = [(r["mean"] - scales[k][0]) / (scales[k][1] - scales[k][0]) if overall[rb][1] else r["mean"]
+        for rb, (scales, rescaled) in overall.items():
+            means = [(r["mean"] - scales[k][0]) / (scales[k][1] - scales[k][0]) if rescaled else r["mean"]
                      for k, r in mine.items() if k[0] == rb and r["mean"] is not None]
-            cells.append(num(sum(means) / len(means)) if means else num(None))
+            # only over every criterion: a model missing its weakest one would otherwise look best overall
+            cells.append(num(sum(means) / len(means)) if means and len(means) == len(scales) else num(None))
         cells += [str(max((r["n"] for r in mine.values()), default=0)),
                   str(max((r["n_unscored"] for r in mine.values()), default=0))]
         body.append(cells)
