@@ -266,3 +266,4 @@ def test_more_transformers_kinds_route_by_model_type_and_caption_after_the_prefi
         assert {c.sample_id: c.text for c in captions} == expected
         assert {c.model for c in captions} == {"tiny"}
     assert any(expected.values())
+

@@ -44,10 +44,11 @@ def _processors(kind: str, where: str,
     halves without a processor config, so they are loaded apart."""
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
 
+    # never a folder's own code (`auto_map`): transformers would otherwise ask on stdin, and a piped "y" runs it
+    local = {"local_files_only": not download, "trust_remote_code": False}
     if kind == "vision-encoder-decoder":
-        return (None, AutoTokenizer.from_pretrained(where, local_files_only=not download),
-                AutoImageProcessor.from_pretrained(where, local_files_only=not download))
-    processor = AutoProcessor.from_pretrained(where, local_files_only=not download)
+        return (None, AutoTokenizer.from_pretrained(where, **local), AutoImageProcessor.from_pretrained(where, **local))
+    processor = AutoProcessor.from_pretrained(where, **local)
     if not hasattr(processor, "tokenizer") or not hasattr(processor, "image_processor"):
         raise UserError(f"{where}: its processor ({type(processor).__name__}) does not read images")
     return processor, processor.tokenizer, processor.image_processor
@@ -78,7 +79,8 @@ class HFCaptioner:
         pickled = refuse_pickle(Path(where), allow_pickle) if Path(str(where)).is_dir() else None
         try:
             processor, tokenizer, image_processor = _processors(kind, str(where), download)
-            model = model_cls.from_pretrained(str(where), local_files_only=not download,
+            # never a folder's own code: transformers would otherwise ask on stdin, and a piped "y" runs it
+            model = model_cls.from_pretrained(str(where), local_files_only=not download, trust_remote_code=False,
                                               use_safetensors=pickled is None, dtype=torch_dtype)
         except (OSError, ValueError) as e:
             from vlmgrade.zoo import download_hint

@@ -59,8 +59,10 @@ class HFJudge:
         self.spec = spec
         self.device = pick_device(device)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(spec.model)
-            self.model = AutoModelForCausalLM.from_pretrained(spec.model).to(self.device).eval()
+            # never the judge folder's own code (transformers would ask on stdin, and a piped "y" runs it)
+            self.tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(spec.model, trust_remote_code=False)
+            self.model = model.to(self.device).eval()
         except (OSError, ValueError) as e:
             raise UserError(f"cannot load the judge model {spec.model}: {str(e).splitlines()[0]} (offline, a hub id "
                             "must already be in the local Hugging Face cache)") from None
