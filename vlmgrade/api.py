@@ -71,8 +71,7 @@ def evaluate(models: Sequence[str] | Mapping[str, Any] | str = (), data: str | S
         return Run(Path("-"), {"rows": []})
     if result.stats is None:  # a dry run: what it would send and cost
         return Run.in_memory(Path("-"), {"rows": []}, {"estimate": result.estimate.to_dict()}, [], result.captions)
-    written = load_run(result.out)  # scores.json and run.json as written: what load_run gives later
-    run = Run.in_memory(result.out, written.record, written.info, result.judgments, result.captions)
+    run = Run.in_memory(result.out, result.scores, result.record, result.judgments, result.captions)
     problem = result.mostly_unscored()
     if problem and not cfg.output.allow_unscored:
         raise MostlyUnscored(problem, run)

@@ -178,8 +178,7 @@ def _paired(a: dict[str, float], b: dict[str, float], better: Better) -> tuple[f
     shared = sorted(set(a) & set(b))
     x, y = [better.oriented(a[s]) for s in shared], [better.oriented(b[s]) for s in shared]
     res = paired_difference(x, y)
-    d = np.asarray(x) - np.asarray(y)
-    signs = {int(np.sign(d.mean())), int(np.sign(np.median(d)))} if len(d) else {0}
+    signs = {int(np.sign(res.diff)), int(np.sign(np.median(np.subtract(x, y))))} if shared else {0}
     return res.p, signs.pop() if len(signs) == 1 else 0, len(shared)
 
 

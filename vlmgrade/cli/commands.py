@@ -10,14 +10,12 @@ from pathlib import Path
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import output_file, output_folder
-from vlmgrade.core.options import checked, run_config
+from vlmgrade.core.options import CAPTION_OPTIONS, checked, run_config
 
 
 def _caption_config(args: argparse.Namespace):  # noqa: ANN202 - a core.options.RunConfig
     """`caption` shares its generation and engine flags with `run`: the same table builds them."""
-    shared = {k: v for k, v in vars(args).items() if k in ("max_new_tokens", "temperature", "top_k", "top_p",
-                                                             "batch_size", "device", "dtype", "download",
-                                                             "allow_pickle", "seed", "quiet", "limit")}
+    shared = {k: v for k, v in vars(args).items() if k in CAPTION_OPTIONS}
     return run_config(checked({**shared, "data": args.data}, api=False))
 
 

@@ -8,7 +8,17 @@ import argparse
 from typing import NoReturn
 
 from vlmgrade.cli import commands, runs
-from vlmgrade.core.options import add_arguments, flag_type, nonnegative, positive, seconds, seed, temperature, usd
+from vlmgrade.core.options import (
+    CAPTION_OPTIONS,
+    add_arguments,
+    flag_type,
+    nonnegative,
+    positive,
+    seconds,
+    seed,
+    temperature,
+    usd,
+)
 
 FORMATS = ("md", "csv", "json")
 
@@ -51,8 +61,7 @@ def _caption(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="zoo card, model folder or hub id; LABEL=SOURCE names it LABEL")
     p.add_argument("--data", required=True, help="built-in NAME:SPLIT (scenes-short:test) or manifest path")
     p.add_argument("--out", required=True, help="output .jsonl file (id, model, text)")
-    add_arguments(p, ("limit", "seed", "max_new_tokens", "temperature", "top_k", "top_p", "batch_size", "device",
-                      "dtype", "download", "allow_pickle", "quiet"))
+    add_arguments(p, CAPTION_OPTIONS)
     p.set_defaults(func=commands.cmd_caption)
 
 

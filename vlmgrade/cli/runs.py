@@ -14,14 +14,12 @@ WEIGHTED = "; LLM scores are probability-weighted (the expectation over the judg
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vlmgrade.judges import parse_judge
     from vlmgrade.pipeline.runner import prepare, run_prepared
 
     cfg = run_config(checked({k: v for k, v in vars(args).items() if k in OPTIONS_BY_NAME}, api=False))
     prep = prepare(cfg, None, {})  # a mistake ends here, in one line, before anything is said or done
-    _, note = parse_judge(cfg.judging.judge, cfg.judging.base_url)
-    if note and not cfg.rubrics:  # the default rubric follows the judge: say which
-        print(f"vlmgrade: {note}", file=sys.stderr)
+    if prep.judge_note and not cfg.rubrics:  # the default rubric follows the judge: say which
+        print(f"vlmgrade: {prep.judge_note}", file=sys.stderr)
     result = run_prepared(cfg, prep)
     if result is None:  # a torchrun rank other than 0: it captioned its share, rank 0 reports
         return 0

@@ -110,6 +110,20 @@ def seconds(value: Any) -> float:
     return number
 
 
+def non_negative_number(value: Any) -> float:
+    number = _number(value)
+    if not 0 <= number < math.inf:
+        raise ValueError(f"must be a finite number, zero or more, got {value!r}")
+    return number
+
+
+def positive_number(value: Any) -> float:
+    number = non_negative_number(value)
+    if number == 0:
+        raise ValueError("must be above zero")
+    return number
+
+
 def usd(value: Any) -> float:
     number = _number(value)
     if not 0 <= number < math.inf:
@@ -272,6 +286,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
            "torch.load(weights_only=True)", None, False),
 )
 OPTIONS_BY_NAME = {o.name: o for o in RUN_OPTIONS}
+# what `caption` shares with `run`: how models generate and run, which samples, and the bars
+CAPTION_OPTIONS = ("limit", "seed", "max_new_tokens", "temperature", "top_k", "top_p", "batch_size", "device",
+                   "dtype", "download", "allow_pickle", "quiet")
 ENGINE_OPTION_NAMES = ("max_new_tokens", "temperature", "top_k", "top_p", "batch_size", "device", "dtype",
                        "download", "allow_pickle", "seed", "quiet", "limit")  # what `caption` shares with `run`
 

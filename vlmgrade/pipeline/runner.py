@@ -40,6 +40,7 @@ class RunResult:
     stats: RunStats | None = None  # None for a dry run
     summary: Summary = field(default_factory=Summary)
     record: dict = field(default_factory=dict)  # run.json
+    scores: dict = field(default_factory=dict)  # scores.json
 
     @property
     def rows(self) -> list:
@@ -66,6 +67,7 @@ class Prepared:
     given: list[Caption]  # captions read from --captions files
     data_info: dict
     context: ScoringContext
+    judge_note: str | None = None  # why the default judge is what it is (no credentials: offline)
 
 
 def evaluate(cfg: RunConfig, samples: list[Sample] | None = None, captioners: dict | None = None) -> RunResult | None:
@@ -97,7 +99,7 @@ def prepare(cfg: RunConfig, samples: list[Sample] | None, captioners: dict) -> P
     from vlmgrade.pipeline.captioning import read_captions
     from vlmgrade.zoo import resolve, split_label
 
-    spec, _ = parse_judge(cfg.judging.judge, cfg.judging.base_url)  # the CLI says why the default changed
+    spec, note = parse_judge(cfg.judging.judge, cfg.judging.base_url)  # the CLI says why the default changed
     rubrics = load_rubrics(cfg, spec)
     spec = judge_for(spec, rubrics, cfg)
     for m in cfg.models:  # an unknown model fails at once, before any picture is drawn or read
@@ -123,7 +125,7 @@ def prepare(cfg: RunConfig, samples: list[Sample] | None, captioners: dict) -> P
     context = ScoringContext(train_data=cfg.judging.train_data, sources=sources, seed=cfg.seed)
     llm = any(not r.offline for r in rubrics)
     label = spec.label if llm else ", ".join(dict.fromkeys(r.judge.model for r in rubrics))
-    return Prepared(spec, label, rubrics, samples, given, data_info, context)
+    return Prepared(spec, label, rubrics, samples, given, data_info, context, note)
 
 
 def _check_labels(models: tuple[str, ...], captioners: dict) -> None:
@@ -187,8 +189,8 @@ def judge_and_write(cfg: RunConfig, prep: Prepared, captions: list[Caption], gen
     ids = hashlib.sha256("\n".join(sorted(s.id for s in prep.samples)).encode()).hexdigest()[:16]
     record = run_record(run_id, cfg, spec, prep.judge_label, prep.rubrics, models, len(prep.samples),
                         {**prep.data_info, "samples": ids}, stats.to_dict())
-    write_run(out, record, prep.rubrics, prep.samples, captions, judgments, summary)
-    return RunResult(out, prep.judge_label, captions, judgments, stats.estimate, stats, summary, record)
+    scores = write_run(out, record, prep.rubrics, prep.samples, captions, judgments, summary)
+    return RunResult(out, prep.judge_label, captions, judgments, stats.estimate, stats, summary, record, scores)
 
 
 def load_rubrics(cfg: RunConfig, spec: JudgeSpec) -> list[Rubric]:

@@ -55,7 +55,7 @@ def run_record(run_id: str, cfg: RunConfig, spec: JudgeSpec, judge_label: str, r
     """run.json: the full config, data name and version, versions, rubric hashes, judge, seed, timings,
     usage and cost."""
     asked = judge_label == spec.label and spec.model is not None  # an LLM judged (else offline scorers did)
-    config = asdict(cfg)
+    config = json.loads(json.dumps(asdict(cfg)))  # as run.json holds it (lists, not tuples), in memory too
     config["output"] = {k: v for k, v in config["output"].items() if k != "progress"}
     return {
         "run": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": config, "data": data,
@@ -68,7 +68,7 @@ def run_record(run_id: str, cfg: RunConfig, spec: JudgeSpec, judge_label: str, r
 
 
 def write_run(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Sequence[Sample], captions: Sequence[Caption],
-              judgments: Sequence[Judgment], summary: Summary) -> Path:
+              judgments: Sequence[Judgment], summary: Summary) -> dict:
     """Write the run folder whole or not at all: every file goes into a hidden sibling folder first, which
     then replaces `out` by rename, so a kill mid-write leaves the old folder (or the new one) whole, never
     a mix that a leaderboard would read."""
@@ -83,7 +83,7 @@ def write_run(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Sequence
     try:
         if (out / "batches.json").exists():  # written while the batches ran; part of this run
             shutil.copyfile(out / "batches.json", staging / "batches.json")
-        _write_files(staging, run, rubrics, samples, captions, judgments, summary)
+        scores = _write_files(staging, run, rubrics, samples, captions, judgments, summary)
         if out.exists():
             old = out.parent / f".{out.name}.replaced-{os.getpid()}"
             os.rename(out, old)
@@ -94,11 +94,11 @@ def write_run(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Sequence
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return out
+    return scores
 
 
 def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Sequence[Sample],
-                 captions: Sequence[Caption], judgments: Sequence[Judgment], summary: Summary) -> None:
+                 captions: Sequence[Caption], judgments: Sequence[Judgment], summary: Summary) -> dict:
     """Format what the run computed (`summary`); nothing here computes a score or reads a file back."""
     from vlmgrade.report.html import render_html
     from vlmgrade.report.markdown import report
@@ -124,6 +124,7 @@ def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Seque
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     (out / "report.md").write_text(report(run, summary, judgments, samples, captions))
     (out / "report.html").write_text(render_html(run, summary, judgments, rubrics, samples, captions))
+    return scores
 
 
 def write_batches(out: Path, batches: list[dict]) -> None:

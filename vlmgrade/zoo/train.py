@@ -20,7 +20,7 @@ import numpy as np
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import read_yaml
-from vlmgrade.core.options import nonnegative, positive, seed
+from vlmgrade.core.options import non_negative_number, nonnegative, positive, positive_number, seed
 from vlmgrade.pipeline import distributed
 from vlmgrade.pipeline.progress import Bar, start_bar, stderr_console
 
@@ -77,28 +77,11 @@ class TrainConfig:
         return cls(**raw)
 
 
-def _non_negative_number(value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"must be a number, got {value!r}") from None
-    if not 0 <= number < math.inf:
-        raise ValueError(f"must be a finite number, zero or more, got {value!r}")
-    return number
-
-
-def _positive_number(value: object) -> float:
-    number = _non_negative_number(value)
-    if number == 0:
-        raise ValueError("must be above zero")
-    return number
-
-
 # every number a config may hold, with the check a run would otherwise fail on minutes in (or never finish)
 _VALUE_CHECKS = {"train_size": positive, "val_size": nonnegative, "epochs": positive, "max_steps": positive,
-                 "batch_size": positive, "lr": _positive_number, "weight_decay": _non_negative_number,
-                 "warmup_steps": nonnegative, "aux_weight": _non_negative_number,
-                 "patch_aux_weight": _non_negative_number, "tokenizer_vocab": positive, "checkpoint_every": positive,
+                 "batch_size": positive, "lr": positive_number, "weight_decay": non_negative_number,
+                 "warmup_steps": nonnegative, "aux_weight": non_negative_number,
+                 "patch_aux_weight": non_negative_number, "tokenizer_vocab": positive, "checkpoint_every": positive,
                  "seed": seed}
 
 
@@ -106,9 +89,7 @@ def _check_values(raw: dict, where: str) -> None:
     for key, check in _VALUE_CHECKS.items():
         if raw.get(key) is None:
             continue
-        try:
-            if isinstance(raw[key], bool):
-                raise ValueError("must be a number")
+        try:  # every check refuses a bool: YAML's `true` is no number
             check(raw[key])
         except (TypeError, ValueError) as e:
             raise UserError(f"{where}: {key} {e}") from None
