@@ -17,12 +17,15 @@ from vlmgrade.rubrics import Criterion, Rubric
 
 def score_rows(judgments: Sequence[Judgment], rubrics: Sequence[Rubric], ci: str = "t",
                seed: int = 0) -> list[ScoreRow]:
-    """One row per model x rubric x criterion; repeats of one sample resample together (cluster bootstrap)."""
+    """One row per model x rubric x criterion that judged it (every caption goes through every rubric; a
+    scorer's baseline, such as references' prefix-only, exists in its own rubric only and gets no empty
+    rows elsewhere); repeats of one sample resample together (cluster bootstrap)."""
     rows = []
     for model in dict.fromkeys(j.model for j in judgments):
         for rubric in rubrics:
             mine = [j for j in judgments if j.model == model and j.rubric == rubric.name]
-            rows += [_row(model, rubric.name, c, mine, ci, seed) for c in rubric.criteria]
+            if mine:
+                rows += [_row(model, rubric.name, c, mine, ci, seed) for c in rubric.criteria]
     return rows
 
 

@@ -112,9 +112,10 @@ def test_an_empty_completion_scores_zero_and_the_prefix_earns_nothing(env):
 
 def test_a_prefix_only_baseline_row_stands_beside_the_models(env, tiny_model):
     """Issue 23, item 4: what the prefix alone scores, as a control row, not a contestant."""
-    assert main(["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "6", "--judge",
-                 "references", "--max-new-tokens", "4", "--out", str(env / "r"), "--quiet"]) == 0
+    assert main(["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "6", "--rubric",
+                 "references", "--rubric", "grounded", "--judge", "grounded", "--max-new-tokens", "4", "--out",
+                 str(env / "r"), "--quiet"]) == 0
     rows = json.loads((env / "r" / "scores.json").read_text())["rows"]
     baseline = [r for r in rows if r["model"] == "prefix-only"]
-    assert {r["criterion"] for r in baseline} == {"bleu4", "rouge_l", "cider_d"}
-    assert all(r["control"] and r["n"] == 6 for r in baseline)
+    assert {r["criterion"] for r in baseline} == {"bleu4", "rouge_l", "cider_d"}  # none in the grounded rubric
+    assert all(r["control"] and r["rubric"] == "references" and r["n"] == 6 for r in baseline)
