@@ -322,3 +322,12 @@ def test_a_model_missing_a_criterion_gets_no_overall_and_repeated_yes_no_shares_
     row = next(r for r in score_rows(repeated, [rubric]) if r.criterion == "counts")
     assert (row.n, row.n_judgments, row.ci_method) == (30, 90, "wilson") and row.ci_low < 0.9
     assert JudgeSpec("openai", "m", "HTTP://gw.example.com/v1/").public_endpoint == "http://gw.example.com/v1"
+
+
+def test_a_model_ranked_alone_claims_no_pairing():
+    """From a review: with its only rival not ranked, a model read `#1 on 19 paired` though nothing was paired."""
+    from vlmgrade.analysis.comparison import leaderboard
+
+    run = _judged_run("r", {"alone": [5.0, 6.0] * 10, "sparse": [5.0] * 4 + [None] * 16})
+    got = {r["model"]: (r["rank"], r["paired_n"]) for r in leaderboard([run])["rows"] if r["criterion"] == "grammar"}
+    assert got == {"alone": (1, None), "sparse": (None, None)}

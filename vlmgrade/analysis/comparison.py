@@ -164,7 +164,8 @@ def rank_by_paired_tests(rows: list[dict], per_sample: list[dict[str, float]], b
     for i, r in enumerate(rows):
         r["rank_method"] = "paired"
         if i in rank:
-            r["rank"], r["paired_n"] = rank[i], min(shared[i], default=len(per_sample[i]))
+            # paired_n: None when no other contestant was there to be paired with
+            r["rank"], r["paired_n"] = rank[i], min(shared[i], default=None)
         else:
             r["rank"], r["paired_n"] = None, None
             r["not_ranked"] = (f"scored on {len(per_sample[i])} samples (ranked from {MIN_RANKED_SAMPLES}, and half "
