@@ -24,7 +24,7 @@ def rule_judge(samples):
         beginning, completion = prompt_parts(body)
         words = set(completion.lower().split())
         fit = max((len(words & ref) / len(words | ref) for ref in by_prefix.get(beginning, [])), default=0.0)
-        quality = fluency(completion, beginning) or 0.0
+        quality = fluency(completion, beginning)[0] or 0.0
         scores = {c: round(1 + 9 * quality) for c in PAPER}
         scores["consistency"] = round(1 + 9 * quality * fit)
         return Reply(json.dumps({**scores, "feedback": "ok"}))
@@ -69,7 +69,7 @@ def test_controls_are_cached_and_counted_in_dry_runs(tiny_model, env, capsys, ju
     server = judge_server(random_judge)
     assert main(run_args(tiny_model, server.base_url, env / "d", "--controls-limit", "5", "--dry-run",
                          limit=10, rubric="nanovlm-paper")) == 0
-    assert "30 judge requests" in capsys.readouterr().out  # 10 captions + 4 controls x 5 samples
+    assert "35 judge requests" in capsys.readouterr().out  # 10 captions + 5 controls x 5 samples
     assert main(run_args(tiny_model, server.base_url, env / "r", "--controls-limit", "5", limit=10,
                          rubric="nanovlm-paper")) == 0
     sent = len(server.requests)

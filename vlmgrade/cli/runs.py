@@ -56,9 +56,11 @@ def _print_results(result) -> None:  # noqa: ANN001 - a pipeline.runner.RunResul
         print_controls(result.rows, checks)
         failed = flags(checks)
         print(f"judge controls: {sum(c.passes for c in checks)} of {len(checks)} checks pass "
-              "(reference above shuffled / other)" + (": " if failed else ""), file=sys.stderr)
+              "(reference above shuffled / other / constant)" + (": " if failed else ""), file=sys.stderr)
         for line in failed:
             print(f"vlmgrade: warning: {line}", file=sys.stderr)
+    for check in result.summary.model_checks:
+        print(("" if check.passes else "vlmgrade: warning: ") + check.line(), file=sys.stderr)
     ledger = s.ledger
     batch = f", through the Batch API {ledger.batch_requests}" if ledger.batch_requests else ""
     print(f"judge requests sent {ledger.requests_sent}{batch}, from cache {ledger.cache_hits}, retries "

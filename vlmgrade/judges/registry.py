@@ -37,6 +37,7 @@ class JudgeKind:
     baseline_model: str | None = None  # a label its scorer adds rows for: a baseline, not a model
     corpus: bool = False  # its scorer also computes corpus figures (scores.json "corpus")
     headline: tuple[str, ...] = ()  # the criteria `caption` shows beside each completion
+    reads_picture: bool = False  # checks text against the picture: --controls adds rotated-picture captions
 
     def load(self) -> Any:
         module, _, attr = self.target.partition(":")
@@ -49,7 +50,8 @@ JUDGE_KINDS: dict[str, JudgeKind] = {k.name: k for k in (
     JudgeKind("hf", "vlmgrade.judges.llm.hf:HFJudge", offline=False, default_rubric="nanovlm-paper",
               usage="hf:PATH|HUB_ID", local=True),
     JudgeKind("grounded", "vlmgrade.judges.offline.grounded:GroundedScorer", offline=True,
-              default_rubric="grounded", usage="grounded", headline=("hallucination", "grounded")),
+              default_rubric="grounded", usage="grounded", headline=("precision", "grounded"),
+              reads_picture=True),
     JudgeKind("references", "vlmgrade.judges.offline.references:ReferenceMetrics", offline=True,
               default_rubric="references", usage="references", corpus=True, baseline_model="prefix-only"),
     JudgeKind("memorisation", "vlmgrade.judges.offline.memorisation:MemorisationScorer", offline=True,

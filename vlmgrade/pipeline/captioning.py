@@ -41,7 +41,7 @@ def caption_keys(model: str, samples: list[Sample], params: GenerationParams) ->
 
 
 def caption_stage(model: str, samples: list[Sample], params: GenerationParams, engine: EngineOptions, device: str,
-                  cache: Cache, progress: bool = True) -> tuple[list[Caption], dict]:
+                  cache: Cache, progress: bool = True, title: str | None = None) -> tuple[list[Caption], dict]:
     """Captions of every sample (in sample order) on every rank, and what generation cost: the device
     actually used, images/s, tokens/s, peak memory."""
     from vlmgrade.zoo import load_captioner, split_label
@@ -54,7 +54,7 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
     stats: dict = {"cached": len(samples) - len(missing), "generated": len(missing)}
     if mine:
         captioner = load_captioner(model, device, engine.dtype, engine.allow_pickle, engine.download)
-        with progress_bar(f"caption {model}", len(mine), progress and distributed.is_main()) as bar:
+        with progress_bar(title or f"caption {model}", len(mine), progress and distributed.is_main()) as bar:
             def store(made: list[Caption]) -> None:
                 cache.put_many("captions", [(keys[c.sample_id], {"text": c.text}) for c in made])
                 found.update({keys[c.sample_id]: c.text for c in made})

@@ -19,7 +19,7 @@ from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import output_folder
 from vlmgrade.core.options import RunConfig
 from vlmgrade.core.types import Caption, Judgment, Sample
-from vlmgrade.judges import JudgeSpec, parse_judge
+from vlmgrade.judges import JudgeSpec, judge_kind, parse_judge
 from vlmgrade.judges.llm.openai import build_messages
 from vlmgrade.judges.protocol import ScoringContext
 from vlmgrade.pipeline.cache import Cache
@@ -154,6 +154,8 @@ def caption_all(cfg: RunConfig, prep: Prepared, captioners: dict,
     for label, captioner in captioners.items():
         captions += [Caption(c.sample_id, label, c.text, cfg.generation)
                      for c in captioner.caption(prep.samples, cfg.generation, cfg.engine.batch_size)]
+    if cfg.controls and any(judge_kind(r.judge.model).reads_picture for r in prep.rubrics if r.offline):
+        captions += _rotated_captions(cfg, prep, captioners, cache, device)
     distributed.teardown()
     if not distributed.is_main():
         return None, generation
@@ -165,16 +167,38 @@ def caption_all(cfg: RunConfig, prep: Prepared, captioners: dict,
     return captions, generation
 
 
+def _rotated_captions(cfg: RunConfig, prep: Prepared, captioners: dict, cache: Cache,
+                      device: str) -> list[Caption]:
+    """Each model's captions of the pictures swapped with other samples' (`MODEL@rotated`): what a model
+    scores without its own picture, for the judges that check text against the picture."""
+    from vlmgrade.analysis.controls import ROTATED, rotated
+    from vlmgrade.pipeline.captioning import caption_stage
+
+    swapped = rotated(prep.samples)
+    if not swapped:
+        return []
+    out = []
+    for m in dict.fromkeys(cfg.models):
+        made, _ = caption_stage(m, swapped, cfg.generation, cfg.engine, device, cache, cfg.output.progress,
+                                title=f"caption {m} (rotated pictures)")
+        out += [replace(c, model=c.model + ROTATED) for c in made]
+    for label, captioner in captioners.items():
+        out += [Caption(c.sample_id, label + ROTATED, c.text, cfg.generation)
+                for c in captioner.caption(swapped, cfg.generation, cfg.engine.batch_size)]
+    return out
+
+
 def judge_and_write(cfg: RunConfig, prep: Prepared, captions: list[Caption], generation: dict[str, dict],
                     cache: Cache, started: float, caption_s: float, t0: float) -> RunResult:
-    from vlmgrade.analysis.controls import CONTROLS
+    from vlmgrade.analysis.controls import is_control
     from vlmgrade.pipeline.dispatch import judge_stage
     from vlmgrade.pipeline.plan import plan, weighted
     from vlmgrade.report.folder import new_run_id, run_record, write_run
 
     spec = prep.spec
     judge_plan = plan(prep.samples, captions, prep.rubrics, spec, cfg.judging, cfg.budget, cache,
-                      frozenset(CONTROLS) if cfg.controls else frozenset(), prep.context)
+                      frozenset(c.model for c in captions if is_control(c.model)) if cfg.controls else frozenset(),
+                      prep.context)
     if cfg.budget.dry_run:
         return RunResult(Path(cfg.output.out or "-"), prep.judge_label, captions, [], judge_plan.estimate())
     run_id = new_run_id()

@@ -26,6 +26,7 @@ class Summary:
     corpus: list = field(default_factory=list)  # corpus figures per model, from scorers that declare them
     judge_vs_metrics: list = field(default_factory=list)  # analysis.agreement.Correlation of LLM criteria with metrics
     baselines: frozenset[tuple[str, str]] = frozenset()  # (rubric, model) rows a scorer added as its baseline
+    model_checks: list = field(default_factory=list)  # analysis.controls.ModelCheck: each model vs blind baselines
 
     def shown_rows(self) -> list[ScoreRow]:
         """The rows a score table shows: the models, and the baselines their figures are read against."""
@@ -36,11 +37,11 @@ def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[
               samples: Sequence[Sample] = (), context: ScoringContext | None = None) -> Summary:
     """The Summary of a run's judgments; `context` is what offline scorers were given (corpus figures)."""
     from vlmgrade.analysis.agreement import repeat_agreement
-    from vlmgrade.analysis.controls import CONTROLS, sensitivity
+    from vlmgrade.analysis.controls import is_control, model_checks, sensitivity
     from vlmgrade.analysis.scores import judge_noise, score_rows
 
     context = context or ScoringContext(train_data=cfg.judging.train_data, seed=cfg.seed)
-    controls = set(CONTROLS) if cfg.controls else set()
+    controls = {c.model for c in captions if is_control(c.model)} if cfg.controls else set()
     absolute = [r for r in rubrics if not r.pairwise]
     single = [j for j in judgments if j.pair is None]
     baselines = _baselines(absolute)
@@ -63,7 +64,8 @@ def summarise(judgments: list[Judgment], captions: list[Caption], rubrics: list[
     return Summary(rows, comparison, judge_noise(model_judgments, captions, absolute),
                    sensitivity(single, absolute) if controls else [],
                    repeat_agreement(model_judgments, criteria) if cfg.judging.repeats > 1 else [], pairwise,
-                   corpus, versus, frozenset(baselines))
+                   corpus, versus, frozenset(baselines),
+                   model_checks(single, absolute, models) if controls else [])
 
 
 def _baselines(rubrics: list[Rubric]) -> set[tuple[str, str]]:

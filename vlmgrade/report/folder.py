@@ -113,7 +113,8 @@ def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Seque
     if checks:
         from vlmgrade.analysis.controls import flags
 
-        scores["controls"] = {"checks": [c.to_dict() for c in checks], "flags": flags(checks)}
+        scores["controls"] = {"checks": [c.to_dict() for c in checks], "flags": flags(checks),
+                              "models": [c.to_dict() for c in summary.model_checks]}
     if summary.pairwise:
         scores["pairwise"] = {p.rubric: p.to_dict() for p in summary.pairwise}
     if summary.corpus:

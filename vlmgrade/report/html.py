@@ -117,6 +117,11 @@ def render_html(run: dict, summary: Summary, judgments: Iterable[Judgment], rubr
         html += _comparison_html(summary.comparison)
     if summary.checks:
         html.append(_controls_html(summary.checks))
+    if summary.model_checks:
+        html.append("<h2>Does each model read the picture?</h2><p class='small'>Each model against a constant text "
+                    "naming every kind, and against its own captions of rotated pictures, paired over samples.</p>"
+                    + "".join(f"<p{'' if c.passes else ' class=unscored'}>{'' if c.passes else '<b>'}"
+                              f"{escape(c.line())}{'' if c.passes else '</b>'}</p>" for c in summary.model_checks))
     html.append("<h2>Judge noise and length bias</h2><p class='small'>Spearman ρ of each score with the "
                 "completion's length in words (tiny models' lengths vary a lot); with --repeats, the judge's mean "
                 "within-sample standard deviation and ICC(1) across repeats.</p>")

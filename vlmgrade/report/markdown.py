@@ -27,6 +27,7 @@ def report(run: dict, summary: Summary, judgments: Sequence[Judgment], samples: 
            captions: Sequence[Caption]) -> str:
     return (scores_markdown(run, summary.rows, judgments) + pairwise_markdown(summary.pairwise)
             + metrics_markdown(summary.corpus, summary.judge_vs_metrics) + controls_markdown(summary.checks)
+            + model_checks_markdown(summary.model_checks)
             + examples_markdown(samples, captions))
 
 
@@ -103,6 +104,17 @@ def controls_markdown(checks: Sequence[Check]) -> str:
                    ([c.rubric, c.criterion, c.control, c.n, num(c.diff, 3), interval(c.ci_low, c.ci_high, 3),
                      pvalue(c.p), "passes" if c.passes else "FLAGGED"] for c in checks))
     lines += [""] + [f"- **{md_cell(flag)}**" for flag in flags(checks)]
+    return "\n".join(lines) + "\n"
+
+
+def model_checks_markdown(checks: Sequence) -> str:
+    """Does each model beat the picture-blind constant text, and its own captions of other pictures?"""
+    if not checks:
+        return ""
+    lines = ["", "## Does each model read the picture?", "",
+             "Each model against a constant text that names every kind, and against its own captions of rotated "
+             "pictures (each picture swapped with another sample's), paired over samples (Holm p):", ""]
+    lines += [f"- {'' if c.passes else '**'}{md_cell(c.line())}{'' if c.passes else '**'}" for c in checks]
     return "\n".join(lines) + "\n"
 
 

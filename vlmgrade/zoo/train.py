@@ -52,6 +52,7 @@ class TrainConfig:
     patch_aux_weight: float = 0.0  # weight of the per-patch kind and colour losses (needs boxes); 0 disables it
     tokenizer_vocab: int = 512
     checkpoint_every: int = 500
+    keep_checkpoints: bool = False  # also keep each checkpoint's model as <out>/steps/step-NNNNNN (a ladder)
     save_dtype: str = "float32"
     seed: int = 0
     device: str = "auto"
@@ -391,23 +392,43 @@ def _validate(run: _Run) -> None:
 
 def _checkpoint(run: _Run) -> None:
     _save_checkpoint(run.ckpt, run.model, run.opt, run.tok, run.step, time.time() - run.started, run.history)
+    # the output folder is an evaluable model at every checkpoint, so a stopped training can be graded
+    out = run.ckpt.parent
+    _save_model(run, out, complete=False)
+    if run.cfg.keep_checkpoints:
+        _save_model(run, out / "steps" / f"step-{run.step:06d}", complete=False)
+
+
+def _summary(run: _Run, complete: bool) -> dict:
+    cfg, history = run.cfg, run.history
+    return {"steps": run.step, "planned_steps": run.total, "complete": complete,
+            "images_seen": run.step * cfg.batch_size * run.world, "train_seconds": round(time.time() - run.started),
+            "final_val_loss": history[-1]["val_loss"] if history else None, "history": history,
+            "params": run.model.num_params(), "train_data": cfg.train, "train_size": len(run.train_set.tokens),
+            "seed": cfg.seed}
+
+
+def _save_model(run: _Run, folder: Path, complete: bool) -> dict:
+    """The model as `vlmgrade run --model` loads it (config, weights, tokenizer) and its training.json,
+    written beside and renamed into place, so a kill mid-write leaves the previous model whole."""
+    import torch
+
+    summary = _summary(run, complete)
+    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(run.cfg.save_dtype)
+    staging = folder / ".saving"
+    run.model.save_pretrained(staging, run.tok, dtype=dtype)
+    (staging / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for name in ("model.safetensors", "tokenizer.json", "config.json", "training.json"):
+        os.replace(staging / name, folder / name)
+    staging.rmdir()
+    return summary
 
 
 def _finish(run: _Run, out: Path) -> dict:
     """The run's summary; the main process saves the model and the summary (training.json) in `out`."""
-    import torch
-
-    cfg, history = run.cfg, run.history
-    summary = {"steps": run.step, "images_seen": run.step * cfg.batch_size * run.world,
-               "train_seconds": round(time.time() - run.started),
-               "final_val_loss": history[-1]["val_loss"] if history else None, "history": history,
-               "params": run.model.num_params(), "train_data": cfg.train, "train_size": len(run.train_set.tokens),
-               "seed": cfg.seed}
     if run.main:
-        dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(cfg.save_dtype)
-        run.model.save_pretrained(out, run.tok, dtype=dtype)
-        (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+        return _save_model(run, out, complete=True)
+    return _summary(run, complete=True)
 
 
 def _save_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, tok: TextTokenizer, step: int,

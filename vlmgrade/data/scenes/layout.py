@@ -1,4 +1,4 @@
-"""The procedural scene dataset (version 2): pictures a small child could describe, with texts in a
+"""The procedural scene dataset (version 2.1): pictures a small child could describe, with texts in a
 child's words that are true to the picture's geometry.
 
 A scene is a setting (park, beach, room, snow, street) with 3 to 7 everyday objects (27 kinds, 10
@@ -7,9 +7,13 @@ freely on the ground, partly overlapping or stacked on another. Texts (`scene_te
 the boxes make clearly true: positions, relations, counts, colours and sizes. Everything is a pure
 function of (split, index, seed): the same call gives the same picture and texts on any machine.
 
-Splits: `train`, `val`, `test` (in distribution, disjoint by layout hash) and `test-novel`: scenes
-with a composition never seen in training, a held-out kind-colour pair or a held-out pair of kinds
-(neither ever occurs in train, val or test).
+Splits: `train`, `val`, `test` (in distribution) and `test-novel`: scenes with a held-out kind-colour
+pair or a held-out pair of kinds (neither ever occurs in train, val or test). Splits are disjoint by
+composition (the objects' kinds, colours and sizes, whatever the boxes and setting): no val, test or
+test-novel scene shows exactly the objects of a training scene, so a model cannot pass by recall.
+
+Version 2.1 (from 2): splits by composition instead of by layout; a text states a position or a
+relation only about an object its words pick out uniquely ("the red ball" when there is one red ball).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-VERSION = 2
+VERSION = "2.1"
 KINDS = ("ball", "box", "cup", "hat", "car", "kite", "star", "fish", "boat", "flower",  # toys and things
          "cat", "dog", "duck", "bird", "frog",  # animals
          "bus", "truck", "plane", "bike",  # vehicles
@@ -95,11 +99,17 @@ def is_novel(objects: tuple[SceneObject, ...]) -> bool:
             or any(pair <= kinds for pair in HELD_KIND_PAIRS))
 
 
+def composition(objects: Iterable[SceneObject]) -> tuple[str, ...]:
+    """What a scene shows, boxes aside: its objects' kinds, colours and sizes, sorted."""
+    return tuple(sorted(f"{o.name},{o.color},{o.size}" for o in objects))
+
+
 def _split_of(setting: str, objects: tuple[SceneObject, ...]) -> str:
-    """The split a layout belongs to: held-out compositions go to test-novel; else 2% test, 2% val, the rest train."""
+    """The split a layout belongs to: held-out compositions go to test-novel; else 2% test, 2% val, the rest
+    train, by a hash of the composition alone, so a composition lands in one split whatever its boxes."""
     if is_novel(objects):
         return "test-novel"
-    key = setting + "|" + "|".join(f"{o.name},{o.color},{o.size},{o.box}" for o in objects)
+    key = "|".join(sorted(composition(objects)))
     bucket = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 100
     return "test" if bucket < 2 else "val" if bucket < 4 else "train"
 

@@ -153,15 +153,17 @@ def attribute_sentence(rng: random.Random, o: SceneObject, unique_kind: bool) ->
 
 def facts(objects: Sequence[SceneObject]) -> list[tuple]:
     """What may be said of a scene, each as (kind, *objects): positions, relations, counts, attributes."""
-    out: list[tuple] = [("position", o) for o in objects if o.position]
-    for a in objects:
-        for b in objects:
-            if a is b or (a.name, a.color) == (b.name, b.color):
+    groups = _groups(objects)
+    # "the red ball" must pick out one object, or the sentence is true of one and false of the other
+    unique = [o for o in objects if len(groups[(o.name, o.color)]) == 1]
+    out: list[tuple] = [("position", o) for o in unique if o.position]
+    for a in unique:
+        for b in unique:
+            if a is b:
                 continue
             rel = next((r for r in RELATION_ORDER if geometry.relation_holds(a.box, r, b.box, clearly=True)), None)
             if rel is not None:
                 out.append(("relation", a, rel, b))
-    groups = _groups(objects)
     out += [("count", members) for members in groups.values() if len(members) > 1]
     kinds = [o.name for o in objects]
     out += [("attribute", o, kinds.count(o.name) == 1) for o in objects if len(groups[(o.name, o.color)]) == 1]

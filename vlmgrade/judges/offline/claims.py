@@ -1,16 +1,26 @@
-"""Claims a text makes about a picture: which objects (with colour, size and number), where they are,
-and how they stand to each other. The grounded judge checks each claim against the annotations.
+"""The atomic claims a text makes about a picture, read in one left-to-right pass.
 
-The reader knows a broad noun list (COCO's 80 categories, the built-in scene kinds, common synonyms
-and plurals), so an invented object is a claim like any other, and reads the phrases a small child's
-description uses: "two red balls", "the cup is big and blue", "the dog sits on the left", "next to
-the box is a cat", "the ball is on top of the drum".
+A claim is one thing that is true or false of the picture:
+- `object`: "two big red balls", "a cup" - there is such an object (exactly that many, when a number is given);
+- `position`: "the red ball is on the left" - such an object is there, in that third of the picture;
+- `relation`: "the cat sits next to the box" - both objects are there and stand so to each other;
+- any of them `negated`: "there is no dog", "I do not see a cat", "the cup is not blue";
+- `either`: "maybe a ball or a cup" - the disjunction the text states, true when one option is.
+An object named only as part of a position or relation claim is not a claim of its own: "the red ball is
+behind the cup" is one claim, false when either object is missing or the relation does not hold.
+
+The reader knows a broad noun list (COCO's 80 categories, the built-in scene kinds, common synonyms and
+plurals), so an invented object is a claim like any other, and plain English as well as the scene
+texts' own phrasing: "I can see two balls, one is red", "a little yellow duck sits over on the left",
+"there's a puppy beside the box". Unknown words are skipped, never guessed.
+
+Work is linear in the text's length: one pass over the tokens, with lookups in tables keyed by word.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vlmgrade.data.scenes import layout as scenes
 from vlmgrade.data.scenes.drawing import COLORS
@@ -26,30 +36,62 @@ COCO = ("person bicycle car motorcycle airplane bus train truck boat traffic_lig
         "toothbrush").split()  # "orange" the fruit is left out: here it is a colour
 SYNONYMS = {
     "bicycle": "bike", "bicycles": "bike", "bikes": "bike", "airplane": "plane", "aeroplane": "plane",
-    "jet": "plane", "puppy": "dog", "doggy": "dog", "kitten": "cat", "kitty": "cat", "car": "car", "auto": "car",
-    "teddy_bear": "teddy", "teddy": "teddy", "sports_ball": "ball", "bunny": "rabbit", "boy": "person",
-    "girl": "person",
+    "airplanes": "plane", "jet": "plane", "puppy": "dog", "puppies": "dog", "doggy": "dog", "doggie": "dog",
+    "kitten": "cat", "kitty": "cat", "kittens": "cat", "auto": "car", "teddy_bear": "teddy", "teddy": "teddy",
+    "teddies": "teddy", "sports_ball": "ball", "bunny": "rabbit", "boy": "person", "girl": "person",
     "man": "person", "woman": "person", "men": "person", "women": "person", "kid": "person", "child": "person",
     "children": "person", "baby": "person", "people": "person", "lady": "person", "motorbike": "motorcycle",
     "sofa": "couch", "television": "tv", "phone": "cell_phone", "doughnut": "donut", "table": "dining_table",
-    "plant": "potted_plant", "ship": "boat", "lorry": "truck", "stone": "rock", "cupcake": "cake",
-    "mug": "cup", "present": "box", "gift": "box", "balloon": "balloon", "doll": "doll", "block": "block",
-    "rabbit": "rabbit", "pig": "pig", "chicken": "chicken", "hen": "chicken", "mouse": "mouse", "lion": "lion",
-    "monkey": "monkey", "horse": "horse", "cow": "cow", "sheep": "sheep", "train": "train", "robot": "robot",
+    "plant": "potted_plant", "ship": "boat", "sailboat": "boat", "lorry": "truck", "stone": "rock",
+    "boulder": "rock", "cupcake": "cake", "mug": "cup", "present": "box", "gift": "box", "crate": "box",
+    "parcel": "box", "package": "box", "duckling": "duck", "ducky": "duck", "toad": "frog", "cap": "hat",
+    "automobile": "car", "coach": "bus", "drums": "drum", "cottage": "house", "hut": "house",  # not "home": "near my home" names no house
+   
+    "balloon": "balloon", "doll": "doll", "block": "block", "rabbit": "rabbit", "pig": "pig",
+    "chicken": "chicken", "hen": "chicken", "lion": "lion", "monkey": "monkey", "robot": "robot",
 }
-NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
-SIZE_WORDS = {"small": "small", "little": "small", "tiny": "small", "big": "big", "large": "big", "huge": "big"}
-COLOR_WORDS = set(COLORS) | {"gray", "grey", "gold", "silver"}
-FILLERS = {"very", "so", "really", "and", "too", "all", "quite"}
-POSITION_PHRASES = {"on the left side": "left", "on the left": "left", "at the left": "left",
-                    "in the middle": "middle", "in the center": "middle", "on the right side": "right",
-                    "on the right": "right", "at the right": "right"}
-RELATION_PHRASES = {"to the left of": "left of", "left of": "left of", "to the right of": "right of",
-                    "right of": "right of", "next to": "next to", "beside": "next to", "on top of": "on top of",
-                    "under": "under", "below": "under", "underneath": "under", "in front of": "in front of",
-                    "behind": "behind"}
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10, "a couple of": 2, "a pair of": 2, "a single": 1, "just one": 1, "only one": 1}
+SIZE_WORDS = {"small": "small", "little": "small", "tiny": "small", "teeny": "small", "wee": "small",
+              "big": "big", "large": "big", "huge": "big", "giant": "big", "great": "big", "enormous": "big"}
+COLOR_WORDS = {**{c: c for c in COLORS}, "gray": "gray", "grey": "gray", "gold": "gold", "silver": "silver",
+               "golden": "gold"}
+# words that may stand between a noun's modifiers ("a big, round, red ball") and that say nothing checkable
+ADJECTIVES = {"round", "fluffy", "shiny", "new", "old", "pretty", "nice", "cute", "funny", "happy", "sad", "soft",
+              "bright", "dark", "light", "toy", "wooden", "furry", "lovely", "colourful", "colorful", "bright",
+              "sleepy", "tall", "short", "long", "fat", "thin", "other", "same", "lonely", "single", "whole",
+              "another", "more", "few", "several", "some", "many", "lots", "of", "very", "really", "so",
+              "quite", "rather", "pale", "deep"}
+DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "our", "their",
+               "its", "some", "any", "another", "every", "each", "no"}
+NEGATIONS = {"no", "not", "never", "without", "nothing", "none", "nor", "cannot", "nobody", "nowhere"}
+HEDGES = {"maybe", "perhaps", "probably", "possibly", "might", "could", "may"}
+CLAUSE_BREAKS = {",", "and", "but", "so", "while", "because", "then", ":"}
+VERB_FILLERS = {"is", "are", "sits", "sit", "stands", "stand", "rests", "rest", "waits", "wait", "stays", "stay",
+                "lies", "lie", "lays", "sitting", "standing", "resting", "waiting", "lying", "staying", "just",
+                "right", "still", "also", "too", "parked", "floats", "float", "floating", "flies", "fly", "flying",
+                "grows", "grow", "growing", "hides", "hiding", "was", "be", "can", "seems", "seem", "looks",
+                "look", "there", "here", "placed", "found", "located", "appears", "appear", "plays", "playing",
+                "swims", "swimming", "hops", "hopping", "sleeps", "sleeping", "perched", "way", "all", "far",
+                "over", "is's", "it's", "it", "s"}
+POSITIONS = {"left": "left", "right": "right", "middle": "middle", "center": "middle", "centre": "middle"}
+# "the ball is (over) on the (far) left (side / hand side / of the picture)"
+POSITION_LEADS = {"on", "at", "to", "in", "towards", "toward", "near", "by", "over"}
+RELATION_PHRASES = {"to the left of": "left of", "on the left of": "left of", "left of": "left of",
+                    "to the left side of": "left of", "on the left side of": "left of",
+                    "to the right of": "right of", "on the right of": "right of", "right of": "right of",
+                    "to the right side of": "right of", "on the right side of": "right of",
+                    "next to": "next to", "beside": "next to", "besides": "next to", "alongside": "next to",
+                    "close to": "next to", "near": "next to", "by the side of": "next to",
+                    "right next to": "next to", "right beside": "next to",
+                    "on top of": "on top of", "on": "on top of", "atop": "on top of", "upon": "on top of",
+                    "sitting on": "on top of", "resting on": "on top of", "standing on": "on top of",
+                    "under": "under", "below": "under", "underneath": "under", "beneath": "under",
+                    "in front of": "in front of", "before": "in front of",
+                    "behind": "behind", "in back of": "behind", "at the back of": "behind"}
 assert set(RELATION_PHRASES.values()) == set(RELATIONS)
-_TOKEN = re.compile(r"[a-z]+|\d+|[.,!?;]")
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[.,!?;:]")
+SENTENCE_ENDS = {".", "!", "?", ";"}
 
 
 def _noun_table() -> dict[str, str]:
@@ -63,17 +105,34 @@ def _noun_table() -> dict[str, str]:
             if plural and plural not in table:
                 table[plural] = canon
     table.update({p: k for k, p in scenes.PLURALS.items()})
-    table["fish"] = "fish"
+    table.update({"fish": "fish", "fishes": "fish", "mice": "mouse", "geese": "goose"})
+    table.pop("orange", None)
     return table
 
 
 NOUNS = _noun_table()
 TWO_WORD = {tuple(k.split("_")) for k in NOUNS if "_" in k}
+SINGULAR = {form for form, canon in NOUNS.items() if form == canon or form in SYNONYMS and not form.endswith("s")}
+
+
+def _by_first_word(table: dict[str, str]) -> dict[str, list[tuple[tuple[str, ...], str]]]:
+    """Phrase table keyed by its first word, longest phrase first: a match is one dict lookup per token."""
+    out: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for phrase, value in table.items():
+        words = tuple(phrase.split())
+        out.setdefault(words[0], []).append((words, value))
+    for entries in out.values():
+        entries.sort(key=lambda e: -len(e[0]))
+    return out
+
+
+RELATIONS_BY_WORD = _by_first_word(RELATION_PHRASES)
+NUMBERS_BY_WORD = _by_first_word({k: str(v) for k, v in NUMBER_WORDS.items()})
 
 
 @dataclass(frozen=True)
 class ObjectClaim:
-    """'two big red balls': noun with the colour, size and number the text gives (None where it gives none)."""
+    """'two big red balls': a noun with the colour, size and number the text gives (None where it gives none)."""
 
     noun: str
     color: str | None = None
@@ -86,134 +145,339 @@ class ObjectClaim:
 
 
 @dataclass(frozen=True)
-class PositionClaim:
-    obj: ObjectClaim
-    where: str  # left, middle, right
+class Claim:
+    """One checkable claim: `kind` is object, position, relation or either; `objects` its objects (the
+    subject first; every option of an `either`); `value` the position or relation; `negated` flips it."""
 
+    kind: str
+    objects: tuple[ObjectClaim, ...]
+    value: str | None = None
+    negated: bool = False
 
-@dataclass(frozen=True)
-class RelationClaim:
-    a: ObjectClaim
-    relation: str  # one of geometry.RELATIONS
-    b: ObjectClaim
+    def __str__(self) -> str:
+        if self.kind == "either":
+            body = " or ".join(map(str, self.objects))
+        elif self.kind == "position":
+            body = f"{self.objects[0]} on the {self.value}"
+        elif self.kind == "relation":
+            body = f"{self.objects[0]} {self.value} {self.objects[1]}"
+        else:
+            body = str(self.objects[0])
+        return f"not: {body}" if self.negated else body
 
 
 @dataclass
 class _Phrase:
-    start: int  # token index of the first word (determiner excluded)
+    start: int  # token index of the phrase's first word (determiner included)
     end: int  # token index just past the noun
     claim: ObjectClaim
-
-
-@dataclass(frozen=True)
-class Claims:
-    objects: tuple[ObjectClaim, ...]
-    positions: tuple[PositionClaim, ...]
-    relations: tuple[RelationClaim, ...]
+    negated: bool = False
+    used: bool = False  # taken as the argument of a position or relation claim
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    return _TOKEN.findall(text.lower().replace("\u2019", "'"))
 
 
-def _sentences(toks: list[str]) -> list[list[str]]:
-    out, cur = [], []
-    for t in toks:
-        if t in ".!?;":
-            if cur:
-                out.append(cur)
-            cur = []
-        else:
-            cur.append(t)
-    return out + ([cur] if cur else [])
+def _is_negation(word: str) -> bool:
+    return word in NEGATIONS or word.endswith("n't")
 
 
-def _phrases(sent: list[str]) -> list[_Phrase]:
-    """Noun phrases: a known noun and the colour, size and number words right before it."""
-    found = []
-    i = 0
-    while i < len(sent):
-        two = tuple(sent[i:i + 2])
-        if two in TWO_WORD:
-            noun, end = NOUNS["_".join(two)], i + 2
-        elif sent[i] in NOUNS and sent[i] != "orange":
-            noun, end = NOUNS[sent[i]], i + 1
-        else:
-            i += 1
-            continue
-        color = size = count = None
-        j = i - 1
-        while j >= 0 and (sent[j] in COLOR_WORDS or sent[j] in SIZE_WORDS or sent[j] in NUMBER_WORDS
-                          or sent[j].isdigit()):
-            w = sent[j]
-            if w in COLOR_WORDS:
-                color = color or ("gray" if w == "grey" else w)
-            elif w in SIZE_WORDS:
-                size = size or SIZE_WORDS[w]
-            else:
-                count = count or (NUMBER_WORDS.get(w) or int(w))
-            j -= 1
-        color, size = _predicate(sent, end, color, size)
-        found.append(_Phrase(j + 1, end, ObjectClaim(noun, color, size, count)))
-        i = end
-    return found
+def _modifier(sent: list[str], j: int) -> tuple[str, object, int] | None:
+    """The modifier ending at token j, read leftwards: (kind, value, its first token index)."""
+    w = sent[j]
+    if w in COLOR_WORDS:
+        return "color", COLOR_WORDS[w], j
+    if w in SIZE_WORDS:
+        return "size", SIZE_WORDS[w], j
+    if w.isdigit():
+        return "count", int(w), j
+    if w in NUMBER_WORDS:
+        for k in (3, 2):  # "a couple of", "a single"
+            if j - k + 1 >= 0 and " ".join(sent[j - k + 1:j + 1]) in NUMBER_WORDS:
+                return "count", NUMBER_WORDS[" ".join(sent[j - k + 1:j + 1])], j - k + 1
+        return "count", NUMBER_WORDS[w], j
+    if w in ADJECTIVES or w == "," and j > 0 and (sent[j - 1] in COLOR_WORDS or sent[j - 1] in SIZE_WORDS
+                                                    or sent[j - 1] in ADJECTIVES):
+        return "skip", None, j
+    return None
 
 
-def _predicate(sent: list[str], end: int, color: str | None, size: str | None) -> tuple[str | None, str | None]:
-    """'the cup is big and blue': colour and size words after is/are/looks join the noun's claim."""
-    if end >= len(sent) or sent[end] not in ("is", "are", "looks", "look"):
-        return color, size
-    for w in sent[end + 1:end + 6]:
+def _noun_at(sent: list[str], i: int) -> tuple[str, int] | None:
+    two = tuple(sent[i:i + 2])
+    if two in TWO_WORD:
+        return NOUNS["_".join(two)], i + 2
+    if sent[i] in NOUNS:
+        return NOUNS[sent[i]], i + 1
+    return None
+
+
+def _phrase_at(sent: list[str], i: int) -> _Phrase | None:
+    """The noun phrase whose noun starts at token i: the colour, size and number words before it (other
+    adjectives may stand between), then a predicate ('the cup is big and blue')."""
+    found = _noun_at(sent, i)
+    if found is None:
+        return None
+    noun, end = found
+    mods: dict[str, object] = {}
+    j, start = i - 1, i
+    while j >= 0:
+        mod = _modifier(sent, j)
+        if mod is None:
+            break
+        kind, value, first = mod
+        if kind != "skip":
+            mods.setdefault(kind, value)
+        start, j = first, first - 1
+    if j >= 0 and sent[j] in DETERMINERS:
+        start = j
+    claim = ObjectClaim(noun, mods.get("color"), mods.get("size"), mods.get("count"))  # type: ignore[arg-type]
+    return _Phrase(start, end, claim)
+
+
+def _predicate(sent: list[str], phrase: _Phrase) -> tuple[ObjectClaim, ObjectClaim | None]:
+    """'the cup is big and blue' adds to the noun's claim; 'the cup is not blue' makes a second, negated one.
+    Returns (the claim, the negated attribute claim or None)."""
+    end = phrase.end
+    if end >= len(sent) or sent[end] not in ("is", "are", "looks", "look", "seems", "seem", "'s"):
+        return phrase.claim, None
+    color = size = None
+    negated = False
+    for w in sent[end + 1:end + 7]:
         if w in COLOR_WORDS:
-            color = color or ("gray" if w == "grey" else w)
+            color = color or COLOR_WORDS[w]
         elif w in SIZE_WORDS:
             size = size or SIZE_WORDS[w]
-        elif w not in FILLERS:
+        elif _is_negation(w) and color is None and size is None:
+            negated = True
+        elif w in NOUNS:
+            return phrase.claim, None  # "right of the teddy is a small bus": the words belong to the bus
+        elif w not in ADJECTIVES and w not in {"and", ",", "both", "kind", "a", "bit", "all"}:
             break
-    return color, size
+    if color is None and size is None:
+        return phrase.claim, None
+    base = phrase.claim
+    if negated:
+        return base, ObjectClaim(base.noun, color, size)
+    return replace(base, color=base.color or color, size=base.size or size), None
 
 
-def _match(sent: list[str], i: int, table: dict[str, str]) -> tuple[int, str] | None:
-    for phrase in sorted(table, key=lambda p: -len(p.split())):
-        words = phrase.split()
-        if sent[i:i + len(words)] == words:
-            return len(words), table[phrase]
+def _negation_scope(sent: list[str]) -> list[bool]:
+    """Per token: whether a negation word before it still holds there ('I do not see a cat or a dog'); a
+    clause break ('and', a comma, 'but') ends it."""
+    scope, active = [], False
+    for w in sent:
+        scope.append(active)
+        if _is_negation(w) and w != "nor":
+            active = True
+        elif w in CLAUSE_BREAKS:
+            active = False
+    return scope
+
+
+def _position_at(sent: list[str], i: int) -> tuple[str, int] | None:
+    """'(over) on the (far) left (side / hand side / of the picture)' at token i: (where, end index);
+    None when it is followed by 'of' + an object (that is a relation)."""
+    j = i
+    if sent[j] == "over" and j + 1 < len(sent) and sent[j + 1] in POSITION_LEADS:
+        j += 1
+    if sent[j] not in POSITION_LEADS or j + 2 >= len(sent) + 0 or sent[j + 1] != "the":
+        return None
+    k = j + 2
+    if k < len(sent) and sent[k] == "far":
+        k += 1
+    if k >= len(sent) or sent[k] not in POSITIONS:
+        return None
+    where, k = POSITIONS[sent[k]], k + 1
+    while k < len(sent) and sent[k] in ("side", "hand", "corner", "part", "edge", "bit"):
+        k += 1
+    if k < len(sent) and sent[k] == "of":
+        rest = sent[k + 1:k + 4]
+        if not any(w in ("picture", "image", "photo", "scene", "page", "it", "them") for w in rest):
+            return None  # "to the left of the box": a relation
+        k += 1 + next(n for n, w in enumerate(rest, 1) if w in ("picture", "image", "photo", "scene", "page",
+                                                                  "it", "them"))
+    return where, k
+
+
+def _relation_at(sent: list[str], i: int) -> tuple[str, int] | None:
+    for words, value in RELATIONS_BY_WORD.get(sent[i], ()):
+        if tuple(sent[i:i + len(words)]) == words:
+            return value, i + len(words)
     return None
 
 
-def _subject_before(phrases: list[_Phrase], at: int, sent: list[str]) -> _Phrase | None:
-    """The noun phrase a predicate belongs to: the last one before it, at most three words away."""
-    before = [p for p in phrases if p.end <= at]
-    if before and at - before[-1].end <= 3 and "," not in sent[before[-1].end:at]:
-        return before[-1]
-    return None
+class _Sentence:
+    """One sentence's phrases and the claims built on them, with the index lookups kept linear."""
 
+    def __init__(self, sent: list[str], offset: int) -> None:
+        self.sent, self.offset = sent, offset
+        self.phrases: list[_Phrase] = []
+        self.starting: dict[int, _Phrase] = {}  # start index -> phrase
+        self.ending: dict[int, _Phrase] = {}  # end index -> phrase
+        self.claims: list[tuple[int, Claim]] = []  # (token index in the whole text, claim)
+        self.negation = _negation_scope(sent)
 
-def read_claims(text: str) -> Claims:
-    objects: list[ObjectClaim] = []
-    positions: list[PositionClaim] = []
-    relations: list[RelationClaim] = []
-    for sent in _sentences(tokens(text)):
-        phrases = _phrases(sent)
-        objects += [p.claim for p in phrases]
-        i = 0
+    def read_phrases(self) -> None:
+        sent, i = self.sent, 0
         while i < len(sent):
-            rel = _match(sent, i, RELATION_PHRASES)
-            pos = None if rel else _match(sent, i, POSITION_PHRASES)
-            if not (rel or pos):
+            phrase = _phrase_at(sent, i) if sent[i] != "orange" else None
+            if phrase is None:
                 i += 1
                 continue
-            length, value = rel or pos
-            after = [p for p in phrases if p.start >= i + length]
-            subject = _subject_before(phrases, i, sent)
-            if rel and after and after[0].start - (i + length) <= 1:
-                other = after[0]
-                subject = subject or next((p for p in after[1:]), None)  # fronted: "next to the box is a cat"
-                if subject is not None:
-                    relations.append(RelationClaim(subject.claim, value, other.claim))
-            elif pos:
-                subject = subject or (after[0] if after else None)  # fronted: "on the left, there is a dog"
-                if subject is not None:
-                    positions.append(PositionClaim(subject.claim, value))
-            i += length
-    return Claims(tuple(objects), tuple(positions), tuple(relations))
+            # 'no' as the determiner counts ("there is no red ball"), 'not' before it too
+            phrase.negated = self.negation[i] or (phrase.start < len(sent) and sent[phrase.start] == "no")
+            claim, negated_attribute = _predicate(sent, phrase)
+            phrase.claim = claim
+            if negated_attribute is not None:
+                self.claims.append((self.offset + phrase.end, Claim("object", (negated_attribute,), negated=True)))
+            self.phrases.append(phrase)
+            self.starting[phrase.start] = phrase
+            self.ending[phrase.end] = phrase
+            i = phrase.end
+
+    def subject_before(self, at: int) -> _Phrase | None:
+        """The phrase a predicate at `at` belongs to: the nearest one ending at most five words before
+        it, with no clause break between ('the dog is just hanging out over on the left')."""
+        for j in range(at, max(-1, at - 6), -1):
+            if j in self.ending:
+                return self.ending[j]
+            if j > 0 and self.sent[j - 1] in CLAUSE_BREAKS and not (
+                    self.sent[j - 1] == "and" and j > 1 and (self.sent[j - 2] in COLOR_WORDS
+                                                             or self.sent[j - 2] in SIZE_WORDS)):
+                return None  # a clause break; but "the cup is big and on the left" is one clause
+        return None
+
+    def phrase_from(self, at: int, reach: int = 1) -> _Phrase | None:
+        """The phrase starting at `at` or within `reach` tokens after it."""
+        for j in range(at, min(at + reach + 1, len(self.sent) + 1)):
+            if j in self.starting:
+                return self.starting[j]
+        return None
+
+    def fronted_subject(self, at: int) -> _Phrase | None:
+        """'Next to the box is a cat', 'On the left, I can see a dog': the first phrase soon after."""
+        for j in range(at, min(at + 7, len(self.sent))):
+            if self.sent[j] in SENTENCE_ENDS:
+                return None
+            if j in self.starting:
+                return self.starting[j]
+        return None
+
+    def read_predicates(self) -> None:
+        sent, i = self.sent, 0
+        while i < len(sent):
+            pos = _position_at(sent, i)
+            rel = None if pos else _relation_at(sent, i)
+            if pos:
+                self._position(i, *pos)
+                i = pos[1]
+            elif rel and self._relation(i, *rel):
+                i = rel[1]
+            else:
+                i += 1
+
+    def _position(self, i: int, where: str, end: int) -> None:
+        subject = self.subject_before(i) or self.fronted_subject(end)
+        if subject is None or subject.used:
+            return
+        subject.used = True
+        negated = subject.negated or self._negation_between(subject.end, i)
+        self.claims.append((self.offset + i, Claim("position", (subject.claim,), where, negated)))
+
+    def _relation(self, i: int, value: str, end: int) -> bool:
+        other = self.phrase_from(end)
+        if other is None:
+            return False
+        subject = self.subject_before(i)
+        if subject is None:
+            subject = self.fronted_subject(other.end)
+        if subject is None or subject is other:
+            return False
+        negated = subject.negated or self._negation_between(subject.end, i)
+        subject.used = other.used = True
+        self.claims.append((self.offset + i, Claim("relation", (subject.claim, other.claim), value, negated)))
+        return True
+
+    def _negation_between(self, a: int, b: int) -> bool:
+        """'the cat is not next to the box': a negation word between the subject and its predicate."""
+        return any(_is_negation(w) for w in self.sent[a:b])
+
+    def read_objects(self) -> None:
+        """Phrases not taken by a predicate: object claims, negated ones, 'X or Y' disjunctions, and
+        'two balls, one is red' (a member's colour)."""
+        sent, k = self.sent, 0
+        while k < len(self.phrases):
+            p = self.phrases[k]
+            if p.used:
+                k += 1
+                continue
+            options = [p]
+            while k + 1 < len(self.phrases) and "or" in sent[options[-1].end:self.phrases[k + 1].start] \
+                    and self.phrases[k + 1].start - options[-1].end <= 3 and not self.phrases[k + 1].used:
+                k += 1
+                options.append(self.phrases[k])
+            if len(options) > 1:
+                # 'I do not see a cat or a dog': neither is there
+                claim = Claim("either", tuple(o.claim for o in options), negated=p.negated)
+            else:
+                claim = Claim("object", (p.claim,), negated=p.negated)
+            self.claims.append((self.offset + p.end - 1, claim))
+            self._member(p)
+            k += 1
+
+    def _member(self, p: _Phrase) -> None:
+        """'two balls, (and) one (of them) is red' after a number: one of those objects has that colour or size."""
+        sent = self.sent
+        if (p.claim.count or 0) < 2:
+            return
+        for j in range(p.end, min(p.end + 5, len(sent))):
+            if j in self.starting or sent[j] in SENTENCE_ENDS:
+                return
+            if sent[j] == "one":
+                break
+        else:
+            return
+        j += 1
+        if j < len(sent) and sent[j] == "of":
+            j += 2  # "of them"
+        if j + 1 < len(sent) and sent[j] == "is" and (sent[j + 1] in COLOR_WORDS or sent[j + 1] in SIZE_WORDS):
+            w = sent[j + 1]
+            member = ObjectClaim(p.claim.noun, COLOR_WORDS.get(w), SIZE_WORDS.get(w))
+            self.claims.append((self.offset + j, Claim("object", (member,))))
+
+
+def sentences(toks: list[str]) -> list[tuple[int, list[str]]]:
+    """(offset of its first token, its tokens) for each sentence."""
+    out, start = [], 0
+    for n, t in enumerate(toks):
+        if t in SENTENCE_ENDS:
+            if n > start:
+                out.append((start, toks[start:n]))
+            start = n + 1
+    if start < len(toks):
+        out.append((start, toks[start:]))
+    return out
+
+
+def read_claims(text: str, prefix: str = "") -> list[Claim]:
+    """The distinct claims the text makes, in order. With a prefix, the text continues it: a sentence the
+    prefix began is read whole, and only claims made in the text's own words are returned."""
+    before = tokens(prefix)
+    toks = before + tokens(text)
+    found: list[Claim] = []
+    for offset, sent in sentences(toks):
+        if offset + len(sent) <= len(before):
+            continue  # wholly the prefix's
+        s = _Sentence(sent, offset)
+        s.read_phrases()
+        s.read_predicates()
+        s.read_objects()
+        found += [c for at, c in sorted(s.claims, key=lambda x: x[0]) if at >= len(before)]
+    return list(dict.fromkeys(found))
+
+
+def named_kinds(text: str) -> set[str]:
+    """The object kinds a text names at all (the prefix's, for coverage)."""
+    toks = tokens(text)
+    return {_noun_at(toks, i)[0] for i in range(len(toks)) if _noun_at(toks, i) is not None}

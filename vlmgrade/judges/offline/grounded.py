@@ -1,21 +1,20 @@
-"""The offline grounded judge (version 2): every claim a completion makes, checked against the picture's
-annotations (names, colours, sizes, boxes), plus fluency from a word n-gram model.
+"""The offline grounded judge (version 3): every atomic claim a completion makes (`claims.py`), checked
+against the picture's annotations (names, colours, sizes, boxes).
 
 Per completion (all 0-1):
-- `hallucination` (lower is better): share of the distinct object claims (a noun with the colour and
-  size the text gives it) that match no object in the picture; saying a claim again changes nothing.
-- `coverage`: share of the picture's object kinds, not already named in the given prefix, that the
-  completion names.
-- `attributes`: share of colour and size claims about objects present that some such object has.
-- `relations`: share of position ("on the left") and relation ("behind the box") claims that the boxes
-  make true (`geometry`, read leniently).
-- `counts`: share of number claims ("two red balls") that match the count.
-- `fluency`: see `judges/fluency.py`.
-- `grounded`: fluency x (coverage + truth) / 2, where truth = (1 - hallucination) x the mean of the
-  attribute, relation and count shares that could be checked; a text with no object claim has truth 0.
+- `precision`: true claims over all claims, pooled across kinds (objects, positions, relations, negated
+  and either-or claims); a claim made twice counts once.
+- `hallucination` (lower is better): share of the distinct objects the text says are there (with the
+  colour and size it gives them) that match no object in the picture.
+- `coverage`: share of the picture's object kinds, not named in the prefix, that a true claim names.
+- `grounded`: the F1 of precision and coverage (precision alone when the prefix named every kind); 0 for a
+  completion with no claim, and 0 for degenerate text (`fluency.py`), with the reason in the details.
+- Side figures: `attributes` (colour and size claims about kinds that are there), `relations` (position
+  and relation claims), `counts` (number claims), and `fluency`, reported beside, never multiplied in.
 
-A criterion with nothing to check (no colour claim, no box in the annotations, ...) is unscored for
-that criterion alone, with its reason in the judgment's details; every claim's verdict is kept there.
+A criterion with nothing to check is unscored for that criterion alone, with its reason in the
+judgment's details; every claim's verdict is kept there. A completion over MAX_WORDS words is judged on
+its first MAX_WORDS, and the details say so: the judge's work is linear in the text it reads.
 """
 
 from __future__ import annotations
@@ -26,81 +25,104 @@ from typing import TYPE_CHECKING
 
 from vlmgrade.core.types import Caption, Judgment, Sample, SceneObject
 from vlmgrade.data.scenes import geometry
-from vlmgrade.judges.offline.claims import ObjectClaim, read_claims
+from vlmgrade.judges.offline.claims import Claim, ObjectClaim, named_kinds, read_claims
 from vlmgrade.judges.offline.fluency import fluency
 from vlmgrade.judges.protocol import ScoringContext, kept, unscored
 
 if TYPE_CHECKING:
     from vlmgrade.rubrics import Rubric
 
+MAX_WORDS = 2000
 
-def _instances(claim: ObjectClaim, objects: Sequence[SceneObject], with_size: bool = True) -> list[SceneObject]:
-    return [o for o in objects if o.name == claim.noun and (claim.color is None or o.color == claim.color)
-            and (not with_size or claim.size is None or not o.size or o.size == claim.size)]
+
+def _instances(obj: ObjectClaim, objects: Sequence[SceneObject]) -> list[SceneObject]:
+    return [o for o in objects if o.name == obj.noun and (obj.color is None or o.color == obj.color)
+            and (obj.size is None or not o.size or o.size == obj.size)]
+
+
+def _there(obj: ObjectClaim, objects: Sequence[SceneObject]) -> list[SceneObject]:
+    """The objects a mention picks out, or [] when the text's number for them is wrong."""
+    found = _instances(obj, objects)
+    return found if found and (obj.count is None or len(found) == obj.count) else []
+
+
+def holds(claim: Claim, objects: Sequence[SceneObject]) -> bool | None:
+    """Whether the claim is true of the picture; None when it needs boxes the annotations lack."""
+    if claim.kind in ("position", "relation") and any(o.box is None for o in objects):
+        return None
+    if claim.kind == "object":
+        true = bool(_there(claim.objects[0], objects))
+    elif claim.kind == "either":
+        true = any(_there(o, objects) for o in claim.objects)
+    elif claim.kind == "position":
+        true = any(geometry.position_holds(o.box, claim.value) for o in _there(claim.objects[0], objects))
+    else:
+        a, b = (_there(o, objects) for o in claim.objects)
+        true = any(x is not y and geometry.relation_holds(x.box, claim.value, y.box) for x in a for y in b)
+    return true != claim.negated
 
 
 def _share(verdicts: list[bool]) -> float | None:
     return sum(verdicts) / len(verdicts) if verdicts else None
 
 
+def _f1(precision: float | None, coverage: float | None) -> float:
+    if precision is None:
+        return 0.0
+    if coverage is None:
+        return precision
+    return 2 * precision * coverage / (precision + coverage) if precision + coverage else 0.0
+
+
+def _side_figures(claims: list[Claim], truth: dict[Claim, bool | None], objects: Sequence[SceneObject]) -> dict:
+    """hallucination, attributes, relations and counts: shares over the kinds of claim they name."""
+    said = [c for c in claims if not c.negated and c.kind != "either"]
+    mentions = list(dict.fromkeys(o for c in said for o in c.objects))
+    present = {o.name for o in objects}
+    attrs = []
+    for m in mentions:
+        if m.noun in present and m.color is not None:
+            attrs.append(any(o.name == m.noun and o.color == m.color for o in objects))
+        if m.noun in present and m.size is not None and any(o.size for o in objects if o.name == m.noun):
+            attrs.append(bool(_instances(m, objects)))
+    return {"hallucination": _share([not _instances(m, objects) for m in mentions]),
+            "attributes": _share(attrs),
+            "relations": _share([truth[c] for c in said if c.kind in ("position", "relation")
+                                 and truth[c] is not None]),
+            "counts": _share([len(_instances(m, objects)) == m.count for m in mentions if m.count is not None])}
+
+
 def check(text: str, prefix: str, objects: tuple[SceneObject, ...]) -> tuple[dict, dict, list[dict]]:
     """(scores, reasons for the unscored criteria, claim verdicts) of a completion."""
-    claims = read_claims(text)
-    distinct = list(dict.fromkeys(claims.objects))
-    verdicts: list[dict] = []
-    present = {o.name for o in objects}
-    # hallucination: does any object match the noun with its colour and size?
-    wrong_objects = [not _instances(c, objects) for c in distinct]
-    verdicts += [{"claim": str(c), "kind": "object", "true": not w} for c, w in zip(distinct, wrong_objects)]
-    # attributes: colour and size claims about kinds that are there
-    attrs = []
-    for c in {(c.noun, c.color, c.size) for c in distinct if c.noun in present}:
-        noun, color, size = c
-        if color is not None:
-            ok = any(o.name == noun and o.color == color for o in objects)
-            attrs.append(ok)
-            verdicts.append({"claim": f"{noun} is {color}", "kind": "colour", "true": ok})
-        if size is not None and any(o.size for o in objects if o.name == noun):
-            ok = any(o.name == noun and o.size == size and (color is None or o.color == color) for o in objects)
-            attrs.append(ok)
-            verdicts.append({"claim": f"{noun} is {size}", "kind": "size", "true": ok})
-    # relations and positions, from the boxes
-    rels = []
+    words = text.split()
+    notes = {}
+    if len(words) > MAX_WORDS:
+        text = " ".join(words[:MAX_WORDS])
+        notes["truncated"] = f"judged on the first {MAX_WORDS} of {len(words)} words"
+    claims = read_claims(text, prefix)
+    truth = {c: holds(c, objects) for c in claims}
+    checked = [c for c in claims if truth[c] is not None]
+    verdicts = [{"claim": str(c), "kind": c.kind, "true": truth[c]} for c in claims]
+    remaining = {o.name for o in objects} - named_kinds(prefix)
+    covered = {o.noun for c in checked if truth[c] and not c.negated
+               for o in (c.objects if c.kind != "either" else ())} | {
+        c.objects[0].noun for c in checked if c.kind == "either" and truth[c] and not c.negated
+        and len({o.noun for o in c.objects}) == 1}  # 'a red or a blue ball' names the ball; 'a ball or a cup' neither
+    fluent, degenerate = fluency(text, prefix)
+    scores = {"precision": _share([bool(truth[c]) for c in checked]),
+              **_side_figures(claims, truth, objects),
+              "coverage": len(covered & remaining) / len(remaining) if remaining else None, "fluency": fluent}
+    scores["grounded"] = 0.0 if degenerate else _f1(scores["precision"], scores["coverage"])
     boxed = all(o.box is not None for o in objects)
-    if boxed:
-        for p in dict.fromkeys(claims.positions):
-            inst = _instances(p.obj, objects)
-            if inst:
-                ok = any(geometry.position_holds(o.box, p.where) for o in inst)
-                rels.append(ok)
-                verdicts.append({"claim": f"{p.obj} on the {p.where}", "kind": "position", "true": ok})
-        for r in dict.fromkeys(claims.relations):
-            a, b = _instances(r.a, objects), _instances(r.b, objects)
-            if a and b:
-                ok = any(x is not y and geometry.relation_holds(x.box, r.relation, y.box) for x in a for y in b)
-                rels.append(ok)
-                verdicts.append({"claim": f"{r.a} {r.relation} {r.b}", "kind": "relation", "true": ok})
-    counts = []
-    for c in distinct:
-        if c.count is not None:
-            ok = len(_instances(c, objects)) == c.count
-            counts.append(ok)
-            verdicts.append({"claim": str(c), "kind": "count", "true": ok})
-    remaining = present - {c.noun for c in read_claims(prefix).objects}
-    named = {c.noun for c in distinct}
-    scores = {"hallucination": _share(wrong_objects), "attributes": _share(attrs), "relations": _share(rels),
-              "counts": _share(counts), "coverage": len(named & remaining) / len(remaining) if remaining else None,
-              "fluency": fluency(text, prefix)}
     reasons = {k: why for k, why in (
-        ("hallucination", "no object claim"), ("attributes", "no colour or size claim about an object present"),
+        ("precision", "no claim"), ("hallucination", "no object said to be there"),
+        ("attributes", "no colour or size claim about an object present"),
         ("relations", "no position or relation claim" if boxed else "the annotations have no boxes"),
         ("counts", "no number claim"), ("coverage", "the prefix names every object"),
         ("fluency", "empty completion")) if scores[k] is None}
-    checks = [v for v in (scores["attributes"], scores["relations"], scores["counts"]) if v is not None]
-    truth = 0.0 if not distinct else (1 - scores["hallucination"]) * (sum(checks) / len(checks) if checks else 1.0)
-    coverage = 1.0 if scores["coverage"] is None else scores["coverage"]  # None: nothing was left to name
-    scores["grounded"] = (scores["fluency"] or 0.0) * (coverage + truth) / 2
-    return scores, reasons, verdicts
+    if degenerate:
+        notes["grounded"] = degenerate
+    return scores, {**reasons, **notes}, verdicts
 
 
 def judge(sample: Sample, caption: Caption, rubric: Rubric | None = None) -> Judgment:
@@ -111,7 +133,8 @@ def judge(sample: Sample, caption: Caption, rubric: Rubric | None = None) -> Jud
         return Judgment(caption.sample_id, caption.model, rubric.name, unscored(rubric),
                         unscored_reason="sample has no object annotations")
     scores, reasons, verdicts = check(caption.text, sample.prefix, sample.objects)
-    raw = "; ".join(f"{v['claim']}: {'ok' if v['true'] else 'wrong'}" for v in verdicts)
+    raw = "; ".join(f"{v['claim']}: {'unchecked' if v['true'] is None else 'ok' if v['true'] else 'wrong'}"
+                    for v in verdicts)
     return Judgment(caption.sample_id, caption.model, rubric.name, kept(rubric, scores), raw=raw,
                     details={"claims": verdicts, "unscored": reasons})
 
