@@ -259,8 +259,8 @@ def main() -> None:
         ok = "" if r["ok"] is None else "yes" if r["ok"] else "NO"
         print(f"{r['kind']:28} {r['what']:13} {cells}  {r['grounded_n']:<4} {r['share_of_reference']:.3f}  {ok}")
     times = timing(samples[0])
-    print(f"reading claims with no word limit: 500 KB {times["read_500KB"]} s, 5 MB {times["read_5MB"]} s "
-          f"(ratio {times["read_5MB"] / max(times["read_500KB"], 1e-9):.1f} for 10x the text); judging a 5 MB "
+    print(f"reading claims with no word limit: 500 KB {times['read_500KB']} s, 5 MB {times['read_5MB']} s "
+          f"(ratio {times['read_5MB'] / max(times['read_500KB'], 1e-9):.1f} for 10x the text); judging a 5 MB "
           f"caption (first {MAX_WORDS} words read): {times['judge_5MB']} s")
     print(json.dumps({"data": args.data, "n": len(samples), "rows": rows, "seconds": times,
                       "mean_true_share": mean(r["share_of_reference"] for r in rows if r["what"] == "true")}))

@@ -13,7 +13,7 @@ N = 30
 
 
 def rule_judge(samples):
-    """Prefers fluent text (the trigram model) that agrees with a picture having this beginning."""
+    """Prefers fluent text (not degenerate, `judges/offline/fluency.py`) that agrees with a picture having this beginning."""
     by_prefix: dict[str, list[set]] = {}
     for c in control_captions(samples):
         if c.model == "reference":
@@ -24,7 +24,8 @@ def rule_judge(samples):
         beginning, completion = prompt_parts(body)
         words = set(completion.lower().split())
         fit = max((len(words & ref) / len(words | ref) for ref in by_prefix.get(beginning, [])), default=0.0)
-        quality = fluency(completion, beginning)[0] or 0.0
+        fluent, degenerate = fluency(completion, beginning)
+        quality = 0.0 if degenerate else fluent or 0.0
         scores = {c: round(1 + 9 * quality) for c in PAPER}
         scores["consistency"] = round(1 + 9 * quality * fit)
         return Reply(json.dumps({**scores, "feedback": "ok"}))
@@ -47,7 +48,7 @@ def test_a_judge_that_reads_the_text_passes_every_control(tiny_model, env, capsy
     assert all(c["passes"] and c["n"] == N for c in checks), checks
     assert scores["controls"]["flags"] == []
     means = {(r["model"], r["criterion"]): r["mean"] for r in scores["rows"] if r.get("control")}
-    assert means[("reference", "consistency")] > means[("other", "consistency")] > means[("shuffled", "consistency")]
+    assert means[("reference", "consistency")] > max(means[("other", "consistency")], means[("shuffled", "consistency")])
     assert "does not discriminate" not in capsys.readouterr().err
     assert {r["model"] for r in scores["rows"] if not r.get("control")} == {str(tiny_model)}
 

@@ -71,6 +71,11 @@ def test_splits_are_disjoint_and_test_novel_holds_compositions_never_trained_on(
 
     train, val, test = layouts("train", 2000), layouts("val", 300), layouts("test", 300)
     assert not (train & val) and not (train & test) and not (val & test)
+    # v2.1: disjoint by composition (kinds, colours, sizes), not just by layout
+    def compositions(found):
+        return {scenes.composition(objects) for _, objects in found}
+
+    assert not compositions(train) & (compositions(val) | compositions(test))
     assert len(scenes.HELD_PAIRS) >= 0.1 * len(scenes.KINDS) * len(scenes.COLORS) and scenes.HELD_KIND_PAIRS
     assert not any(scenes.is_novel(objects) for _, objects in train | val | test)
     novel = [scenes.make_scene("test-novel", i) for i in range(200)]
@@ -104,3 +109,17 @@ def test_bad_data_names_are_user_errors(tmp_path):
         load_samples("no-such-data")
     with pytest.raises(UserError, match="unknown split"):
         load_samples("scenes-short:dev")
+
+
+def test_a_position_or_relation_is_stated_only_about_an_object_its_words_pick_out_uniquely(train_scenes):
+    from vlmgrade.data.scenes.texts import facts
+
+    checked = 0
+    for scene in train_scenes:
+        for fact in facts(scene.objects):
+            if fact[0] in ("position", "relation"):
+                for o in fact[1:] if fact[0] == "position" else (fact[1], fact[3]):
+                    same = [p for p in scene.objects if (p.name, p.color) == (o.name, o.color)]
+                    assert len(same) == 1, (scene.id, fact)
+                    checked += 1
+    assert checked > 500

@@ -85,3 +85,21 @@ def test_torchrun_trains_data_parallel_on_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "model" / "training.json").read_text())
     assert summary["steps"] == 2 and summary["images_seen"] == 64  # 64 samples / (16 per batch x 2 processes)
+
+
+def test_a_stopped_training_is_an_evaluable_model_at_every_checkpoint(tmp_path):
+    """Issue 25: stop a training after its first checkpoint and grade what it wrote."""
+    from vlmgrade.cli import main
+
+    # 4 steps, a checkpoint every 2: steps/step-000002 is the model as a kill after the first checkpoint leaves it
+    cfg = write_train_config(tmp_path, epochs=1, train_size=64, checkpoint_every=2, keep_checkpoints=True)
+    subprocess.run([sys.executable, "-m", "vlmgrade", "train", str(cfg)], check=True, capture_output=True)
+    out = tmp_path / "model"
+    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json", "training.json",
+                                               "checkpoint", "steps"}
+    first = json.loads((out / "steps" / "step-000002" / "training.json").read_text())
+    assert (first["steps"], first["planned_steps"], first["complete"]) == (2, 4, False)
+    assert main(["run", "--model", f"mine={out / 'steps' / 'step-000002'}", "--data", "scenes-short:test",
+                 "--limit", "3", "--judge", "grounded", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    rows = json.loads((tmp_path / "r" / "scores.json").read_text())["rows"]
+    assert {r["model"] for r in rows} == {"mine"} and all(r["n"] + r["n_unscored"] == 3 for r in rows)

@@ -47,24 +47,50 @@ SYNONYMS = {
     "parcel": "box", "package": "box", "duckling": "duck", "ducky": "duck", "toad": "frog", "cap": "hat",
     "automobile": "car", "coach": "bus", "drums": "drum", "cottage": "house", "hut": "house",  # not "home": "near my home" names no house
    
+    "aircraft": "plane", "airliner": "plane", "pup": "dog", "pooch": "dog", "hound": "dog", "pebble": "rock",
+    "carton": "box", "goldfish": "fish", "sedan": "car", "taxi": "car", "cab": "car", "cycle": "bike",
+    "canoe": "boat", "bonnet": "hat", "teacup": "cup", "cabin": "house", "bloom": "flower", "blossom": "flower",
+    "daisy": "flower", "tulip": "flower", "bunny_rabbit": "rabbit", "froggy": "frog", "birdie": "bird",
     "balloon": "balloon", "doll": "doll", "block": "block", "rabbit": "rabbit", "pig": "pig",
     "chicken": "chicken", "hen": "chicken", "lion": "lion", "monkey": "monkey", "robot": "robot",
 }
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-                "ten": 10, "a couple of": 2, "a pair of": 2, "a single": 1, "just one": 1, "only one": 1}
+                "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+                "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "dozen": 12, "a dozen": 12,
+                "a couple of": 2, "a pair of": 2, "a single": 1, "just one": 1, "only one": 1}
 SIZE_WORDS = {"small": "small", "little": "small", "tiny": "small", "teeny": "small", "wee": "small",
               "big": "big", "large": "big", "huge": "big", "giant": "big", "great": "big", "enormous": "big"}
+# shades a text may use, read as the nearest of the scene colours: an unknown colour word would otherwise be
+# skipped, and a wrong colour said in it would cost nothing
+SHADES = {"crimson": "red", "scarlet": "red", "maroon": "red", "cherry": "red", "ruby": "red", "navy": "blue",
+          "azure": "blue", "turquoise": "blue", "teal": "blue", "cyan": "blue", "sky": None, "olive": "green",
+          "lime": "green", "emerald": "green", "violet": "purple", "lilac": "purple", "lavender": "purple",
+          "indigo": "purple", "mauve": "purple", "rosy": "pink", "magenta": "pink", "fuchsia": "pink",
+          "salmon": "pink", "beige": "brown", "tan": "brown", "chocolate": "brown", "ivory": "white",
+          "cream": "white", "snowy": "white", "amber": "orange", "ginger": "orange", "lemon": "yellow",
+          "golden": "yellow", "ebony": "black", "jet": None}
 COLOR_WORDS = {**{c: c for c in COLORS}, "gray": "gray", "grey": "gray", "gold": "gold", "silver": "silver",
-               "golden": "gold"}
+               **{k: v for k, v in SHADES.items() if v}}
 # words that may stand between a noun's modifiers ("a big, round, red ball") and that say nothing checkable
 ADJECTIVES = {"round", "fluffy", "shiny", "new", "old", "pretty", "nice", "cute", "funny", "happy", "sad", "soft",
               "bright", "dark", "light", "toy", "wooden", "furry", "lovely", "colourful", "colorful", "bright",
               "sleepy", "tall", "short", "long", "fat", "thin", "other", "same", "lonely", "single", "whole",
               "another", "more", "few", "several", "some", "many", "lots", "of", "very", "really", "so",
-              "quite", "rather", "pale", "deep"}
+              "quite", "rather", "pale", "deep", "coloured", "colored", "painted", "striped", "spotted"}
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "our", "their",
                "its", "some", "any", "another", "every", "each", "no"}
-NEGATIONS = {"no", "not", "never", "without", "nothing", "none", "nor", "cannot", "nobody", "nowhere"}
+NEGATIONS = {"no", "not", "never", "without", "none", "nor", "neither", "cannot", "zero"}
+# words that may stand between a negation and the object it denies: "I do not (really) see a cat", "there
+# isn't a single cat"; any other word ends the negation's reach ("it is not hard to see the cat")
+NEGATION_BRIDGE = {"see", "find", "spot", "notice", "have", "has", "any", "a", "an", "the", "single", "one", "there",
+                   "is", "are", "be", "seem", "to", "can", "could", "i", "we", "you", "really", "yet", "even", "also",
+                   "count", "look", "at", "for", "anywhere", "here", "of", "in", "this", "picture", "image", "do",
+                   "does", "think", "believe", "it", "s", "'s", "there's", "even", "more", "other", "another",
+                   "either", "or", "nor", "so", "much", "as", "sign", "kind", "type", "some", "see", "visible"}
+# words after which a noun phrase is the object of a relation or preposition, not a predicate's subject
+OBJECT_OF = {"of", "to", "beside", "behind", "under", "below", "beneath", "underneath", "near", "besides", "alongside",
+             "atop", "upon", "on", "above", "over", "inside", "within", "with", "by", "from", "at"}
+ABSENT_WORDS = {"missing", "gone", "absent", "nowhere"}  # "the plane is missing"
 HEDGES = {"maybe", "perhaps", "probably", "possibly", "might", "could", "may"}
 CLAUSE_BREAKS = {",", "and", "but", "so", "while", "because", "then", ":"}
 VERB_FILLERS = {"is", "are", "sits", "sit", "stands", "stand", "rests", "rest", "waits", "wait", "stays", "stay",
@@ -74,7 +100,8 @@ VERB_FILLERS = {"is", "are", "sits", "sit", "stands", "stand", "rests", "rest", 
                 "look", "there", "here", "placed", "found", "located", "appears", "appear", "plays", "playing",
                 "swims", "swimming", "hops", "hopping", "sleeps", "sleeping", "perched", "way", "all", "far",
                 "over", "is's", "it's", "it", "s"}
-POSITIONS = {"left": "left", "right": "right", "middle": "middle", "center": "middle", "centre": "middle"}
+POSITIONS = {"left": "left", "right": "right", "middle": "middle", "center": "middle", "centre": "middle",
+             "leftmost": "left", "rightmost": "right"}
 # "the ball is (over) on the (far) left (side / hand side / of the picture)"
 POSITION_LEADS = {"on", "at", "to", "in", "towards", "toward", "near", "by", "over"}
 RELATION_PHRASES = {"to the left of": "left of", "on the left of": "left of", "left of": "left of",
@@ -82,14 +109,15 @@ RELATION_PHRASES = {"to the left of": "left of", "on the left of": "left of", "l
                     "to the right of": "right of", "on the right of": "right of", "right of": "right of",
                     "to the right side of": "right of", "on the right side of": "right of",
                     "next to": "next to", "beside": "next to", "besides": "next to", "alongside": "next to",
-                    "close to": "next to", "near": "next to", "by the side of": "next to",
+                    "close to": "near", "near": "near", "nearby": "near", "near to": "near", "by the side of": "next to",
                     "right next to": "next to", "right beside": "next to",
                     "on top of": "on top of", "on": "on top of", "atop": "on top of", "upon": "on top of",
+                    "above": "above", "over": "above", "inside": "inside", "in": "inside", "within": "inside",
                     "sitting on": "on top of", "resting on": "on top of", "standing on": "on top of",
                     "under": "under", "below": "under", "underneath": "under", "beneath": "under",
                     "in front of": "in front of", "before": "in front of",
                     "behind": "behind", "in back of": "behind", "at the back of": "behind"}
-assert set(RELATION_PHRASES.values()) == set(RELATIONS)
+assert set(RELATION_PHRASES.values()) <= set(RELATIONS)
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[.,!?;:]")
 SENTENCE_ENDS = {".", "!", "?", ";"}
 
@@ -176,7 +204,15 @@ class _Phrase:
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    """Lower-case words, numbers and sentence marks; a possessive or "is" after a noun ("the bus's white")
+    stands apart as "'s", other contractions ("there's", "don't") stay whole."""
+    out = []
+    for t in _TOKEN.findall(text.lower().replace("\u2019", "'")):
+        if t.endswith("'s") and t[:-2] in NOUNS:
+            out += [t[:-2], "'s"]
+        else:
+            out.append(t)
+    return out
 
 
 def _is_negation(word: str) -> bool:
@@ -185,6 +221,9 @@ def _is_negation(word: str) -> bool:
 
 def _modifier(sent: list[str], j: int) -> tuple[str, object, int] | None:
     """The modifier ending at token j, read leftwards: (kind, value, its first token index)."""
+    for k in (3, 2):  # "a couple of", "a single", "a dozen"
+        if j - k + 1 >= 0 and " ".join(sent[j - k + 1:j + 1]) in NUMBER_WORDS:
+            return "count", NUMBER_WORDS[" ".join(sent[j - k + 1:j + 1])], j - k + 1
     w = sent[j]
     if w in COLOR_WORDS:
         return "color", COLOR_WORDS[w], j
@@ -193,12 +232,12 @@ def _modifier(sent: list[str], j: int) -> tuple[str, object, int] | None:
     if w.isdigit():
         return "count", int(w), j
     if w in NUMBER_WORDS:
-        for k in (3, 2):  # "a couple of", "a single"
-            if j - k + 1 >= 0 and " ".join(sent[j - k + 1:j + 1]) in NUMBER_WORDS:
-                return "count", NUMBER_WORDS[" ".join(sent[j - k + 1:j + 1])], j - k + 1
         return "count", NUMBER_WORDS[w], j
-    if w in ADJECTIVES or w == "," and j > 0 and (sent[j - 1] in COLOR_WORDS or sent[j - 1] in SIZE_WORDS
-                                                    or sent[j - 1] in ADJECTIVES):
+    if w in ADJECTIVES:
+        return "skip", None, j
+    # "a big, round, red ball": a comma between two adjectives; not "the sky is gray, one plane"
+    if w == "," and 0 < j < len(sent) - 1 and sent[j + 1] not in NUMBER_WORDS and not sent[j + 1].isdigit() and (
+            sent[j - 1] in COLOR_WORDS or sent[j - 1] in SIZE_WORDS or sent[j - 1] in ADJECTIVES):
         return "skip", None, j
     return None
 
@@ -239,11 +278,17 @@ def _predicate(sent: list[str], phrase: _Phrase) -> tuple[ObjectClaim, ObjectCla
     """'the cup is big and blue' adds to the noun's claim; 'the cup is not blue' makes a second, negated one.
     Returns (the claim, the negated attribute claim or None)."""
     end = phrase.end
-    if end >= len(sent) or sent[end] not in ("is", "are", "looks", "look", "seems", "seem", "'s"):
+    if phrase.start > 0 and sent[phrase.start - 1] in OBJECT_OF:
+        return phrase.claim, None  # "the plane to the left of the bus is yellow": the plane is yellow, not the bus
+    if end + 1 < len(sent) and sent[end] in ("that", "which") and sent[end + 1] in ("is", "are", "looks", "seems"):
+        end += 1  # "a plane that is pink"
+    if end >= len(sent) or sent[end] not in ("is", "are", "looks", "look", "seems", "seem", "'s", "painted",
+                                             "coloured", "colored"):
         return phrase.claim, None
     color = size = None
     negated = False
-    for w in sent[end + 1:end + 7]:
+    words = sent[end + 1:end + 8]
+    for k, w in enumerate(words):
         if w in COLOR_WORDS:
             color = color or COLOR_WORDS[w]
         elif w in SIZE_WORDS:
@@ -252,7 +297,12 @@ def _predicate(sent: list[str], phrase: _Phrase) -> tuple[ObjectClaim, ObjectCla
             negated = True
         elif w in NOUNS:
             return phrase.claim, None  # "right of the teddy is a small bus": the words belong to the bus
-        elif w not in ADJECTIVES and w not in {"and", ",", "both", "kind", "a", "bit", "all"}:
+        elif w in ("and", ",", "but"):
+            if k + 1 < len(words) and (words[k + 1] in COLOR_WORDS or words[k + 1] in SIZE_WORDS
+                                       or words[k + 1] in ("very", "so", "really", "quite")):
+                continue  # "big and blue"; else the predicate ends: "a plane that is pink, a bus ..."
+            break
+        elif w not in ADJECTIVES and w not in {"both", "kind", "a", "bit", "all", "colour", "color", "is"}:
             break
     if color is None and size is None:
         return phrase.claim, None
@@ -263,16 +313,27 @@ def _predicate(sent: list[str], phrase: _Phrase) -> tuple[ObjectClaim, ObjectCla
 
 
 def _negation_scope(sent: list[str]) -> list[bool]:
-    """Per token: whether a negation word before it still holds there ('I do not see a cat or a dog'); a
-    clause break ('and', a comma, 'but') ends it."""
+    """Per token: whether a negation before it still reaches it. A negation reaches the objects right after
+    it and the ones it lists with 'or'/'nor' ('I do not see a cat or a dog', 'there isn't a single red
+    ball'); any other word ends it ('it is not hard to see the cat', 'no one is playing with the ball')."""
     scope, active = [], False
     for w in sent:
         scope.append(active)
-        if _is_negation(w) and w != "nor":
+        if _is_negation(w):
             active = True
-        elif w in CLAUSE_BREAKS:
+        elif active and not (w in NEGATION_BRIDGE or w in NOUNS or w in COLOR_WORDS or w in SIZE_WORDS
+                             or w in NUMBER_WORDS or w in ADJECTIVES and w not in ("of", "more", "other")):
             active = False
     return scope
+
+
+def _said_absent(sent: list[str], end: int) -> bool:
+    """'the plane is missing', 'the bus is no longer here', 'the cat is not there': the object denied after it."""
+    if end >= len(sent) or sent[end] not in ("is", "are", "'s"):
+        return False
+    after = sent[end + 1:end + 4]
+    return bool(after) and (after[0] in ABSENT_WORDS or after[:2] == ["no", "longer"]
+                            or after[:2] in (["not", "here"], ["not", "there"]))
 
 
 def _position_at(sent: list[str], i: int) -> tuple[str, int] | None:
@@ -281,7 +342,7 @@ def _position_at(sent: list[str], i: int) -> tuple[str, int] | None:
     j = i
     if sent[j] == "over" and j + 1 < len(sent) and sent[j + 1] in POSITION_LEADS:
         j += 1
-    if sent[j] not in POSITION_LEADS or j + 2 >= len(sent) + 0 or sent[j + 1] != "the":
+    if sent[j] not in POSITION_LEADS or j + 2 >= len(sent) or sent[j + 1] != "the":
         return None
     k = j + 2
     if k < len(sent) and sent[k] == "far":
@@ -326,7 +387,8 @@ class _Sentence:
                 i += 1
                 continue
             # 'no' as the determiner counts ("there is no red ball"), 'not' before it too
-            phrase.negated = self.negation[i] or (phrase.start < len(sent) and sent[phrase.start] == "no")
+            phrase.negated = (self.negation[i] or (phrase.start < len(sent) and sent[phrase.start] == "no")
+                              or _said_absent(sent, phrase.end))
             claim, negated_attribute = _predicate(sent, phrase)
             phrase.claim = claim
             if negated_attribute is not None:
@@ -383,7 +445,9 @@ class _Sentence:
             return
         subject.used = True
         negated = subject.negated or self._negation_between(subject.end, i)
-        self.claims.append((self.offset + i, Claim("position", (subject.claim,), where, negated)))
+        # a claim is the completion's when any of its words is: "...park. To" + "the left of the kite is a duck"
+        self.claims.append((self.offset + max(end - 1, subject.end - 1),
+                            Claim("position", (subject.claim,), where, negated)))
 
     def _relation(self, i: int, value: str, end: int) -> bool:
         other = self.phrase_from(end)
@@ -396,7 +460,8 @@ class _Sentence:
             return False
         negated = subject.negated or self._negation_between(subject.end, i)
         subject.used = other.used = True
-        self.claims.append((self.offset + i, Claim("relation", (subject.claim, other.claim), value, negated)))
+        self.claims.append((self.offset + max(other.end, subject.end) - 1,
+                            Claim("relation", (subject.claim, other.claim), value, negated)))
         return True
 
     def _negation_between(self, a: int, b: int) -> bool:
@@ -460,12 +525,12 @@ def sentences(toks: list[str]) -> list[tuple[int, list[str]]]:
     return out
 
 
-def read_claims(text: str, prefix: str = "") -> list[Claim]:
-    """The distinct claims the text makes, in order. With a prefix, the text continues it: a sentence the
-    prefix began is read whole, and only claims made in the text's own words are returned."""
+def read_sentences(text: str, prefix: str = "") -> list[list[Claim]]:
+    """The claims each sentence of the text makes, in order. With a prefix, the text continues it: a
+    sentence the prefix began is read whole, and only claims with a word in the text count."""
     before = tokens(prefix)
     toks = before + tokens(text)
-    found: list[Claim] = []
+    out: list[list[Claim]] = []
     for offset, sent in sentences(toks):
         if offset + len(sent) <= len(before):
             continue  # wholly the prefix's
@@ -473,8 +538,13 @@ def read_claims(text: str, prefix: str = "") -> list[Claim]:
         s.read_phrases()
         s.read_predicates()
         s.read_objects()
-        found += [c for at, c in sorted(s.claims, key=lambda x: x[0]) if at >= len(before)]
-    return list(dict.fromkeys(found))
+        out.append([c for at, c in sorted(s.claims, key=lambda x: x[0]) if at >= len(before)])
+    return out
+
+
+def read_claims(text: str, prefix: str = "") -> list[Claim]:
+    """The distinct claims the text makes, in order (see read_sentences)."""
+    return list(dict.fromkeys(c for sentence in read_sentences(text, prefix) for c in sentence))
 
 
 def named_kinds(text: str) -> set[str]:

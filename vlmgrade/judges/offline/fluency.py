@@ -42,7 +42,8 @@ CLOSE = SENTENCE_ENDS | {",", "!", "?"}
 
 SUBJECTS = {"i", "we", "you", "they"}
 PREDICATIVE = {"is", "are", "very", "so", "and", "looks", "look", "too", "really", "quite", "all", "both", ",", "or",
-               "seems", "seem", "of", "bright", "dark", "light", "and"}
+               "seems", "seem", "of", "bright", "dark", "light", "'s", "painted", "coloured", "colored", "in",
+               "not", "but"}
 
 
 def _broken(before: str, a: str, b: str) -> bool | None:
@@ -54,7 +55,7 @@ def _broken(before: str, a: str, b: str) -> bool | None:
                                                 "can't", "we'll", "i'll", "you'll", "must", "may", "might", "then",
                                                 "still", "just", "really", "now", "should", "would", "let's"}
     if a in ARTICLES:
-        return b in FUNCTION_WORDS or b in CLOSE or b in NUMBER_WORDS
+        return b in FUNCTION_WORDS or b in CLOSE
     if a in COLOR_WORDS or a in SIZE_WORDS:
         if b in CLOSE:  # "the ball is red." but not "two black."
             return before not in PREDICATIVE and before not in COLOR_WORDS and before not in SIZE_WORDS
@@ -102,10 +103,14 @@ def _echoes(sent: list[str]) -> bool:
 
 
 def _bare(sent: list[str]) -> bool:
-    """Nouns with nothing that makes a sentence of them: no verb, determiner, number or pronoun."""
-    if not any(w in NOUNS for w in sent):
+    """Nouns with nothing that makes a sentence of them: no verb, and either nothing else ("ball cup dog")
+    or three noun phrases and more strung together with no 'and' or comma ("a red ball the cup my dog")."""
+    nouns = sum(w in NOUNS for w in sent)
+    if not nouns or any(w in VERBS or w.endswith(("ed", "ing")) for w in sent):
         return False
-    return not any(w in VERBS or w in DETERMINERS or w in PRONOUNS or w.isdigit() or w in PREPOSITIONS
+    if nouns >= 3 and not any(w in ("and", ",", "or", "with") for w in sent):
+        return True
+    return not any(w in DETERMINERS or w in PRONOUNS or w.isdigit() or w in PREPOSITIONS
                    or w in {"two", "three", "four", "five", "six", "seven", "one", "and"} for w in sent)
 
 

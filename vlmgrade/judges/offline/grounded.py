@@ -2,13 +2,15 @@
 against the picture's annotations (names, colours, sizes, boxes).
 
 Per completion (all 0-1):
-- `precision`: true claims over all claims, pooled across kinds (objects, positions, relations, negated
-  and either-or claims); a claim made twice counts once.
+- `precision`: true claims over all claims, pooled across kinds (objects, positions, relations); a claim
+  made twice counts once. A negated or either-or claim counts only when it is false: "there is no
+  giraffe" is true of nearly every picture, and a text padded with such truths must not buy precision.
 - `hallucination` (lower is better): share of the distinct objects the text says are there (with the
   colour and size it gives them) that match no object in the picture.
 - `coverage`: share of the picture's object kinds, not named in the prefix, that a true claim names.
 - `grounded`: the F1 of precision and coverage (precision alone when the prefix named every kind); 0 for a
   completion with no claim, and 0 for degenerate text (`fluency.py`), with the reason in the details.
+  Saying a true claim again earns nothing: claims are counted once.
 - Side figures: `attributes` (colour and size claims about kinds that are there), `relations` (position
   and relation claims), `counts` (number claims), and `fluency`, reported beside, never multiplied in.
 
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from vlmgrade.core.types import Caption, Judgment, Sample, SceneObject
 from vlmgrade.data.scenes import geometry
-from vlmgrade.judges.offline.claims import Claim, ObjectClaim, named_kinds, read_claims
+from vlmgrade.judges.offline.claims import Claim, ObjectClaim, named_kinds, read_sentences
 from vlmgrade.judges.offline.fluency import fluency
 from vlmgrade.judges.protocol import ScoringContext, kept, unscored
 
@@ -60,6 +62,12 @@ def holds(claim: Claim, objects: Sequence[SceneObject]) -> bool | None:
         a, b = (_there(o, objects) for o in claim.objects)
         true = any(x is not y and geometry.relation_holds(x.box, claim.value, y.box) for x in a for y in b)
     return true != claim.negated
+
+
+def _counted(claim: Claim, truth: bool) -> bool:
+    """Whether a checked claim enters precision: every plain claim; a negated or either-or one only when
+    it is false (its truth is nearly free, its falsehood is a real error)."""
+    return not (claim.negated or claim.kind == "either") or not truth
 
 
 def _share(verdicts: list[bool]) -> float | None:
@@ -99,9 +107,11 @@ def check(text: str, prefix: str, objects: tuple[SceneObject, ...]) -> tuple[dic
     if len(words) > MAX_WORDS:
         text = " ".join(words[:MAX_WORDS])
         notes["truncated"] = f"judged on the first {MAX_WORDS} of {len(words)} words"
-    claims = read_claims(text, prefix)
+    sentences = read_sentences(text, prefix)
+    claims = list(dict.fromkeys(c for sentence in sentences for c in sentence))
     truth = {c: holds(c, objects) for c in claims}
     checked = [c for c in claims if truth[c] is not None]
+    counted = [c for c in checked if _counted(c, truth[c])]
     verdicts = [{"claim": str(c), "kind": c.kind, "true": truth[c]} for c in claims]
     remaining = {o.name for o in objects} - named_kinds(prefix)
     covered = {o.noun for c in checked if truth[c] and not c.negated
@@ -109,13 +119,13 @@ def check(text: str, prefix: str, objects: tuple[SceneObject, ...]) -> tuple[dic
         c.objects[0].noun for c in checked if c.kind == "either" and truth[c] and not c.negated
         and len({o.noun for o in c.objects}) == 1}  # 'a red or a blue ball' names the ball; 'a ball or a cup' neither
     fluent, degenerate = fluency(text, prefix)
-    scores = {"precision": _share([bool(truth[c]) for c in checked]),
+    scores = {"precision": _share([bool(truth[c]) for c in counted]),
               **_side_figures(claims, truth, objects),
               "coverage": len(covered & remaining) / len(remaining) if remaining else None, "fluency": fluent}
     scores["grounded"] = 0.0 if degenerate else _f1(scores["precision"], scores["coverage"])
     boxed = all(o.box is not None for o in objects)
     reasons = {k: why for k, why in (
-        ("precision", "no claim"), ("hallucination", "no object said to be there"),
+        ("precision", "no claim that counts (a true negation or either-or claim does not)" if checked else "no claim"), ("hallucination", "no object said to be there"),
         ("attributes", "no colour or size claim about an object present"),
         ("relations", "no position or relation claim" if boxed else "the annotations have no boxes"),
         ("counts", "no number claim"), ("coverage", "the prefix names every object"),
