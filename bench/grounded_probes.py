@@ -25,11 +25,11 @@ from vlmgrade.core.types import Sample, SceneObject
 from vlmgrade.data.datasets import load_samples
 from vlmgrade.data.scenes import geometry
 from vlmgrade.data.scenes import layout as scenes
-from vlmgrade.data.scenes.drawing import COLORS
 from vlmgrade.data.scenes.baselines import constant_text
+from vlmgrade.data.scenes.drawing import COLORS
 from vlmgrade.judges.offline.claims import read_claims
 from vlmgrade.judges.offline.grounded import MAX_WORDS, check
-from vlmgrade.testing.plain_english import phrasings, plain_listing, sentence_rest, true_sentence
+from vlmgrade.testing.plain_english import phrasings, sentence_rest, true_sentence
 
 CRITERIA = ("grounded", "precision", "coverage", "hallucination", "attributes", "relations", "counts", "fluency")
 NUMBER = {1: "a", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
@@ -190,7 +190,8 @@ KINDS = {  # kind -> (what it is, method)
     "true negations only": ("names nothing", "true_negations_only"),
     "every kind, every colour": ("blind", "every_kind_every_colour"), "every kind": ("blind", "every_kind"),
     "a fixed sentence": ("blind", "fixed_sentence"), "another picture's text": ("blind", "another_pictures_text"),
-    "word salad": ("degenerate", "word_salad"), "one true claim five times": ("degenerate", "one_true_claim_five_times"),
+    "word salad": ("degenerate", "word_salad"),
+    "one true claim five times": ("degenerate", "one_true_claim_five_times"),
     "empty": ("degenerate", "empty"), "the prefix copied": ("degenerate", "prefix_copied"),
 }
 

@@ -13,7 +13,8 @@ N = 30
 
 
 def rule_judge(samples):
-    """Prefers fluent text (not degenerate, `judges/offline/fluency.py`) that agrees with a picture having this beginning."""
+    """Prefers fluent text (not degenerate: judges/offline/fluency.py) that agrees with a picture having this
+    beginning."""
     by_prefix: dict[str, list[set]] = {}
     for c in control_captions(samples):
         if c.model == "reference":
@@ -48,7 +49,8 @@ def test_a_judge_that_reads_the_text_passes_every_control(tiny_model, env, capsy
     assert all(c["passes"] and c["n"] == N for c in checks), checks
     assert scores["controls"]["flags"] == []
     means = {(r["model"], r["criterion"]): r["mean"] for r in scores["rows"] if r.get("control")}
-    assert means[("reference", "consistency")] > max(means[("other", "consistency")], means[("shuffled", "consistency")])
+    worse = max(means[("other", "consistency")], means[("shuffled", "consistency")])
+    assert means[("reference", "consistency")] > worse
     assert "does not discriminate" not in capsys.readouterr().err
     assert {r["model"] for r in scores["rows"] if not r.get("control")} == {str(tiny_model)}
 

@@ -96,7 +96,9 @@ def test_a_stopped_training_is_an_evaluable_model_at_every_checkpoint(tmp_path):
     subprocess.run([sys.executable, "-m", "vlmgrade", "train", str(cfg)], check=True, capture_output=True)
     out = tmp_path / "model"
     assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json", "training.json",
-                                               "checkpoint", "steps"}
+                                               "checkpoint", "steps", "loss.png"}
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p["step"] for p in json.loads((out / "training.json").read_text())["train_curve"]] == [2, 4]
     first = json.loads((out / "steps" / "step-000002" / "training.json").read_text())
     assert (first["steps"], first["planned_steps"], first["complete"]) == (2, 4, False)
     assert main(["run", "--model", f"mine={out / 'steps' / 'step-000002'}", "--data", "scenes-short:test",

@@ -155,7 +155,8 @@ class ModelCheck:
         from vlmgrade.core.fmt import interval, num, pvalue
 
         evidence = (f"{self.model} - {'constant text' if self.against == 'constant' else 'rotated pictures'} "
-                    f"{num(self.diff, 3)} {interval(self.ci_low, self.ci_high, 3)}, p {pvalue(self.p_holm)}, n={self.n}")
+                    f"{num(self.diff, 3)} {interval(self.ci_low, self.ci_high, 3)}, p {pvalue(self.p_holm)}, "
+                    f"n={self.n}")
         if self.against == "constant":
             verdict = "beats the constant text" if self.passes else "does NOT beat the constant text"
         else:

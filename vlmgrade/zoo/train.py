@@ -132,17 +132,23 @@ def patch_targets(objs: Sequence[SceneObject], kinds: list[str], colors: list[st
     return kind, color
 
 
-def collect(samples: Iterable[Sample], image_size: int) -> tuple[np.ndarray, list[str], list[tuple[SceneObject, ...]]]:
-    """One pass over (possibly generated) samples: stacked images at the model's size, texts, objects."""
+def collect(samples: Iterable[Sample], image_size: int, total: int | None = None, label: str = "",
+            progress: bool = False) -> tuple[np.ndarray, list[str], list[tuple[SceneObject, ...]]]:
+    """One pass over (possibly generated) samples: stacked images at the model's size, texts, objects;
+    with `progress`, a bar counts them (drawing 60,000 scenes takes minutes before the first step)."""
     from vlmgrade.zoo.nanovlm import image_array
 
     images, texts, objects = [], [], []
+    bar = start_bar(f"draw {label}", total or 0, enabled=progress and bool(total))
     for s in samples:
         if not s.references:
+            bar.stop()
             raise UserError(f"training sample {s.id!r} has no reference text")
         images.append(image_array(s.image, image_size))
         texts.append(s.references[0])
         objects.append(s.objects)
+        bar.advance()
+    bar.stop()
     if not images:
         raise UserError("the training data is empty")
     return np.stack(images), texts, objects
@@ -266,13 +272,24 @@ class _Run:
     plain_log: bool
     last_log: float
     loss_avg: float | None = None
+    curve: list[dict] = field(default_factory=list)  # the smoothed training loss at each checkpoint
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
 
-def _prepare_data(cfg: TrainConfig, ckpt: Path) -> tuple[TensorSet, TensorSet, TextTokenizer, NanoVLMConfig]:
+def _known_size(name: str, limit: int | None) -> int | None:
+    """How many samples a data name yields, when known without reading it (a built-in split), for the bar."""
+    from vlmgrade.data.scenes.layout import SPLIT_SIZES
+
+    base, _, split = name.partition(":")
+    size = SPLIT_SIZES.get(split) if base.startswith("scenes-") else None
+    return min(size, limit) if size and limit else size or limit
+
+
+def _prepare_data(cfg: TrainConfig, ckpt: Path, progress: bool = False) -> tuple[TensorSet, TensorSet, TextTokenizer,
+                                                                                 NanoVLMConfig]:
     """Both splits in memory, the tokenizer (the checkpoint's when resuming, else trained on the training
     texts) and the model's config, with the auxiliary heads the config's loss weights ask for."""
     from vlmgrade.data.datasets import iter_samples
@@ -285,8 +302,10 @@ def _prepare_data(cfg: TrainConfig, ckpt: Path) -> tuple[TensorSet, TensorSet, T
         size = (preset(name, **model_spec) if name else NanoVLMConfig(**model_spec)).image_size
     except (TypeError, ValueError) as e:
         raise UserError(f"bad model config: {e}") from None
-    train_images, train_texts, train_objects = collect(iter_samples(cfg.train, cfg.train_size), size)
-    val_images, val_texts, val_objects = collect(iter_samples(cfg.val, cfg.val_size), size)
+    train_images, train_texts, train_objects = collect(iter_samples(cfg.train, cfg.train_size), size,
+                                                       _known_size(cfg.train, cfg.train_size), cfg.train, progress)
+    val_images, val_texts, val_objects = collect(iter_samples(cfg.val, cfg.val_size), size,
+                                                 _known_size(cfg.val, cfg.val_size), cfg.val, progress)
     if (ckpt / "tokenizer.json").exists():
         tok = TextTokenizer.load(ckpt / "tokenizer.json")
     else:
@@ -308,12 +327,12 @@ def _start(cfg: TrainConfig, rank: int, world: int, device: torch.device, ckpt: 
 
     from vlmgrade.zoo.nanovlm import NanoVLM
 
-    train_set, val_set, tok, mcfg = _prepare_data(cfg, ckpt)
+    train_set, val_set, tok, mcfg = _prepare_data(cfg, ckpt, progress and rank == 0)
     model = NanoVLM(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
-    step, elapsed, history = 0, 0.0, []
+    step, elapsed, history, curve = 0, 0.0, [], []
     if (ckpt / "state.json").exists():
-        step, elapsed, history = _load_checkpoint(ckpt, model, opt, device)
+        step, elapsed, history, curve = _load_checkpoint(ckpt, model, opt, device)
     net: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -327,7 +346,7 @@ def _start(cfg: TrainConfig, rank: int, world: int, device: torch.device, ckpt: 
     run = _Run(cfg, model, net, opt, tok, train_set, val_set, device, ckpt, rank, world, per_epoch, total, bar,
                step, started=time.time() - elapsed, history=history,
                # without a terminal (logs, CI, nohup) a live bar shows nothing, so print a plain line each minute
-               plain_log=main and progress and not bar.live, last_log=time.time())
+               plain_log=main and progress and not bar.live, last_log=time.time(), curve=curve)
     net.train()
     return run
 
@@ -391,7 +410,10 @@ def _validate(run: _Run) -> None:
 
 
 def _checkpoint(run: _Run) -> None:
-    _save_checkpoint(run.ckpt, run.model, run.opt, run.tok, run.step, time.time() - run.started, run.history)
+    if not run.curve or run.curve[-1]["step"] != run.step:  # an epoch's end may also be a checkpoint step
+        run.curve.append({"step": run.step, "train_loss": run.loss_avg})
+    _save_checkpoint(run.ckpt, run.model, run.opt, run.tok, run.step, time.time() - run.started, run.history,
+                     run.curve)
     # the output folder is an evaluable model at every checkpoint, so a stopped training can be graded
     out = run.ckpt.parent
     _save_model(run, out, complete=False)
@@ -404,6 +426,7 @@ def _summary(run: _Run, complete: bool) -> dict:
     return {"steps": run.step, "planned_steps": run.total, "complete": complete,
             "images_seen": run.step * cfg.batch_size * run.world, "train_seconds": round(time.time() - run.started),
             "final_val_loss": history[-1]["val_loss"] if history else None, "history": history,
+            "train_curve": run.curve,
             "params": run.model.num_params(), "train_data": cfg.train, "train_size": len(run.train_set.tokens),
             "seed": cfg.seed}
 
@@ -421,7 +444,31 @@ def _save_model(run: _Run, folder: Path, complete: bool) -> dict:
     for name in ("model.safetensors", "tokenizer.json", "config.json", "training.json"):
         os.replace(staging / name, folder / name)
     staging.rmdir()
+    if folder == run.ckpt.parent:
+        _loss_curve(summary, folder / "loss.png")
     return summary
+
+
+def _loss_curve(summary: dict, path: Path) -> None:
+    """The smoothed training loss at each checkpoint and the validation loss at each epoch, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    train = [p for p in summary["train_curve"] if p["train_loss"] is not None]
+    ax.plot([p["step"] for p in train], [p["train_loss"] for p in train], label="train (smoothed)")
+    ax.plot([h["step"] for h in summary["history"]], [h["val_loss"] for h in summary["history"]], "o-",
+            label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss per token")
+    ax.set_title(f"{summary['steps']} of {summary['planned_steps']} steps")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path.with_suffix(".tmp.png"))
+    plt.close(fig)
+    os.replace(path.with_suffix(".tmp.png"), path)
 
 
 def _finish(run: _Run, out: Path) -> dict:
@@ -432,7 +479,7 @@ def _finish(run: _Run, out: Path) -> dict:
 
 
 def _save_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, tok: TextTokenizer, step: int,
-                     elapsed: float, history: list[dict]) -> None:
+                     elapsed: float, history: list[dict], curve: list[dict]) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -443,11 +490,12 @@ def _save_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, tok
     # rename last, so a kill mid-write leaves the previous checkpoint whole
     os.replace(ckpt / "model.tmp", ckpt / "model.safetensors")
     os.replace(ckpt / "optimizer.tmp", ckpt / "optimizer.pt")
-    (ckpt / "state.json").write_text(json.dumps({"step": step, "elapsed": elapsed, "history": history}))
+    (ckpt / "state.json").write_text(json.dumps({"step": step, "elapsed": elapsed, "history": history,
+                                                 "curve": curve}))
 
 
 def _load_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer,
-                     device: torch.device) -> tuple[int, float, list[dict]]:
+                     device: torch.device) -> tuple[int, float, list[dict], list[dict]]:
     import torch
     from safetensors.torch import load_file
 
@@ -455,4 +503,4 @@ def _load_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer,
     opt.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
     meta = json.loads((ckpt / "state.json").read_text())
     stderr_console().print(f"resuming from step {meta['step']} ({ckpt})")
-    return meta["step"], meta["elapsed"], meta["history"]
+    return meta["step"], meta["elapsed"], meta["history"], meta.get("curve", [])

@@ -1,4 +1,5 @@
-"""The grounded judge (version 3): every kind of wrong answer costs on the criterion that names it, and on\nprecision and grounded, the numbers users read."""
+"""The grounded judge (version 3): every kind of wrong answer costs on the criterion that names it, and on
+precision and grounded, the numbers users read."""
 
 import random
 

@@ -14,7 +14,6 @@ from vlmgrade.data.datasets import load_samples
 from vlmgrade.judges.offline.grounded import check
 from vlmgrade.testing.plain_english import phrasings, plain_listing, sentence_rest, true_sentence
 
-
 # the kind of claim each group of phrasings makes
 INTENDED = {"listing": "object", "position": "position", "middle": "position", "relation": "relation",
             "count": "object", "attribute": "object", "negation": "object", "hedge": "either"}

@@ -45,8 +45,9 @@ SYNONYMS = {
     "plant": "potted_plant", "ship": "boat", "sailboat": "boat", "lorry": "truck", "stone": "rock",
     "boulder": "rock", "cupcake": "cake", "mug": "cup", "present": "box", "gift": "box", "crate": "box",
     "parcel": "box", "package": "box", "duckling": "duck", "ducky": "duck", "toad": "frog", "cap": "hat",
-    "automobile": "car", "coach": "bus", "drums": "drum", "cottage": "house", "hut": "house",  # not "home": "near my home" names no house
-   
+    # not "home": "near my home" names no house
+    "automobile": "car", "coach": "bus", "drums": "drum", "cottage": "house", "hut": "house",
+
     "aircraft": "plane", "airliner": "plane", "pup": "dog", "pooch": "dog", "hound": "dog", "pebble": "rock",
     "carton": "box", "goldfish": "fish", "sedan": "car", "taxi": "car", "cab": "car", "cycle": "bike",
     "canoe": "boat", "bonnet": "hat", "teacup": "cup", "cabin": "house", "bloom": "flower", "blossom": "flower",
@@ -73,8 +74,8 @@ COLOR_WORDS = {**{c: c for c in COLORS}, "gray": "gray", "grey": "gray", "gold":
                **{k: v for k, v in SHADES.items() if v}}
 # words that may stand between a noun's modifiers ("a big, round, red ball") and that say nothing checkable
 ADJECTIVES = {"round", "fluffy", "shiny", "new", "old", "pretty", "nice", "cute", "funny", "happy", "sad", "soft",
-              "bright", "dark", "light", "toy", "wooden", "furry", "lovely", "colourful", "colorful", "bright",
-              "sleepy", "tall", "short", "long", "fat", "thin", "other", "same", "lonely", "single", "whole",
+              "bright", "dark", "light", "toy", "wooden", "furry", "lovely", "colourful", "colorful", "sleepy",
+              "tall", "short", "long", "fat", "thin", "other", "same", "lonely", "single", "whole",
               "another", "more", "few", "several", "some", "many", "lots", "of", "very", "really", "so",
               "quite", "rather", "pale", "deep", "coloured", "colored", "painted", "striped", "spotted"}
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "our", "their",
@@ -85,8 +86,8 @@ NEGATIONS = {"no", "not", "never", "without", "none", "nor", "neither", "cannot"
 NEGATION_BRIDGE = {"see", "find", "spot", "notice", "have", "has", "any", "a", "an", "the", "single", "one", "there",
                    "is", "are", "be", "seem", "to", "can", "could", "i", "we", "you", "really", "yet", "even", "also",
                    "count", "look", "at", "for", "anywhere", "here", "of", "in", "this", "picture", "image", "do",
-                   "does", "think", "believe", "it", "s", "'s", "there's", "even", "more", "other", "another",
-                   "either", "or", "nor", "so", "much", "as", "sign", "kind", "type", "some", "see", "visible"}
+                   "does", "think", "believe", "it", "s", "'s", "there's", "more", "other", "another",
+                   "either", "or", "nor", "so", "much", "as", "sign", "kind", "type", "some", "visible"}
 # words after which a noun phrase is the object of a relation or preposition, not a predicate's subject
 OBJECT_OF = {"of", "to", "beside", "behind", "under", "below", "beneath", "underneath", "near", "besides", "alongside",
              "atop", "upon", "on", "above", "over", "inside", "within", "with", "by", "from", "at"}
@@ -109,7 +110,8 @@ RELATION_PHRASES = {"to the left of": "left of", "on the left of": "left of", "l
                     "to the right of": "right of", "on the right of": "right of", "right of": "right of",
                     "to the right side of": "right of", "on the right side of": "right of",
                     "next to": "next to", "beside": "next to", "besides": "next to", "alongside": "next to",
-                    "close to": "near", "near": "near", "nearby": "near", "near to": "near", "by the side of": "next to",
+                    "close to": "near", "near": "near", "nearby": "near", "near to": "near",
+                    "by the side of": "next to",
                     "right next to": "next to", "right beside": "next to",
                     "on top of": "on top of", "on": "on top of", "atop": "on top of", "upon": "on top of",
                     "above": "above", "over": "above", "inside": "inside", "in": "inside", "within": "inside",
@@ -285,9 +287,23 @@ def _predicate(sent: list[str], phrase: _Phrase) -> tuple[ObjectClaim, ObjectCla
     if end >= len(sent) or sent[end] not in ("is", "are", "looks", "look", "seems", "seem", "'s", "painted",
                                              "coloured", "colored"):
         return phrase.claim, None
+    read = _attributes(sent[end + 1:end + 8])
+    if read is None:
+        return phrase.claim, None
+    color, size, negated = read
+    if color is None and size is None:
+        return phrase.claim, None
+    base = phrase.claim
+    if negated:
+        return base, ObjectClaim(base.noun, color, size)
+    return replace(base, color=base.color or color, size=base.size or size), None
+
+
+def _attributes(words: list[str]) -> tuple[str | None, str | None, bool] | None:
+    """(colour, size, negated) a predicate gives ('is not very big and blue'); None when its words are a
+    noun phrase of their own ('is a small bus')."""
     color = size = None
     negated = False
-    words = sent[end + 1:end + 8]
     for k, w in enumerate(words):
         if w in COLOR_WORDS:
             color = color or COLOR_WORDS[w]
@@ -296,7 +312,7 @@ def _predicate(sent: list[str], phrase: _Phrase) -> tuple[ObjectClaim, ObjectCla
         elif _is_negation(w) and color is None and size is None:
             negated = True
         elif w in NOUNS:
-            return phrase.claim, None  # "right of the teddy is a small bus": the words belong to the bus
+            return None  # "right of the teddy is a small bus": the words belong to the bus
         elif w in ("and", ",", "but"):
             if k + 1 < len(words) and (words[k + 1] in COLOR_WORDS or words[k + 1] in SIZE_WORDS
                                        or words[k + 1] in ("very", "so", "really", "quite")):
@@ -304,12 +320,7 @@ def _predicate(sent: list[str], phrase: _Phrase) -> tuple[ObjectClaim, ObjectCla
             break
         elif w not in ADJECTIVES and w not in {"both", "kind", "a", "bit", "all", "colour", "color", "is"}:
             break
-    if color is None and size is None:
-        return phrase.claim, None
-    base = phrase.claim
-    if negated:
-        return base, ObjectClaim(base.noun, color, size)
-    return replace(base, color=base.color or color, size=base.size or size), None
+    return color, size, negated
 
 
 def _negation_scope(sent: list[str]) -> list[bool]:

@@ -17,8 +17,7 @@ grounded judge gives a degenerate text 0 and says why. Work is one pass over the
 
 from __future__ import annotations
 
-from vlmgrade.judges.offline.claims import (COLOR_WORDS, DETERMINERS, NOUNS, SENTENCE_ENDS, SIZE_WORDS, sentences,
-                                            tokens)
+from vlmgrade.judges.offline.claims import COLOR_WORDS, DETERMINERS, NOUNS, SENTENCE_ENDS, SIZE_WORDS, sentences, tokens
 
 NUMBER_WORDS = {"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
 

@@ -125,7 +125,8 @@ def check(text: str, prefix: str, objects: tuple[SceneObject, ...]) -> tuple[dic
     scores["grounded"] = 0.0 if degenerate else _f1(scores["precision"], scores["coverage"])
     boxed = all(o.box is not None for o in objects)
     reasons = {k: why for k, why in (
-        ("precision", "no claim that counts (a true negation or either-or claim does not)" if checked else "no claim"), ("hallucination", "no object said to be there"),
+        ("precision", "no claim that counts (a true negation or either-or claim does not)" if checked else "no claim"),
+        ("hallucination", "no object said to be there"),
         ("attributes", "no colour or size claim about an object present"),
         ("relations", "no position or relation claim" if boxed else "the annotations have no boxes"),
         ("counts", "no number claim"), ("coverage", "the prefix names every object"),
