@@ -25,6 +25,21 @@ JUDGE_KEYS = {"model": str, "temperature": (int, float), "image": bool, "logprob
 CRITERION_KEYS = {"description", "scale", "better", "controls"}
 
 
+def _unknown_keys(where: str, given: Any, known: Any) -> None:
+    """One line for misspelt keys at any level: the valid keys and, per key, the closest one."""
+    import difflib
+
+    unknown = sorted(str(k) for k in set(given) - set(known))
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+        hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    raise UserError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; valid keys: "
+                    f"{', '.join(sorted(map(str, known)))}")
+
+
 def builtin_names() -> list[str]:
     return sorted(p.stem for p in rubrics_dir().glob("*.yaml"))
 
@@ -49,9 +64,7 @@ def _validate(raw: Any, path: Path) -> Rubric:
     for key in ("name", "criteria", "prompt"):
         if key not in raw:
             raise UserError(f"{where}: missing required key '{key}'")
-    unknown = set(raw) - TOP_KEYS
-    if unknown:
-        raise UserError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    _unknown_keys(where, raw, TOP_KEYS)
     kind = raw.get("kind", "absolute")
     if kind not in ("absolute", "pairwise"):
         raise UserError(f"{where}: kind must be 'absolute' or 'pairwise', not {kind!r}")
@@ -74,10 +87,7 @@ def _judge(where: str, raw: Any) -> JudgeDefaults:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise UserError(f"{where}: 'judge' must be a mapping ({', '.join(JUDGE_KEYS)})")
-    unknown = set(raw) - set(JUDGE_KEYS)
-    if unknown:
-        raise UserError(f"{where}: judge: unknown keys {', '.join(sorted(map(str, unknown)))} (known: "
-                        f"{', '.join(JUDGE_KEYS)})")
+    _unknown_keys(f"{where}: judge", raw, JUDGE_KEYS)
     for key, value in raw.items():
         wanted = JUDGE_KEYS[key]
         if not isinstance(value, wanted) or (wanted is not bool and isinstance(value, bool)):
@@ -95,12 +105,11 @@ def _criterion(where: str, name: Any, spec: Any, pairwise: bool) -> Criterion:
     if pairwise:  # a verdict, A (1), B (0) or tie (0.5): no scale to give
         if not isinstance(spec, dict) or "scale" in spec:
             raise UserError(f"{where}: pairwise criterion {name!r} takes a description and no scale")
+        _unknown_keys(f"{where}: criterion {name!r}", spec, {"description"})
         return Criterion(name, str(spec.get("description", "")).strip(), 0.0, 1.0, Better.HIGHER, ())
     if not isinstance(spec, dict):
         raise UserError(f"{where}: criterion {name!r} must be a mapping ({', '.join(sorted(CRITERION_KEYS))})")
-    unknown = set(spec) - CRITERION_KEYS
-    if unknown:
-        raise UserError(f"{where}: criterion {name!r}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+    _unknown_keys(f"{where}: criterion {name!r}", spec, CRITERION_KEYS)
     lo, hi = _scale(where, name, spec.get("scale"))
     try:
         better = Better.of(spec.get("better"))
