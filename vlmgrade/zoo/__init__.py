@@ -112,6 +112,30 @@ def download_hint(hub_id: str) -> str:
     return f"`{command} {hub_id}` where there is network, or pass --download"
 
 
+def check_hub_reachable(hub_id: str, timeout: float = 3.0) -> None:
+    """Refuse --download in seconds when the Hub (or the proxy to it) cannot be reached: the hub client
+    would otherwise retry for minutes before failing."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise UserError(f"--download {hub_id}: HF_HUB_OFFLINE is set; unset it, or fetch the model elsewhere with "
+                        f"{download_hint(hub_id).split(' where')[0]} and copy the Hugging Face cache here")
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    target = urlparse(proxy if proxy and endpoint.scheme == "https" else endpoint.geturl())
+    host, port = target.hostname or "huggingface.co", target.port or (443 if target.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        raise UserError(f"--download {hub_id}: cannot reach {host}:{port} ({e.strerror or e}); on a machine with "
+                        f"network run {download_hint(hub_id).split(' where')[0]}, then copy its cache "
+                        f"({HF_HUB_CACHE}) to the same place here (or point HF_HOME at it)") from None
+
+
 def resolve(name: str, download: bool = False) -> tuple[str, Path | str]:
     """(kind, folder or hub id) for a model name (or LABEL=SOURCE); UserError when it names nothing loadable.
     A hub id is routed by the `model_type` of its config.json in the local Hugging Face cache (fetched
@@ -139,6 +163,7 @@ def resolve(name: str, download: bool = False) -> tuple[str, Path | str]:
         if not isinstance(cached, str) and download:
             from huggingface_hub import hf_hub_download
 
+            check_hub_reachable(name)
             try:
                 cached = hf_hub_download(name, "config.json")
             except Exception as e:  # noqa: BLE001 - network and hub errors all end in one line

@@ -77,6 +77,10 @@ class HFCaptioner:
         # safetensors only, unless the user opted into a pickle checkpoint (transformers then reads it
         # with torch.load(weights_only=True))
         pickled = refuse_pickle(Path(where), allow_pickle) if Path(str(where)).is_dir() else None
+        if download and not Path(str(where)).exists():
+            from vlmgrade.zoo import check_hub_reachable
+
+            check_hub_reachable(str(where))  # seconds, not the hub client's minutes of retries
         try:
             processor, tokenizer, image_processor = _processors(kind, str(where), download)
             # never a folder's own code: transformers would otherwise ask on stdin, and a piped "y" runs it
@@ -86,7 +90,7 @@ class HFCaptioner:
             from vlmgrade.zoo import download_hint
 
             hint = (f"not in the local Hugging Face cache: {download_hint(str(where))}"
-                    if not Path(str(where)).exists() else str(e).splitlines()[0])
+                    if not Path(str(where)).exists() and not download else str(e).splitlines()[0])
             raise UserError(f"cannot load {kind} model {where}: {hint}") from None
         if kind not in ID_PROMPTS:
             tokenizer.padding_side = "left"  # prompts whose image tokens differ in number are padded on the left
