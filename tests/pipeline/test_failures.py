@@ -78,7 +78,7 @@ def test_a_crash_while_rewriting_a_run_folder_leaves_the_old_one_whole(tiny_mode
     args = ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "2", "--judge", "grounded",
             "--max-new-tokens", "3", "--quiet", "--out", str(env / "r")]
     assert main(args) == 0
-    before = {p.name: p.read_bytes() for p in (env / "r").iterdir()}
+    before = {str(p.relative_to(env / "r")): p.read_bytes() for p in (env / "r").rglob("*") if p.is_file()}
 
     def crash(*a, **k):
         raise KeyboardInterrupt  # a kill half way through writing: scores.json and run.json are already out
@@ -88,7 +88,7 @@ def test_a_crash_while_rewriting_a_run_folder_leaves_the_old_one_whole(tiny_mode
         main(args[:6] + ["3"] + args[7:] + ["--overwrite"])
     except KeyboardInterrupt:
         pass
-    after = {p.name: p.read_bytes() for p in (env / "r").iterdir()}
+    after = {str(p.relative_to(env / "r")): p.read_bytes() for p in (env / "r").rglob("*") if p.is_file()}
     assert after == before  # the old folder, whole
     assert not [p for p in env.iterdir() if p.name.startswith(".r.")]  # no staging folder left behind
 

@@ -78,7 +78,8 @@ def test_scores_equal_what_the_server_returned(tiny_model, env, judge_server):
 
     for folder in ("run1", "run2"):
         names = {p.name for p in (env / folder).iterdir()}
-        assert names == {"run.json", "captions.jsonl", "judgments.jsonl", "scores.json", "report.md", "report.html"}
+        assert names == {"run.json", "captions.jsonl", "judgments.jsonl", "scores.json", "report.md", "report.html",
+                         "plots"}
         lines = (env / folder / "judgments.jsonl").read_text().splitlines()
         assert len(lines) == 40 and set(json.loads(lines[0])) == {
             "sample_id", "model", "rubric", "repeat", "scores", "unscored_reason", "raw", "usage"}

@@ -1,5 +1,5 @@
-"""Commands over models, data and rubrics: `caption`, `zoo`, `train`, `data` and `rubric`. Thin: parse, call
-the library, print."""
+"""Commands over models, data and rubrics: `caption`, `zoo`, `train`, `data`, `rubric` and `export`. Thin:
+parse, call the library, print."""
 
 from __future__ import annotations
 
@@ -179,4 +179,14 @@ def cmd_rubric_check(args: argparse.Namespace) -> int:
         print(f"--- {m['role']} (rendered on {sample.id})\n{content}")
     print("--- JSON schema sent as structured output")
     print(json.dumps(json_schema(rubric), indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vlmgrade.report.export import export
+
+    done = export(args.runs, args.out, allow_mixed=args.allow_mixed)
+    for note in done.notes:
+        print(f"vlmgrade: warning: {note}", file=sys.stderr)
+    print(f"wrote {', '.join(str(f) for f in done.files)} ({done.sample_rows} sample rows)", file=sys.stderr)
     return 0

@@ -21,6 +21,7 @@ from vlmgrade.core.options import (
 )
 
 FORMATS = ("md", "csv", "json")
+TABLE_FORMATS = (*FORMATS, "latex")  # the tables a paper takes: a booktabs tabular
 
 
 POSITIVE, NONNEGATIVE, SECONDS, USD, SEED, TEMPERATURE = (
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _rubric(sub)
     _data(sub)
     _zoo(sub)
+    _export(sub)
     p = sub.add_parser("train", help="train a NanoVLM from a YAML config (resumes from <out>/checkpoint)")
     p.add_argument("config")
     p.add_argument("--quiet", action="store_true")
@@ -79,7 +81,7 @@ def _run(sub: argparse._SubParsersAction) -> None:
 def _runs(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("leaderboard", help="rank models across runs (reads each run's scores.json)")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--format", choices=FORMATS, default="md")
+    p.add_argument("--format", choices=TABLE_FORMATS, default="md")
     p.add_argument("--allow-mixed", action="store_true", help="rank runs with different judges or rubric versions")
     p.set_defaults(func=runs.cmd_leaderboard)
 
@@ -87,7 +89,7 @@ def _runs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B", nargs="?", help="omit to compare two models of RUN_A")
     p.add_argument("--models", nargs=2, metavar=("A", "B"), help="which models (default: the first of each run)")
-    p.add_argument("--format", choices=FORMATS, default="md")
+    p.add_argument("--format", choices=TABLE_FORMATS, default="md")
     p.add_argument("--allow-mixed", action="store_true", help="compare runs with different judges, rubric "
                    "versions, data or weighting")
     p.set_defaults(func=runs.cmd_compare)
@@ -163,6 +165,16 @@ def _zoo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=commands.cmd_zoo_show)
 
 
+def _export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write run folders' results for a paper: table.tex (booktabs), samples.csv "
+                       "and samples.jsonl (per sample and model), scores.csv")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--allow-mixed", action="store_true", help="put runs with different judges, rubric versions "
+                   "or data in one table")
+    p.set_defaults(func=commands.cmd_export)
+
+
 EXAMPLES = {
     "": "vlmgrade run --model nanovlm-mini-scenes --data scenes-short:test --limit 20   (then: vlmgrade COMMAND "
         "--help)",
@@ -184,6 +196,7 @@ EXAMPLES = {
     "zoo list": "vlmgrade zoo list",
     "zoo show": "vlmgrade zoo show nanovlm-mini-scenes",
     "train": "vlmgrade train zoo/nanovlm-mini-scenes/train.yaml",
+    "export": "vlmgrade export reports/run-a --out paper/",
 }
 
 

@@ -1,5 +1,5 @@
 """Run folders: the one module that writes them (captions.jsonl, judgments.jsonl, scores.json, run.json, report.md,
-report.html) and reads them back (`load_run`, `list_runs`)."""
+report.html, plots/) and reads them back (`load_run`, `list_runs`)."""
 
 from __future__ import annotations
 
@@ -102,6 +102,8 @@ def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Seque
     """Format what the run computed (`summary`); nothing here computes a score or reads a file back."""
     from vlmgrade.report.html import render_html
     from vlmgrade.report.markdown import report
+    from vlmgrade.report.plots import criterion_figures, write_figures
+    from vlmgrade.report.tables import run_verdicts
 
     rows, checks = summary.rows, summary.checks
     _jsonl(out / "captions.jsonl", ({"id": c.sample_id, "model": c.model, "text": c.text} for c in captions))
@@ -123,8 +125,12 @@ def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Seque
         scores["judge_vs_metrics"] = [c.to_dict() for c in summary.judge_vs_metrics]
     (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    (out / "report.md").write_text(report(run, summary, judgments, samples, captions))
-    (out / "report.html").write_text(render_html(run, summary, judgments, rubrics, samples, captions))
+    verdicts = run_verdicts(summary, judgments)  # what both reports open with, and the figures' right panel
+    figures = criterion_figures(summary.shown_rows(), verdicts)
+    write_figures(out, figures)
+    (out / "report.md").write_text(report(run, summary, judgments, rubrics, samples, captions, verdicts, figures))
+    (out / "report.html").write_text(render_html(run, summary, judgments, rubrics, samples, captions, verdicts,
+                                                 figures))
     return scores
 
 

@@ -1,7 +1,8 @@
-"""report.html: one self-contained page per run (inline CSS, SVG and thumbnails; no network).
+"""report.html: one self-contained page per run (inline CSS, figures and thumbnails; no network).
 
-Sections: the run's metadata, the scores with an interval plot per criterion, a paired comparison
-when the run has two or more models, judge noise and length bias, and a per-sample browser.
+Sections: the verdicts (as report.md opens with them), the run's metadata, the scores with each criterion's
+figure (plots/, embedded), a paired comparison when the run has two or more models, judge noise and length
+bias, and a per-sample browser (beginning, references, each model's text, its scores).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from vlmgrade.analysis.pairwise import PairwiseSummary
     from vlmgrade.core.types import Caption, Judgment, Sample, ScoreRow
     from vlmgrade.pipeline.runner import Summary
+    from vlmgrade.report.markdown import Opening
+    from vlmgrade.report.plots import Figure
+    from vlmgrade.report.tables import Verdict
     from vlmgrade.rubrics import Rubric
 
 MAX_SAMPLES = 300  # the browser shows the first samples; the JSONL files hold them all
@@ -36,7 +40,8 @@ th{background:#f4f4f4;text-align:left}td.num{text-align:right;font-variant-numer
 .meta td:first-child{color:#666}.unscored{color:#b00}.plot{display:inline-block;margin:4px 18px 10px 0}
 .plot h3{font-size:13px;margin:0 0 2px}img.thumb{width:72px;height:72px;image-rendering:pixelated}
 .prefix{color:#777}div.model{border-top:1px dashed #ddd;padding:3px 0}div.model:first-child{border-top:0}
-ul.claims{margin:0;padding-left:16px;font-size:12px}
+ul.claims{margin:0;padding-left:16px;font-size:12px}ul.verdicts li{margin:3px 0}.ref{color:#2a6b2a}
+ul.verdicts ul{margin:0;padding-left:18px;font-size:12px;color:#555}
 input{padding:4px 8px;width:320px;margin:6px 0}.small{color:#666;font-size:12px}
 """
 
@@ -105,14 +110,24 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "", table_id: st
     return f'<table class="{cls}"{ident}>{head}<tbody>{body}</tbody></table>'
 
 
-def render_html(run: dict, summary: Summary, judgments: Iterable[Judgment], rubrics: Iterable[Rubric],
-                samples: Sequence[Sample], captions: Iterable[Caption]) -> str:
-    """The page for a run: `summary` (runner.Summary) holds every figure shown; this only formats it."""
+def render_html(run: dict, summary: Summary, judgments: Sequence[Judgment], rubrics: Iterable[Rubric],
+                samples: Sequence[Sample], captions: Iterable[Caption], verdicts: Sequence[Verdict] | None = None,
+                figures: Sequence[Figure] = ()) -> str:
+    """The page for a run: `summary` (runner.Summary) holds every figure shown; this only formats it.
+    `verdicts` as report/tables.run_verdicts gives them (computed here when None); `figures` the plots
+    written beside it (embedded; a criterion without one gets a small drawn interval plot)."""
+    from vlmgrade.report.markdown import openings
+    from vlmgrade.report.tables import run_verdicts
+
+    rubrics = list(rubrics)
+    found = run_verdicts(summary, judgments) if verdicts is None else verdicts
     texts = {(c.model, c.sample_id): c.text for c in captions}
     html = [f"<!doctype html><html><head><meta charset='utf-8'><title>vlmgrade {escape(run['run'])}</title>",
             f"<style>{CSS}</style><script>{FILTER_JS}</script></head><body>",
-            f"<h1>vlmgrade run {escape(run['run'])}</h1>", _table([], _meta_rows(run), "meta"), "<h2>Scores</h2>"]
-    html += _scores_html(summary, rubrics)
+            f"<h1>vlmgrade run {escape(run['run'])}</h1>",
+            _verdicts_html(openings(run, summary, found, rubrics), bool(summary.checks)),
+            _table([], _meta_rows(run), "meta"), "<h2>Scores</h2>"]
+    html += _scores_html(summary, rubrics, figures)
     if summary.comparison:
         html += _comparison_html(summary.comparison)
     if summary.checks:
@@ -149,9 +164,30 @@ def _meta_rows(run: dict) -> list[list[str]]:
              if run.get("weighted") else "as the judge wrote them"]]
 
 
-def _scores_html(summary: Summary, rubrics: Iterable[Rubric]) -> list[str]:
+def _verdicts_html(opening: Sequence[Opening], controls: bool) -> str:
+    """What the page opens with: report.md's verdicts, a line per criterion, warnings in red."""
+    from vlmgrade.report.markdown import METHOD, NO_CONTROLS
+
+    items = []
+    for o in opening:
+        notes = "".join(f"<li{' class=unscored' if warn else ''}>{escape(note)}</li>" for note, warn in o.notes)
+        about = f"<li>{escape(o.description)}</li>" if o.description else ""
+        items.append(f"<li><b>{escape(o.title)}</b> <span class='small'>({escape(o.rubric)}, judge "
+                     f"{escape(o.judge)})</span>: {escape(o.verdict)}<ul>{about}{notes}</ul></li>")
+    return ("<h2>Verdicts</h2><ul class='verdicts'>" + "".join(items) + "</ul><p class='small'>"
+            + escape((METHOD + ("" if controls else " " + NO_CONTROLS)).replace("`", "")) + "</p>")
+
+
+def _figure_html(f: Figure) -> str:
+    """A criterion's figure, embedded (the web PNG: see plots._web), its width read from the PNG header."""
+    width = int.from_bytes(f.web_png[16:20], "big")
+    return (f"<div class='plot'><img alt='{escape(f.rubric)} · {escape(f.criterion)}' width='{width}' "
+            f"src='data:image/png;base64,{base64.b64encode(f.web_png).decode()}'></div>")
+
+
+def _scores_html(summary: Summary, rubrics: Iterable[Rubric], figures: Sequence[Figure] = ()) -> list[str]:
     """The scores section's parts: the score table, pairwise figures, corpus metrics, judge against metrics,
-    then an interval plot per criterion of each absolute rubric."""
+    then each absolute criterion's figure."""
     rows = summary.rows
     absolute = [r for r in rows if not r.pairwise]
     score_rows = [[escape(r.model), escape(r.rubric), escape(r.criterion) + _direction(r.better), num(r.mean),
@@ -172,8 +208,12 @@ def _scores_html(summary: Summary, rubrics: Iterable[Rubric]) -> list[str]:
                     "</p>" + _table(["judge criterion", "metric", "n", "ρ", "95% interval"], [
                         [escape(f"{c.judge_criterion} ({c.judge_rubric})"), escape(c.metric), str(c.n), num(c.rho),
                          interval(c.ci_low, c.ci_high)] for c in summary.judge_vs_metrics]))
+    drawn = {(f.rubric, f.criterion): f for f in figures if f.web_png}
     for rubric in (r for r in rubrics if not r.pairwise):
         for c in rubric.criteria:
+            if (rubric.name, c.name) in drawn:
+                html.append(_figure_html(drawn[(rubric.name, c.name)]))
+                continue
             mine = [r for r in rows if r.rubric == rubric.name and r.criterion == c.name]
             html.append(f"<div class='plot'><h3>{escape(rubric.name)} · {escape(c.name)}{_direction(c.better)}</h3>"
                         f"{interval_plot(c.name, mine, c.lo, c.hi)}</div>")
@@ -248,8 +288,9 @@ def _verdict(value: float | None) -> str:
 
 def _sample_browser(judgments: Iterable[Judgment], samples: Sequence[Sample],
                     texts: dict[tuple[str, str], str]) -> str:
-    """One row per sample: its picture once, its beginning, then each model side by side with what it wrote
-    and every judgment of it (scores, unscored reasons, feedback or claims)."""
+    """One row per sample: its picture once, its beginning and references, then each model side by side with
+    what it wrote (after the beginning, greyed) and every judgment of it (scores, unscored reasons, feedback
+    or claims)."""
     shown = samples[:MAX_SAMPLES]
     by_sample: dict[str, list] = {}
     for j in judgments:
@@ -259,23 +300,31 @@ def _sample_browser(judgments: Iterable[Judgment], samples: Sequence[Sample],
         by_model: dict[str, list] = {}
         for j in by_sample.get(s.id, []):
             by_model.setdefault(j.model, []).append(j)
-        blocks = []
-        for model, theirs in by_model.items():
-            parts = []
-            for j in theirs:
-                scores = ", ".join(f"{k} {_verdict(v) if j.pair else num(v)}" for k, v in j.scores.items())
-                verdict = (f"<span class='unscored'>unscored: {escape(j.unscored_reason)}</span>"
-                           if j.unscored_reason else escape(scores))
-                repeat = f" #{j.repeat}" if j.repeat else ""
-                parts.append(f"<div class='small'>{escape(j.rubric)}{repeat}: {verdict}</div>{_feedback_html(j)}")
-            written = (" ".join(f"<br><b>{side}</b> ({escape(m)}): {escape(texts.get((m, s.id), ''))}"
-                                for side, m in zip("AB", theirs[0].pair)) if theirs[0].pair
-                       else escape(texts.get((model, s.id), "")))
-            blocks.append(f"<div class='model'><b>{escape(model)}</b>: {written}{''.join(parts)}</div>")
+        blocks = [_model_block(s, model, theirs, texts) for model, theirs in by_model.items()]
+        references = "".join(f"<br><span class='ref'>reference: {escape(r)}</span>" for r in s.references)
         rows.append([f"<img class='thumb' alt='{escape(s.id)}' src='{_thumb(s.image)}'>",
-                     f"{escape(s.id)}<br><span class='prefix'>{escape(s.prefix)}</span>", "".join(blocks)])
+                     f"{escape(s.id)}<br><span class='prefix'>{escape(s.prefix)}</span>{references}",
+                     "".join(blocks)])
     note = f" (the first {MAX_SAMPLES} of {len(samples)})" if len(samples) > MAX_SAMPLES else ""
     return (f"<h2>Samples{note}</h2><input placeholder='filter: id, words, model, unscored…' "
             f"oninput='filterRows(this.value)'>"
-            + _table(["picture", "sample · beginning", "each model: completion, scores, judge feedback or claims"],
-                     rows, table_id="samples"))
+            + _table(["picture", "sample · beginning · references",
+                      "each model: beginning + completion, scores, judge feedback or claims"], rows,
+                     table_id="samples"))
+
+
+def _model_block(s: Sample, model: str, theirs: list[Judgment], texts: dict[tuple[str, str], str]) -> str:
+    """One model's text on one sample (the beginning greyed before it, so it reads as the whole text beside
+    the references) and its judgments; a pairwise line shows both texts as A and B."""
+    parts = []
+    for j in theirs:
+        scores = ", ".join(f"{k} {_verdict(v) if j.pair else num(v)}" for k, v in j.scores.items())
+        verdict = (f"<span class='unscored'>unscored: {escape(j.unscored_reason)}</span>"
+                   if j.unscored_reason else escape(scores))
+        repeat = f" #{j.repeat}" if j.repeat else ""
+        parts.append(f"<div class='small'>{escape(j.rubric)}{repeat}: {verdict}</div>{_feedback_html(j)}")
+    prefix = f"<span class='prefix'>{escape(s.prefix)}</span> " if s.prefix else ""
+    written = (" ".join(f"<br><b>{side}</b> ({escape(m)}): {prefix}{escape(texts.get((m, s.id), ''))}"
+                        for side, m in zip("AB", theirs[0].pair)) if theirs[0].pair
+               else prefix + escape(texts.get((model, s.id), "")))
+    return f"<div class='model'><b>{escape(model)}</b>: {written}{''.join(parts)}</div>"

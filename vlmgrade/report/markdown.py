@@ -1,9 +1,12 @@
-"""report.md: what a run computed, formatted as Markdown. Every table goes through `table`, which escapes
-each cell, so a model name with `|` or a newline cannot break the report."""
+"""report.md: what a run computed, formatted as Markdown. It opens with the verdicts (per criterion: which
+model is better, by how much, how sure, on what judge, and whether the judge passed its controls), then the
+tables and the figures. Every table goes through `table`, which escapes each cell, so a model name with `|`
+or a newline cannot break the report."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vlmgrade.core.fmt import interval, md_cell, num, pvalue
@@ -15,6 +18,15 @@ if TYPE_CHECKING:
     from vlmgrade.analysis.pairwise import PairwiseSummary
     from vlmgrade.judges.offline.references import CorpusFigure
     from vlmgrade.pipeline.summary import Summary
+    from vlmgrade.report.plots import Figure
+    from vlmgrade.report.tables import Verdict
+    from vlmgrade.rubrics import Rubric
+
+METHOD = ("Best model against each other one, paired over the samples both have: mean difference (best - other) "
+          "with its 95% t interval, Wilcoxon signed-rank p Holm-adjusted across the rubric's comparisons; "
+          "\"not separated\" when that p is 0.05 or more.")
+NO_CONTROLS = ("Judge controls: not run (`--controls` checks that the judge scores the reference above shuffled, "
+               "empty and other pictures' texts).")
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
@@ -23,17 +35,95 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     return lines + ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
 
 
-def report(run: dict, summary: Summary, judgments: Sequence[Judgment], samples: Sequence[Sample],
-           captions: Sequence[Caption]) -> str:
-    return (scores_markdown(run, summary.rows, judgments) + pairwise_markdown(summary.pairwise)
+def report(run: dict, summary: Summary, judgments: Sequence[Judgment], rubrics: Iterable[Rubric],
+           samples: Sequence[Sample], captions: Sequence[Caption], verdicts: Sequence[Verdict] | None = None,
+           figures: Sequence[Figure] = ()) -> str:
+    """The whole report.md; `verdicts` as report/tables.run_verdicts gives them (computed here when None),
+    `figures` the plots written beside it (linked)."""
+    from vlmgrade.report.tables import run_verdicts
+
+    found = run_verdicts(summary, judgments) if verdicts is None else verdicts
+    opening = openings(run, summary, found, rubrics)
+    return (f"# vlmgrade run {md_cell(run['run'])}\n\n" + verdicts_markdown(opening, bool(summary.checks))
+            + scores_markdown(run, summary.rows, judgments) + figures_markdown(figures)
+            + pairwise_markdown(summary.pairwise)
             + metrics_markdown(summary.corpus, summary.judge_vs_metrics) + controls_markdown(summary.checks)
             + model_checks_markdown(summary.model_checks)
             + examples_markdown(samples, captions))
 
 
+@dataclass(frozen=True)
+class Opening:
+    """One criterion's verdict as a report opens with it (report.md and report.html alike)."""
+
+    rubric: str
+    title: str  # the criterion, with its direction when lower is better
+    judge: str
+    verdict: str  # Verdict.sentence()
+    description: str  # from the rubric
+    notes: tuple[tuple[str, bool], ...] = ()  # (line, is a warning): judge controls, picture checks
+
+
+def openings(run: dict, summary: Summary, verdicts: Sequence[Verdict], rubrics: Iterable[Rubric]) -> list[Opening]:
+    """Per criterion of the verdicts: its verdict, what it measures and who judged it, and what the controls
+    said about the judge on it (with --controls)."""
+    by_name = {r.name: r for r in rubrics}
+    out = []
+    for v in verdicts:
+        rubric = by_name.get(v.rubric)
+        criterion = next((c for c in rubric.criteria if c.name == v.criterion), None) if rubric else None
+        judge = rubric.judge.model if rubric is not None and rubric.offline else run["judge"]["spec"]
+        notes = _control_notes(summary.checks, v.rubric, v.criterion)
+        notes += tuple((c.line(), not c.passes) for c in summary.model_checks
+                       if (c.rubric, c.criterion) == (v.rubric, v.criterion))
+        out.append(Opening(v.rubric, v.better.label(v.criterion), judge, v.sentence(),
+                           criterion.description if criterion else "", notes))
+    return out
+
+
+def _control_notes(checks: Sequence[Check], rubric: str, criterion: str) -> tuple[tuple[str, bool], ...]:
+    """The judge controls' outcome on one criterion, in words: passed (against which controls), or the flag."""
+    if not checks:
+        return ()
+    from vlmgrade.analysis.controls import flags
+
+    mine = [c for c in checks if (c.rubric, c.criterion) == (rubric, criterion)]
+    if not mine:
+        return (("judge controls: none required on this criterion", False),)
+    if all(c.passes for c in mine):
+        return ((f"judge controls pass: the reference beats {', '.join(c.control for c in mine)} "
+                 f"(n={min(c.n for c in mine)})", False),)
+    return tuple((line, True) for line in flags(mine))
+
+
+def verdicts_markdown(opening: Sequence[Opening], controls: bool) -> str:
+    """The list a report opens with: a line per criterion, what it measures and the controls under it."""
+    lines = ["## Verdicts", ""]
+    for o in opening:
+        lines.append(f"- **{md_cell(o.title)}** ({md_cell(o.rubric)}, judge `{md_cell(o.judge)}`): "
+                     f"{md_cell(o.verdict)}")
+        lines += [f"  - {md_cell(o.description)}"] if o.description else []
+        lines += [f"  - {'**' if warn else ''}{md_cell(note)}{'**' if warn else ''}" for note, warn in o.notes]
+    if not opening:
+        lines.append("- no absolute rubric criterion was scored")
+    lines += ["", METHOD + ("" if controls else " " + NO_CONTROLS), ""]
+    return "\n".join(lines) + "\n"
+
+
+def figures_markdown(figures: Sequence[Figure]) -> str:
+    """Each criterion's figure (plots/*.png, with its SVG beside it)."""
+    if not figures:
+        return ""
+    lines = ["", "## Figures", "", "Per criterion: each model's mean with its 95% interval; on the right, the best "
+             "model minus each other one, paired (red where Holm p < 0.05).", ""]
+    for f in figures:
+        alt = md_cell(f"{f.rubric} · {f.criterion}").replace("[", "\\[").replace("]", "\\]")
+        lines += [f"![{alt}]({f.png_name}) ([SVG]({f.svg_name}))", ""]
+    return "\n".join(lines)
+
+
 def _header(run: dict) -> list[str]:
-    return [f"# vlmgrade run {md_cell(run['run'])}", "",
-            f"- data: `{md_cell(run['data']['name'])}` ({run['data']['version']}, {run['n_samples']} samples)",
+    return [f"- data: `{md_cell(run['data']['name'])}` ({run['data']['version']}, {run['n_samples']} samples)",
             f"- models: {', '.join(f'`{md_cell(m)}`' for m in run['models'])}",
             f"- judge: `{md_cell(run['judge']['spec'])}`; rubrics: "
             + ", ".join(f"`{md_cell(n)}` ({v['hash']})" for n, v in run["rubrics"].items()),
