@@ -26,7 +26,7 @@ def test_captions_from_a_file_are_judged_without_a_model(env, capsys):
                  "--out", str(env / "r"), "--quiet"]) == 0
     run = json.loads((env / "r" / "run.json").read_text())
     assert run["generation"] == {} and run["models"] == ["reference", "salad"]
-    assert {k: run["data"][k] for k in ("name", "version")} == {"name": "scenes-short:test", "version": "scenes-v2"}
+    assert {k: run["data"][k] for k in ("name", "version")} == {"name": "scenes-short:test", "version": "scenes-v2.1"}
     assert len(run["data"]["samples"]) == 16  # the hash of the sample-id set
     means = {r["model"]: r["mean"] for r in json.loads((env / "r" / "scores.json").read_text())["rows"]
              if r["criterion"] == "grounded"}

@@ -62,6 +62,8 @@ def _print_results(result) -> None:  # noqa: ANN001 - a pipeline.runner.RunResul
     for check in result.summary.model_checks:
         print(("" if check.passes else "vlmgrade: warning: ") + check.line(), file=sys.stderr)
     ledger = s.ledger
+    if ledger.implausible_line():
+        print(f"vlmgrade: warning: {ledger.implausible_line()}", file=sys.stderr)
     batch = f", through the Batch API {ledger.batch_requests}" if ledger.batch_requests else ""
     print(f"judge requests sent {ledger.requests_sent}{batch}, from cache {ledger.cache_hits}, retries "
           f"{ledger.retries}, failed {ledger.failed_requests}; wrote {result.out} (report.md, report.html)",

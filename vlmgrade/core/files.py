@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from vlmgrade.core.errors import UserError
 
@@ -14,29 +17,85 @@ MAX_YAML_NODES = 100_000  # a document that expands (through its aliases) to mor
 
 
 def regular_file(path: Path, what: str, max_bytes: int = MAX_BYTES) -> Path:
-    """The path, if it is a regular file of a sane size: a FIFO would hang a read, /dev/zero never ends."""
-    import stat
+    """The path, if it is a regular file of a sane size: a FIFO would hang a read, /dev/zero never ends. For a
+    path handed on to a library that opens it itself; what vlmgrade reads goes through `open_regular`."""
+    _checked(_stat(path, what, os.stat), path, what, max_bytes)
+    return path
 
+
+def _stat(path: Path | int, what: str, stat_of: Callable[[Any], os.stat_result]) -> os.stat_result:
     try:
-        info = path.stat()
+        return stat_of(path)
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}") from None
     except OSError as e:
         raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+def _checked(info: os.stat_result, path: Path, what: str, max_bytes: int) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise UserError(f"{what} {path} is not a regular file")
     if info.st_size > max_bytes:
         raise UserError(f"{what} {path} is {info.st_size} bytes; at most {max_bytes} are read")
-    return path
+
+
+@contextmanager
+def open_regular(path: Path, what: str, max_bytes: int = MAX_BYTES) -> Iterator[BinaryIO]:
+    """The one way vlmgrade opens a file a user names, for reading in binary. Checked twice: the path first
+    (a device or FIFO is never opened: opening one can block or act), then the opened descriptor itself, so
+    a file swapped in between is still refused. O_NONBLOCK: should a FIFO slip in anyway, opening it does not
+    wait for a writer. Every failure is one UserError naming the file."""
+    regular_file(path, what, max_bytes)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        _checked(_stat(fd, what, os.fstat), path, what, max_bytes)
+        yield f
+
+
+def read_bytes(path: Path, what: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """The whole file, never more than `max_bytes` even when it grows while read or its size lies (/proc)."""
+    with open_regular(path, what, max_bytes) as f:
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as e:
+            raise UserError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if len(data) > max_bytes:
+        raise UserError(f"{what} {path} is over {max_bytes} bytes; at most {max_bytes} are read")
+    return data
+
+
+def read_text(path: Path, what: str, max_bytes: int = MAX_BYTES) -> str:
+    try:
+        return read_bytes(path, what, max_bytes).decode()
+    except UnicodeDecodeError as e:
+        raise UserError(f"cannot read {what} {path}: not UTF-8 text (byte {e.start})") from None
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack")
+MAX_WEIGHT_BYTES = 1 << 40  # weights may be large; they only have to be files
+
+
+def model_folder(folder: Path, what: str) -> Path:
+    """A model folder whose files a library (transformers) opens by itself: every file at its top must be a
+    regular file, and all but the weights of a sane size, or the load would hang on a FIFO or read /dev/zero
+    before any of our time limits starts. Hidden entries (.git, .cache) and subfolders are left alone."""
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or (entry.is_dir() and not entry.is_symlink()):
+            continue
+        cap = MAX_WEIGHT_BYTES if entry.name.endswith(WEIGHT_SUFFIXES) else MAX_BYTES
+        regular_file(entry, f"{what} file", cap)
+    return folder
 
 
 def _read(path: Path, what: str, parse: Callable[[str], Any], syntax_error: type[Exception], language: str) -> Any:
+    text = read_text(path, what)
     try:
-        return parse(regular_file(path, what).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read {what} {path}: {e}") from None
+        return parse(text)
     except syntax_error as e:
         raise UserError(f"{what} {path} is not valid {language}: {' '.join(str(e).split())}") from None
 
@@ -70,10 +129,7 @@ def read_yaml(path: Path, what: str) -> Any:
 
 def jsonl_objects(path: Path, what: str) -> Iterator[tuple[str, dict]]:
     """(where, object) for each non-blank line of a JSONL file; `where` is "path:line" for messages."""
-    try:
-        lines = regular_file(path, what).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read {what} {path}: {e}") from None
+    lines = read_text(path, what).splitlines()
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
-from vlmgrade.core.files import jsonl_objects, read_json
+from vlmgrade.core.files import jsonl_objects, open_regular, read_json, read_text, regular_file
 from vlmgrade.data.scenes.layout import LONG_WORDS, PREFIX_WORDS, SHORT_WORDS
 from vlmgrade.judges import JudgeSpec, open_judge
 from vlmgrade.judges.llm.openai import Reply
@@ -44,6 +44,8 @@ PROMPT = Path(__file__).parent / "prompts" / "data-build.jinja"
 TABLE = "data_build"  # cache table of the builder's answers
 PENDING = "pending_data_batches"  # meta-table key of the builder's submitted, uncollected Batch API jobs
 ANSWER_TOKENS = {"short": 60, "long": 150}  # completion estimate for --dry-run and --max-cost
+MAX_PROMPT_BYTES = 1 << 20  # a prompt template larger than this is no prompt (64 MB of text takes 20 s to compile)
+MAX_IMAGE_BYTES = 256 << 20  # as datasets.read_image: larger is no picture
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,14 @@ def read_images(captions: str, images: str | None) -> list[Image]:
     """Images with their captions, from a COCO-style JSON (with its image folder) or a manifest."""
     path = Path(captions)
     if path.is_dir() or path.suffix == ".jsonl":
-        return _manifest_images(path / "manifest.jsonl" if path.is_dir() else path)
-    out = _coco_images(path, images)
-    missing = [im.path for im in out if not im.path.is_file()]
+        out = _manifest_images(path / "manifest.jsonl" if path.is_dir() else path)
+    else:
+        out = _coco_images(path, images)
+    missing = [im.path for im in out if not im.path.exists()]
     if missing:
         raise UserError(f"image not found: {missing[0]} ({len(missing)} missing)")
+    for im in out:  # said now, before anything is paid for: a FIFO or /dev/zero would hang or fill the disk later
+        regular_file(im.path, "image", MAX_IMAGE_BYTES)
     return out
 
 
@@ -164,12 +169,10 @@ def first_messages(image: Image, opts: BuildOptions) -> list[dict]:
 
     source = Path(opts.prompt) if opts.prompt else PROMPT
     try:
-        template = sandbox_environment().from_string(source.read_text())
+        template = sandbox_environment().from_string(read_text(source, "prompt", MAX_PROMPT_BYTES))
         with counted_steps():
             text = template.render(captions=list(image.captions), style=opts.style, fillers=list(FILLERS),
                                    **{k: list(v) for k, v in STYLES[opts.style].items()})
-    except OSError as e:
-        raise UserError(f"cannot read prompt {source}: {e.strerror}") from None
     except TemplateError as e:
         raise UserError(f"prompt {source}: template error: {e}") from None
     return [{"role": "user", "content": text.strip()}]
@@ -357,7 +360,8 @@ def _write(images: list[Image], texts: dict[str, str], rejected: dict[str, str],
         if im.id not in texts:
             continue
         name = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', im.id)}{im.path.suffix or '.png'}"
-        shutil.copyfile(im.path, out / "images" / name)
+        with open_regular(im.path, "image", MAX_IMAGE_BYTES) as src, (out / "images" / name).open("wb") as dst:
+            shutil.copyfileobj(src, dst)  # through the checked opener: a file swapped for a FIFO since is refused
         split = split_of[im.id]
         text = texts[im.id]
         row = {"id": im.id, "image": f"../images/{name}", "references": [text], "captions": list(im.captions)}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
-from vlmgrade.core.files import jsonl_objects, regular_file
+from vlmgrade.core.files import jsonl_objects, open_regular, read_bytes
 from vlmgrade.core.types import Sample, SceneObject
 from vlmgrade.data.scenes import layout as scenes
 
@@ -36,8 +36,8 @@ def describe(name: str) -> dict:
     base, _, split = name.partition(":")
     if base in BUILTIN:  # `scenes-short` is `scenes-short:test`, and is recorded so
         return {"name": f"{base}:{split or 'test'}", "version": f"scenes-v{scenes.VERSION}"}
-    path = regular_file(manifest_path(name), "manifest")
-    return {"name": name, "version": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    data = read_bytes(manifest_path(name), "manifest")
+    return {"name": name, "version": "sha256:" + hashlib.sha256(data).hexdigest()[:16]}
 
 
 def manifest_path(name: str) -> Path:
@@ -135,13 +135,10 @@ def read_image(image_path: Path, where: str) -> Image.Image:
 
     from PIL import Image, UnidentifiedImageError
 
-    from vlmgrade.core.files import regular_file
-
-    regular_file(image_path, f"{where}: image", max_bytes=256 << 20)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open_regular(image_path, f"{where}: image", max_bytes=256 << 20) as f:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
-            with Image.open(image_path) as im:
+            with Image.open(f) as im:  # the checked file itself, not the path again (it may have been swapped)
                 if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
                     raise UserError(f"{where}: image {image_path} is {im.size[0]}x{im.size[1]} pixels; at most "
                                     f"{MAX_IMAGE_PIXELS:,} are decoded")

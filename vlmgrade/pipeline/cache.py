@@ -63,6 +63,8 @@ class Cache:
         if version not in (0, SCHEMA) or (version == 0 and tables - set(TABLES)):
             raise sqlite3.DatabaseError(f"schema {version} with tables {', '.join(sorted(tables)) or 'none'}, "
                                         f"not vlmgrade's schema {SCHEMA}")
+        if version == SCHEMA and tables >= set(TABLES):
+            return  # nothing to write: opening waits for no lock another process holds
         for table in TABLES:
             self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._db.execute(f"PRAGMA user_version={SCHEMA}")
@@ -93,10 +95,24 @@ class Cache:
         self.put_many(table, [(key, value)])
 
     def put_many(self, table: str, items: list[tuple[str, dict]]) -> None:
-        """Store values in one commit."""
-        with self._lock:
-            self._insert(table, [(k, json.dumps(v)) for k, v in items])
-            self._db.commit()
+        """Store values in one commit. A lock another process holds is waited out (up to LOCK_WAIT_S, as the
+        judging stage's writer does): what is stored here was paid for (Batch API answers, the data builder's)."""
+        rows = [(k, json.dumps(v)) for k, v in items]
+        started = time.monotonic()
+        while True:
+            try:
+                with self._lock:
+                    try:
+                        self._insert(table, rows)
+                        self._db.commit()
+                        return
+                    except BaseException:
+                        self._db.rollback()
+                        raise
+            except sqlite3.Error as e:
+                if not is_locked(e) or time.monotonic() - started >= LOCK_WAIT_S:
+                    raise
+            time.sleep(0.2)
 
     def exchange(self, table: str, owner: str, seconds: float, answers: list[tuple[str, dict]] = (),
                  releases: list[str] = (), claims: list[str] = ()) -> dict[str, tuple[bool, dict | None]]:
@@ -169,9 +185,17 @@ class Cache:
             self._db.close()
 
 
-def file_digest(path: Path, chunk: int = 1 << 20) -> str:
+def is_locked(e: sqlite3.Error) -> bool:
+    """Another process holds the cache's lock (worth waiting out), as opposed to a broken or full disk."""
+    return "locked" in str(e) or "busy" in str(e)
+
+
+def file_digest(path: Path, what: str = "model weights", chunk: int = 1 << 20) -> str:
+    """Through the checked opener: a weights file that is a FIFO or /dev/zero would hang or never end."""
+    from vlmgrade.core.files import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, what, max_bytes=1 << 40) as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
@@ -271,8 +295,7 @@ class CacheWriter:
                 try:
                     return self.cache.exchange(self.table, self.owner, self.lease_s, answers, releases, claims)
                 except sqlite3.Error as e:
-                    locked = "locked" in str(e) or "busy" in str(e)
-                    if locked and time.monotonic() - started < LOCK_WAIT_S:
+                    if is_locked(e) and time.monotonic() - started < LOCK_WAIT_S:
                         time.sleep(0.2)
                         continue
                     self.unsaved += len(answers)

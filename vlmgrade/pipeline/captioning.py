@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from vlmgrade.core.options import EngineOptions
 from vlmgrade.core.types import Caption, GenerationParams, Sample
 from vlmgrade.pipeline import distributed
-from vlmgrade.pipeline.cache import Cache, file_digest, image_digest, key_of
+from vlmgrade.pipeline.cache import Cache, CacheWriter, file_digest, image_digest, key_of
 from vlmgrade.pipeline.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -54,19 +54,46 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
     stats: dict = {"cached": len(samples) - len(missing), "generated": len(missing)}
     if mine:
         captioner = load_captioner(model, device, engine.dtype, engine.allow_pickle, engine.download)
+        # Written as judgments are: on a thread of its own, waiting out a lock another process holds (LOCK_WAIT_S)
+        # while generation goes on, so a locked cache neither stops the run nor loses what was captioned.
+        writer = CacheWriter(cache, owner=f"captions-{model}", lease_s=0.0, table="captions")
         with progress_bar(title or f"caption {model}", len(mine), progress and distributed.is_main()) as bar:
             def store(made: list[Caption]) -> None:
-                cache.put_many("captions", [(keys[c.sample_id], {"text": c.text}) for c in made])
-                found.update({keys[c.sample_id]: c.text for c in made})
+                found.update({keys[c.sample_id]: c.text for c in made})  # the run's, whatever the cache does
+                for c in made:
+                    writer.store(keys[c.sample_id], {"text": c.text})
                 bar.advance(len(made))
 
-            captioner.caption(mine, params, engine.batch_size, on_batch=store)
+            try:
+                captioner.caption(mine, params, engine.batch_size, on_batch=store)
+            finally:
+                _close_writer(writer, bar)
         stats.update(_throughput(captioner))
+        if writer.unsaved:
+            stats["unsaved_in_cache"] = writer.unsaved
     if distributed.world()[1] > 1:
         found.update(dict(distributed.gather(list(found.items()))))
         stats["ranks"] = distributed.world()[1]
     label = split_label(model)[0]
     return [Caption(s.id, label, found[keys[s.id]], params) for s in samples], stats
+
+
+def _close_writer(writer: CacheWriter, bar) -> None:  # noqa: ANN001 - a progress bar
+    """Wait for the captions queued to be written (or given up), saying so when a lock makes that slow."""
+    import threading
+
+    done = threading.Event()
+    closing = threading.Thread(target=lambda: (writer.close(), done.set()), daemon=True)
+    closing.start()
+    shown = 0.0
+    while not done.wait(1.0):
+        waited = writer.waited()
+        if waited >= 2 and (not shown or waited - shown >= 10):  # said once, then every 10 s
+            shown = waited
+            bar.print(f"waiting {waited:.0f} s for the cache {writer.cache.path}: another process holds its lock")
+    if writer.unsaved:
+        bar.print(f"vlmgrade: warning: {writer.unsaved} caption writes to {writer.cache.path} failed "
+                  f"({writer.reason}); the captions are in this run, and a rerun would generate them again")
 
 
 def _throughput(captioner: Captioner) -> dict:

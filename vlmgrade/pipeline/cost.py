@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from vlmgrade.core.errors import UserError
-from vlmgrade.core.files import regular_file
+from vlmgrade.core.files import read_text
 
 IMAGE_TOKENS = 255  # 85 base + 170 for one 512 px tile (OpenAI's high-detail accounting)
 CHARS_PER_TOKEN = 4
@@ -27,9 +27,9 @@ class Price:
 
 def load_prices(path: str | Path | None = None) -> dict[str, Price]:
     path = Path(path) if path else Path(__file__).with_name("prices.yaml")
-    regular_file(path, "price table", max_bytes=1 << 20)  # not found, a FIFO or /dev/zero: one line
+    text = read_text(path, "price table", max_bytes=1 << 20)  # not found, a FIFO or /dev/zero: one line
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(text) or {}
         return {str(k): Price(float(v["input"]), float(v["output"])) for k, v in raw.items()}
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
         raise UserError(f"bad price table {path}: {e}") from None

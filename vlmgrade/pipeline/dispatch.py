@@ -203,7 +203,7 @@ class Dispatcher:
 
     def _keep(self, job: Job, reply: Reply) -> Reply:
         self.ledger.requests_sent += 1
-        self.ledger.add(reply)
+        self.ledger.add(reply, job.est_tokens, job.body.get("max_tokens"))
         # committed within milliseconds by the cache thread, with the lease dropped
         self.writer.store(job.key, reply.to_cache())
         max_cost = self.budget.max_cost
@@ -266,8 +266,8 @@ async def _through_batches(p: Plan, spec: JudgeSpec, judge: Any, judging: Judgin
 
     def store(answers: dict[str, Reply]) -> None:
         cache.put_many("judgments", [(k, r.to_cache()) for k, r in answers.items()])
-        for reply in answers.values():
-            ledger.add(reply, batch=True)
+        for key, reply in answers.items():
+            ledger.add(reply, first[key].est_tokens, first[key].body.get("max_tokens"), batch=True)
 
     with progress_bar(f"batch {spec.label}", len(bodies), progress) as bar:
         submitted = (lambda batches: write_batches(out, batches)) if out is not None else (lambda batches: None)

@@ -14,6 +14,26 @@ if TYPE_CHECKING:
     from vlmgrade.pipeline.plan import Estimate
 
 
+# The most tokens one reply may plausibly report. A server that says 9,999,999 tokens per reply (a bug, a
+# proxy's placeholder, a hostile endpoint) would otherwise bill $375 for 16 requests and trip --max-cost:
+# such usage is set aside and the request counted at its estimate instead.
+MAX_REPLY_TOKENS = 1_000_000  # whatever the estimate, no one reply reports more
+PROMPT_SLACK = 10  # tokenizers, chat templates and image token schemes differ, but not tenfold...
+PROMPT_EXTRA = 1_000  # ...nor by more than a server's own system prompt on a short request
+COMPLETION_SLACK = 2  # a reply cannot outrun max_tokens; twice it leaves room for servers that count oddly
+
+
+def plausible_usage(usage: dict, estimate: tuple[int, int], max_tokens: int | None) -> bool:
+    """Whether a reply's reported tokens fit its request: prompt tokens within PROMPT_SLACK times the
+    estimate (plus PROMPT_EXTRA), completion tokens within COMPLETION_SLACK times max_tokens, the total
+    within both, and none above MAX_REPLY_TOKENS."""
+    prompt_cap = min(PROMPT_SLACK * estimate[0] + PROMPT_EXTRA, MAX_REPLY_TOKENS)
+    completion_cap = min(COMPLETION_SLACK * max_tokens, MAX_REPLY_TOKENS) if max_tokens else MAX_REPLY_TOKENS
+    caps = {"prompt_tokens": prompt_cap, "completion_tokens": completion_cap,
+            "total_tokens": min(prompt_cap + completion_cap, MAX_REPLY_TOKENS)}
+    return all((usage.get(k) or 0) <= cap for k, cap in caps.items())
+
+
 @dataclass
 class Ledger:
     """What judging did and cost; run.json records it."""
@@ -29,12 +49,25 @@ class Ledger:
                                                            "total_tokens": 0})
     cost_usd: float = 0.0
     unsaved: int = 0  # answers that could not be written to the cache (kept in the run folder)
+    implausible_usage: int = 0  # replies whose reported tokens were set aside for the estimate
 
-    def add(self, reply: Reply, batch: bool = False) -> None:
+    def add(self, reply: Reply, estimate: tuple[int, int], max_tokens: int | None, batch: bool = False) -> None:
+        """Count a reply's tokens and cost; usage beyond what its request could take counts at `estimate`
+        (prompt, completion tokens) instead. The judgment keeps the server's own figures."""
+        usage = reply.usage
+        if not plausible_usage(usage, estimate, max_tokens):
+            self.implausible_usage += 1
+            usage = {"prompt_tokens": estimate[0], "completion_tokens": estimate[1], "total_tokens": sum(estimate)}
         for k in self.usage:
-            self.usage[k] += reply.usage.get(k) or 0
-        self.cost_usd += dollars(reply.usage.get("prompt_tokens") or 0, reply.usage.get("completion_tokens") or 0,
+            self.usage[k] += usage.get(k) or 0
+        self.cost_usd += dollars(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0,
                                  self.price, batch=batch) or 0.0
+
+    def implausible_line(self) -> str | None:
+        """The warning a run prints when any reply's usage was set aside."""
+        if not self.implausible_usage:
+            return None
+        return f"{self.implausible_usage} replies reported implausible usage; counted at the estimate"
 
     def to_dict(self) -> dict:
         out = {"requests_sent": self.requests_sent, "cache_hits": self.cache_hits, "retries": self.retries,
@@ -44,6 +77,8 @@ class Ledger:
             out.update(batch_requests=self.batch_requests, batches=self.batches)
         if self.unsaved:
             out["unsaved_in_cache"] = self.unsaved
+        if self.implausible_usage:
+            out["implausible_usage"] = self.implausible_usage
         return out
 
 

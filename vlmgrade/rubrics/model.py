@@ -9,7 +9,8 @@ from vlmgrade.core.better import Better
 from vlmgrade.judges.registry import is_offline
 
 VERDICTS = {"A": 1.0, "B": 0.0, "tie": 0.5}  # a pairwise verdict as a number: the share of the win A gets
-CONTROL_NAMES = ("shuffled", "other", "empty", "constant")  # the judge controls a criterion may require (analysis/controls.py)
+# the judge controls a criterion may require (analysis/controls.py)
+CONTROL_NAMES = ("shuffled", "other", "empty", "constant")
 # a judge that reads nothing cannot tell the reference from its own words shuffled, nor from nothing at all
 DEFAULT_CONTROLS = ("shuffled", "empty")
 

@@ -14,7 +14,14 @@ from vlmgrade.rubrics.model import VERDICTS, Rubric
 # "creativity -> 6"): a bounded run of non-word characters. Bounded and in one class, so that a reply with
 # thousands of spaces after a name is read in linear time (nested unbounded \s* made it cubic: 24 s for 800).
 SCORE_AFTER_NAME = r"[^\w]{0,16}?(-?\d+(?:\.\d+)?)"
-VERDICT_AFTER_NAME = r"[^\w:=]{0,4}[:=][^\w]{0,12}?(A|B|tie)\b"
+# A pairwise verdict is read only when it is the whole value: "A", "B" or "tie", in any case, perhaps quoted
+# or in bold, perhaps with a full stop. "a slight edge to B", "a tie", "A or B", "A/B" are not verdicts (the
+# old `(A|B|tie)\b` read each as A); the value ends at the line's end, a "}", or a ","/";" that starts the
+# next `name:` pair.
+NAME_SIGN = r"[^\w:=\n]{0,4}[:=]"  # between a criterion's name and its value: "grammar:", "**plot** ="
+_QUOTE = "[\"'*`]{0,4}"
+WHOLE_VERDICT = re.compile(rf"[ \t]{{0,12}}{_QUOTE}(A|B|tie){_QUOTE}\.?[ \t\r]*"
+                           rf"(?:$|\n|\}}|[,;][ \t]*(?:$|\n|\}}|{_QUOTE}\w{{1,64}}{_QUOTE}[ \t]*[:=]))", re.I)
 
 _JSON_OBJECT = re.compile(r"\{[^{}]*\}", re.S)
 
@@ -53,24 +60,58 @@ def _fill_from_text(rubric: Rubric, text: str, found: dict, value: str,
 
 
 def _verdict(value: Any) -> float | None:
+    """A JSON value as a verdict: the whole string must be one, give or take quotes, bold and a full stop."""
     if not isinstance(value, str):
         return None
-    word = value.strip().strip("*\"'.").lower()
+    word = value.strip().strip("*\"'`.").lower()
     return {name.lower(): share for name, share in VERDICTS.items()}.get(word)
 
 
 def _parse_verdicts(rubric: Rubric, text: str) -> tuple[dict[str, float | None], str | None]:
-    """Pairwise: "A", "B" or "tie" per criterion, from JSON first, then the last `criterion: A` match."""
-    found: dict[str, float] = {}
-    for data in _json_objects(text):
-        found = {c.name: v for c in rubric.criteria if (v := _verdict(data.get(c.name))) is not None}
-        if found:
-            break
-    missing = _fill_from_text(rubric, text, found, VERDICT_AFTER_NAME, _verdict)
+    """Pairwise: "A", "B" or "tie" per criterion, from JSON first, then the last `criterion: value` in the
+    text. A value that is not exactly a verdict leaves the whole reply unscored, with the value shown."""
+    empty: dict[str, float | None] = {c.name: None for c in rubric.criteria}
+    found, unusable = _json_verdicts(rubric, text)
+    for c in rubric.criteria:
+        if c.name not in found and c.name not in unusable:
+            _text_verdict(c.name, text, found, unusable)
+    if unusable:
+        name, value = next((c.name, unusable[c.name]) for c in rubric.criteria if c.name in unusable)
+        return empty, f"unusable verdict for {name}: {value} (A, B or tie expected)"
+    missing = [c.name for c in rubric.criteria if c.name not in found]
     if missing:
-        return {c.name: None for c in rubric.criteria}, f"unparsable reply: no verdict (A, B or tie) for " \
-            f"{', '.join(missing)}"
+        return empty, f"unparsable reply: no verdict (A, B or tie) for {', '.join(missing)}"
     return {c.name: found[c.name] for c in rubric.criteria}, None
+
+
+def _json_verdicts(rubric: Rubric, text: str) -> tuple[dict[str, float], dict[str, str]]:
+    """The verdicts of the first JSON object naming any criterion, and the values there that are none."""
+    for data in _json_objects(text):
+        named = {c.name: data[c.name] for c in rubric.criteria if c.name in data}
+        if named:
+            found = {name: v for name, raw in named.items() if (v := _verdict(raw)) is not None}
+            return found, {name: _shown(raw) for name, raw in named.items() if name not in found}
+    return {}, {}
+
+
+def _text_verdict(name: str, text: str, found: dict[str, float], unusable: dict[str, str]) -> None:
+    """The parse fallback: the value after the last `name:` in the text, when it is a whole verdict."""
+    last = None
+    for match in re.finditer(rf"{re.escape(name)}{NAME_SIGN}", text, re.I):
+        last = match
+    if last is None:
+        return
+    whole = WHOLE_VERDICT.match(text, last.end())
+    if whole:
+        found[name] = VERDICTS[next(v for v in VERDICTS if v.lower() == whole.group(1).lower())]
+    else:
+        unusable[name] = _shown(text[last.end():last.end() + 80].strip().split("\n")[0])
+
+
+def _shown(value: Any) -> str:
+    """A value as the unscored reason quotes it: JSON, at most 60 characters."""
+    shown = json.dumps(value, ensure_ascii=False)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _json_objects(text: str) -> Iterator[dict]:

@@ -76,6 +76,10 @@ class HFCaptioner:
         model_cls = getattr(transformers, MODEL_CLASSES[kind])
         # safetensors only, unless the user opted into a pickle checkpoint (transformers then reads it
         # with torch.load(weights_only=True))
+        if Path(str(where)).is_dir():
+            from vlmgrade.core.files import model_folder
+
+            model_folder(Path(str(where)), "model")  # transformers opens its files: no FIFO, no /dev/zero
         pickled = refuse_pickle(Path(where), allow_pickle) if Path(str(where)).is_dir() else None
         if download and not Path(str(where)).exists():
             from vlmgrade.zoo import check_hub_reachable

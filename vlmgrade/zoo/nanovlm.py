@@ -35,6 +35,11 @@ CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME = "config.json", "model.safetensors", 
 LIMITS = {"image_size": 1024, "patch_size": 256, "stem_channels": 4096, "encoder_layers": 64, "encoder_width": 8192,
           "encoder_heads": 128, "decoder_layers": 64, "heads": 128, "head_size": 1024, "connector_expansion": 16,
           "vocab_size": 1_000_000, "max_text_len": 8192}  # what a config.json may ask for, checked before allocation
+# Each field within its limit can still multiply into hundreds of GB (width 8192 x 64 layers x 128 heads), so
+# the whole model is estimated too, before allocation: its parameters, and the float32 activations one
+# image and max_text_len tokens need (the largest stage at once, plus the decoder's key-value cache).
+MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights; the shipped models have 6-25 million
+MAX_ACTIVATION_BYTES = 4 << 30
 
 
 @dataclass
@@ -81,6 +86,12 @@ class NanoVLMConfig:
         self.decoder_width = self.heads * self.head_size
         self.n_patches = (self.image_size // self.patch_size) ** 2
         self.n_image_tokens = 1 + (self.n_patches if self.image_tokens == "patches" else 0)
+        params, activations = estimated_params(self), 4 * estimated_activations(self)
+        if params > MAX_PARAMS or activations > MAX_ACTIVATION_BYTES:
+            raise ValueError(f"this config needs about {params / 1e9:.2f} billion parameters ({4 * params / 2**30:.1f} "
+                             f"GiB as float32) and {activations / 2**30:.1f} GiB of activations for one image and "
+                             f"{self.max_text_len} text tokens; at most {MAX_PARAMS / 1e9:g} billion parameters "
+                             f"and {MAX_ACTIVATION_BYTES / 2**30:g} GiB are loaded")
 
     @classmethod
     def from_dict(cls, data: dict) -> NanoVLMConfig:
@@ -89,6 +100,38 @@ class NanoVLMConfig:
         if unknown:
             raise ValueError(f"unknown NanoVLM config keys: {', '.join(sorted(unknown))}")
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _block_params(width: int) -> int:
+    """One pre-LayerNorm block: two LayerNorms, qkv and proj, and the 4x MLP."""
+    return 12 * width * width + 13 * width
+
+
+def estimated_params(cfg: NanoVLMConfig) -> int:
+    """NanoVLM(cfg).num_params(), counted from the config alone (tests hold it equal)."""
+    D, W, c, k = cfg.encoder_width, cfg.decoder_width, cfg.stem_channels, cfg.patch_size // 4
+    if cfg.patch_embed == "conv":
+        stem = 49 * (c // 2) + (c // 2) * c * k * k + c + 2 * c + c * D + D
+    else:
+        stem = 3 * cfg.patch_size**2 * D + D
+    encoder = stem + D + (cfg.n_patches + 1) * D + cfg.encoder_layers * _block_params(D) + 2 * D
+    hidden = cfg.connector_expansion * D
+    connector = D * hidden + hidden + hidden * W + W
+    decoder = (cfg.vocab_size + cfg.n_image_tokens + cfg.max_text_len) * W + cfg.decoder_layers * _block_params(W) \
+        + 2 * W  # the head is tied to the token embedding
+    heads = sum((D + 1) * n for n in (len(cfg.aux_labels), len(cfg.patch_kinds) + 1 if cfg.patch_kinds else 0,
+                                      len(cfg.patch_colors) + 1 if cfg.patch_colors else 0))
+    return encoder + connector + decoder + heads
+
+
+def estimated_activations(cfg: NanoVLMConfig) -> int:
+    """Floats alive at once for one image and max_text_len tokens: the largest stage (the conv stem, an
+    encoder or decoder block with its attention scores, the logits) plus the decoder's key-value cache."""
+    S, c, D, W = cfg.image_size, cfg.stem_channels, cfg.encoder_width, cfg.decoder_width
+    Te, Td = cfg.n_patches + 1, cfg.n_image_tokens + cfg.max_text_len
+    stem = (c // 2) * (S // 4) ** 2 + c * cfg.n_patches if cfg.patch_embed == "conv" else 3 * S * S + Te * D
+    stages = (stem, 8 * Te * D + cfg.encoder_heads * Te * Te, 8 * Td * W + cfg.heads * Td * Td, Td * cfg.vocab_size)
+    return max(stages) + 2 * cfg.decoder_layers * Td * W
 
 
 # The paper's Table 1. Encoder heads, the vocabulary and the stem's width are not given there. A

@@ -90,5 +90,5 @@ def test_odd_replies_are_unscored_with_what_came_back_and_never_cached(env, judg
     assert len(again) == 3  # the empty, the HTML and the refused ones are asked again; the rest came from the cache
     run = json.loads((env / "r" / "run.json").read_text())
     assert run["cost_usd"] >= 0 and run["usage"]["prompt_tokens"] >= 0
-    for f in (env / "r").iterdir():
+    for f in (p for p in (env / "r").rglob("*") if p.is_file()):
         assert SECRET not in f.read_text(errors="ignore"), f

@@ -13,14 +13,16 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from vlmgrade.core.errors import UserError
-from vlmgrade.judges.llm.openai import Reply, usage_of
+from vlmgrade.judges.llm.openai import MAX_REPLY_CHARS, Reply, redact, usage_of
 
 MAX_PER_BATCH = 50_000  # OpenAI's limit of requests per batch
+MAX_LINE_BYTES = 8 * MAX_REPLY_CHARS  # one output line: a whole reply, JSON-escaped, with its envelope
+ID_HEAD_BYTES = 4096  # of an overlong line, what is read for its custom_id (it comes first in OpenAI's lines)
 DONE_STATES = ("completed", "failed", "expired", "cancelled")
 
 
@@ -70,6 +72,8 @@ async def _submit(client: Any, endpoint: str, bodies: dict[str, dict], pending_s
         upload = await client.files.create(file=("vlmgrade-batch.jsonl", io.BytesIO(lines.encode())), purpose="batch")
         batch = await client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
                                             completion_window="24h", metadata={"tool": "vlmgrade"})
+        if redact(str(batch.id)) != str(batch.id):  # it is kept in the cache and batches.json: the key may not be
+            raise UserError("the batch server answered with a batch id holding the API key; not recorded")
         pending.append({"id": batch.id, "endpoint": endpoint, "keys": keys, "submitted": time.time()})
         # recorded before any wait: a kill from here on resumes by polling, never by submitting again
         pending_store.save([b for b in pending_store.load() if b["endpoint"] != endpoint] + pending)
@@ -114,20 +118,88 @@ async def _collect(client: Any, batch: Any) -> tuple[dict[str, Reply], dict[str,
     for file_id in (batch.output_file_id, batch.error_file_id):
         if not file_id:
             continue
-        content = await client.files.content(file_id)
-        for line in content.text.splitlines():
-            if not line.strip():
+        async for line, whole in _lines(client, file_id):
+            if not whole:  # over the cap: unscored with the reason, when the line says whose answer it is
+                key = _custom_id(line)
+                if key is not None:
+                    failed[key] = f"batch answer line over {MAX_LINE_BYTES:,} bytes: not read"
                 continue
-            row = json.loads(line)
-            key, response = row["custom_id"], row.get("response") or {}
-            body = response.get("body") or {}
-            if response.get("status_code") == 200 and body.get("choices"):
-                got[key] = Reply(body["choices"][0]["message"].get("content") or "", usage_of(body.get("usage")),
-                                 batch=batch.id)
-            else:
-                error = row.get("error") or body.get("error") or {}
-                failed[key] = f"batch request failed: {error.get('message', response.get('status_code'))}"
+            if line.strip():
+                _one(line, batch.id, got, failed)
     if batch.status == "failed" and not got and not failed:
         errors = getattr(batch, "errors", None)
-        raise UserError(f"batch {batch.id} failed: {errors}")
+        raise UserError(redact(f"batch {batch.id} failed: {errors}"))
     return got, failed
+
+
+def _one(line: bytes, batch_id: str, got: dict[str, Reply], failed: dict[str, str]) -> None:
+    """One output line into `got` (an answer) or `failed` (why there is none). An empty answer is no answer:
+    kept, it would be cached and never asked again."""
+    try:
+        row = json.loads(line)
+        key, response = str(row["custom_id"]), row.get("response") or {}
+        body = response.get("body") or {}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return  # not a batch output line: its request is reported as left without an answer
+    if response.get("status_code") == 200 and body.get("choices"):
+        content = ((body["choices"][0] or {}).get("message") or {}).get("content") or ""
+        if not isinstance(content, str) or not content.strip():
+            failed[key] = "batch answer empty"
+        elif len(content) > MAX_REPLY_CHARS:
+            failed[key] = f"a batch answer of {len(content)} characters (at most {MAX_REPLY_CHARS:,} are kept)"
+        else:
+            got[key] = Reply(content, usage_of(body.get("usage")), batch=batch_id)
+    else:
+        error = row.get("error") or body.get("error") or {}
+        message = error.get("message", response.get("status_code")) if isinstance(error, dict) else error
+        failed[key] = redact(f"batch request failed: {message}")[:500]
+
+
+async def _lines(client: Any, file_id: str) -> AsyncIterator[tuple[bytes, bool]]:
+    """(line, whole) for each line of a batch file, streamed: the file is never held whole (OpenAI's can be
+    gigabytes), and a line over MAX_LINE_BYTES comes as its first ID_HEAD_BYTES with whole=False."""
+    cut = _LineCutter()
+    async with client.files.with_streaming_response.content(file_id) as response:
+        async for chunk in response.iter_bytes():
+            for item in cut.feed(chunk):
+                yield item
+    for item in cut.end():
+        yield item
+
+
+@dataclass
+class _LineCutter:
+    """Bytes in, (line, whole) out; of a line over MAX_LINE_BYTES only the head is kept, the rest dropped as
+    it arrives."""
+
+    parts: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, bool]]:
+        *complete, rest = chunk.split(b"\n")
+        out = []
+        for piece in complete:
+            self._add(piece)
+            out.append(self._line())
+        self._add(rest)
+        return out
+
+    def end(self) -> list[tuple[bytes, bool]]:
+        return [self._line()] if self.size else []
+
+    def _add(self, piece: bytes) -> None:
+        if self.size <= MAX_LINE_BYTES:  # past the cap, nothing more of this line is kept
+            self.parts.append(piece)
+        self.size += len(piece)
+
+    def _line(self) -> tuple[bytes, bool]:
+        line, whole = b"".join(self.parts), self.size <= MAX_LINE_BYTES
+        self.parts, self.size = [], 0
+        return (line, True) if whole else (line[:ID_HEAD_BYTES], False)
+
+
+def _custom_id(head: bytes) -> str | None:
+    import re
+
+    found = re.search(rb'"custom_id"\s*:\s*"([^"\\]{1,200})"', head)
+    return found.group(1).decode(errors="replace") if found else None

@@ -9,14 +9,45 @@ top-k next-token log-probabilities, so probability weighting works as with an AP
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from vlmgrade.core.errors import UserError
+from vlmgrade.core.files import model_folder
 from vlmgrade.judges import JudgeSpec
 from vlmgrade.judges.llm.openai import Reply
 
 MAX_NEW_TOKENS = 256  # a JSON object of scores and a sentence of feedback
+MAX_PROMPT_CHARS = 2_000_000  # a rendered chat prompt longer than this is a template gone wrong, not a prompt
+STOP_GRACE_S = 30.0  # how long a stopped request's worker may take to notice (a line, a token) before it is left
+
+
+class Stopped(Exception):
+    """The request this work was for has timed out (or the run's deadline passed): stop where it stands."""
+
+
+@contextmanager
+def stoppable(stop: threading.Event) -> Iterator[None]:
+    """Within it, Python code run on this thread (a folder's chat template, compiled by Jinja, included)
+    raises Stopped at its next line once `stop` is set. A template is data from the judge folder, and
+    nested loops over `range(100000)` would otherwise run for hours past --judge-timeout and --deadline;
+    a thread cannot be killed, so it is asked to stop at every line."""
+
+    def line(frame: Any, event: str, arg: Any) -> Any:
+        if stop.is_set():
+            raise Stopped("stopped")
+        return line
+
+    previous = sys.gettrace()
+    sys.settrace(lambda frame, event, arg: line)  # this thread only
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
 
 
 class Retries:
@@ -58,6 +89,8 @@ class HFJudge:
 
         self.spec = spec
         self.device = pick_device(device)
+        if Path(spec.model).is_dir():
+            model_folder(Path(spec.model), "judge model")  # a FIFO there would hang the load itself
         try:
             # never the judge folder's own code (transformers would ask on stdin, and a piped "y" runs it)
             self.tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=False)
@@ -70,17 +103,30 @@ class HFJudge:
         self.retries = Retries()
         self.lock = asyncio.Lock()  # one generation at a time: the model is not shared between threads
 
-    def _prompt_ids(self, messages: list[dict]) -> Any:
+    def _prompt_ids(self, messages: list[dict], stop: threading.Event) -> Any:
         if getattr(self.tokenizer, "chat_template", None):
-            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
-            ids = ids if isinstance(ids, self.torch.Tensor) else ids["input_ids"]
+            with stoppable(stop):  # the folder's template: bounded by the request's time, as a server's answer is
+                text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            if not isinstance(text, str) or len(text) > MAX_PROMPT_CHARS:
+                size = f"{len(text):,} characters" if isinstance(text, str) else type(text).__name__
+                raise ValueError(f"the judge's chat template rendered {size} (at most {MAX_PROMPT_CHARS:,})")
+            # the template wrote the special tokens it wants: none are added again (as transformers does)
+            ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
         else:  # a base model: the conversation as plain text
             text = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant:"
             ids = self.tokenizer(text, return_tensors="pt")["input_ids"]
         return ids.to(self.device)
 
-    def _generate(self, body: dict) -> Reply:
-        ids = self._prompt_ids(_text_only(body["messages"]))
+    def _generate(self, body: dict, stop: threading.Event) -> Reply:
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class WhenStopped(StoppingCriteria):
+            """Generation ends at the next token once the request has timed out."""
+
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                return stop.is_set()
+
+        ids = self._prompt_ids(_text_only(body["messages"]), stop)
         temperature = float(body.get("temperature") or 0.0)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         with self.torch.no_grad():
@@ -88,7 +134,9 @@ class HFJudge:
                                       max_new_tokens=int(body.get("max_tokens") or MAX_NEW_TOKENS),
                                       do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
                                       top_p=None, top_k=None, output_scores=True, return_dict_in_generate=True,
-                                      pad_token_id=pad)
+                                      pad_token_id=pad, stopping_criteria=StoppingCriteriaList([WhenStopped()]))
+        if stop.is_set():
+            raise Stopped("stopped")
         new = out.sequences[0, ids.shape[1]:].tolist()
         special = set(self.tokenizer.all_special_ids)
         keep = [i for i, t in enumerate(new) if t not in special]
@@ -102,8 +150,21 @@ class HFJudge:
         return Reply("".join(pieces), usage, logprobs)
 
     async def complete(self, body: dict) -> Reply:
+        """The reply, generated on a worker thread. Cancelled (the judging stage's --judge-timeout or
+        --deadline), the worker is told to stop and awaited before the model is free again: it is never
+        left running, neither into the next request (the model is not shared between threads) nor past
+        the end of the run (the process would wait for it)."""
         async with self.lock:
-            return await asyncio.to_thread(self._generate, body)
+            stop = threading.Event()
+            work = asyncio.ensure_future(asyncio.to_thread(self._generate, body, stop))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                stop.set()
+                await asyncio.wait([work], timeout=STOP_GRACE_S)
+                if work.done() and not work.cancelled():
+                    work.exception()  # retrieved: Stopped is the expected end, not a log line at exit
+                raise
 
     async def close(self) -> None:
         pass

@@ -25,6 +25,29 @@ def from_response(choice: Any) -> Tokens | None:
             for t in content]
 
 
+MAX_SCORE_CHARS = 6  # an alternative longer than this (spaces aside) is no score on any scale
+
+
+def kept_tokens(tokens: Tokens | None, text: str) -> Tokens | None:
+    """What of a reply's token logprobs is kept (cached, weighed): its tokens, when they spell its text exactly,
+    each with the alternatives that could be a score (short numbers, all `weighted_scores` reads). The rest is
+    dropped: a server may put anything in a token, the API key included, and a key spread over several tokens
+    is no longer in `text` once that is redacted, so tokens that no longer spell it go (weighting needs that
+    they do anyway)."""
+    if not tokens:
+        return None
+    try:
+        if "".join(tok for tok, _ in tokens) != text:
+            return None
+        return [(tok, [(alt, float(lp)) for alt, lp in alts if _score_like(alt)]) for tok, alts in tokens]
+    except (TypeError, ValueError):  # not the shape `from_response` gives (a damaged cache entry)
+        return None
+
+
+def _score_like(alt: object) -> bool:
+    return isinstance(alt, str) and len(alt.strip()) <= MAX_SCORE_CHARS and alt.strip().isdigit()
+
+
 def _value_offset(text: str, criterion: str) -> int | None:
     """Character offset of the number a reply gives a criterion (JSON or `name: 7`), the last one."""
     matches = list(re.finditer(rf'"?{re.escape(criterion)}"?\s*[:=]\s*"?(\d)', text, re.I))

@@ -73,6 +73,18 @@ class Reply:
     logprobs: list | None = None  # compact token logprobs when asked for and sent
     batch: str | None = None  # the Batch API batch that answered, if one did
 
+    def __post_init__(self) -> None:
+        # Every answer is made safe here, whatever path it came by (a direct call, a Batch API line, a local
+        # model, the cache): this is the one type a judge answer is cached and written as, so an API key a
+        # server echoes (in the text, in a logprobs token or alternative) reaches no file from any path.
+        from vlmgrade.judges.llm.logprobs import kept_tokens
+
+        text = redact(self.text)
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "logprobs", kept_tokens(self.logprobs, text))
+        if self.batch is not None:
+            object.__setattr__(self, "batch", redact(str(self.batch)))
+
     def to_cache(self) -> dict:
         return {"raw": self.text, "usage": self.usage, **({"logprobs": self.logprobs} if self.logprobs else {}),
                 **({"batch": self.batch} if self.batch else {})}
