@@ -2,7 +2,7 @@
 picture-blind constant text, and from its own captions of rotated pictures (does it use the picture)?
 
     python bench/ladder.py [--n 400] [--splits test,test-novel] [--style short]
-                           [--models nanovlm-scenes-s1,...] [--out reports/ladder]
+                           [--models LABEL=FOLDER,...] [--out reports/ladder] [--max-new-tokens N]
 
 One `vlmgrade run --controls --judge grounded` per split (cached: a second call captions nothing), then,
 per split: each model's `grounded` with its 95% interval, the reference continuation and an oracle
@@ -47,9 +47,9 @@ def paired(a: dict[str, float], b: dict[str, float]) -> dict:
     return {"diff": res.diff, "ci": [res.ci_low, res.ci_high], "p": res.p, "n": res.n}
 
 
-def split_figures(models: list[str], data: str, n: int, out: Path) -> dict:
+def split_figures(models: list[str], data: str, n: int, out: Path, max_new_tokens: int) -> dict:
     run = vlmgrade.evaluate(models=models, data=data, limit=n, judge="grounded", rubrics=["grounded"],
-                            controls=True, out=str(out), quiet=True)
+                            controls=True, out=str(out), quiet=True, max_new_tokens=max_new_tokens)
     samples = load_samples(data, n)
     oracle = {s.id: check(oracle_listing(s), s.prefix, s.objects)[0]["grounded"] for s in samples}
     models = [m.split("=", 1)[0] if "=" in m else m for m in models]  # LABEL=SOURCE: captions carry LABEL
@@ -81,12 +81,14 @@ def main() -> None:
     parser.add_argument("--splits", default="test,test-novel")
     parser.add_argument("--models", help="comma-separated, lowest rung first (default: the shipped ladder)")
     parser.add_argument("--out", default="reports/ladder")
+    parser.add_argument("--max-new-tokens", type=int, help="default: 48 for short texts, 100 for long")
     args = parser.parse_args()
     models = args.models.split(",") if args.models else LADDERS[args.style]
     figures = {}
     for split in args.splits.split(","):
         data = f"scenes-{args.style}:{split}"
-        rows = split_figures(models, data, args.n, Path(args.out) / f"{args.style}-{split}")
+        tokens = args.max_new_tokens or (100 if args.style == "long" else 48)
+        rows = split_figures(models, data, args.n, Path(args.out) / f"{args.style}-{split}", tokens)
         figures[data] = rows
         print(f"\n{data}, n={args.n}: grounded mean [95% CI]")
         for label, r in rows.items():

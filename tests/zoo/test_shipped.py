@@ -20,7 +20,7 @@ SHIPPED = [c for c in cards() if c.kind == "nanovlm" and not c.trainable_only]
 
 def test_the_ladder_is_shipped():
     names = {c.name for c in SHIPPED}
-    assert {"nanovlm-tiny-scenes", "nanovlm-mini-scenes-quick", "nanovlm-mini-scenes",
+    assert {"nanovlm-tiny-scenes", "nanovlm-mini-scenes-quick", "nanovlm-mini-scenes-epoch2", "nanovlm-mini-scenes",
             "nanovlm-mini-scenes-long"} <= names
 
 
@@ -38,7 +38,7 @@ def test_shipped_models_are_small_fp16_and_documented(card):
     assert card.params == training["params"] and info["steps"] == training["steps"]
     assert info["final_val_loss"] == pytest.approx(training["final_val_loss"], abs=1e-4)
     assert info["config"] == f"{card.source}/train.yaml" and (folder / "train.yaml").exists()
-    assert info["data_version"] == "scenes-v2" and set(card.extra["grounded"]) >= {"test", "test-novel"}
+    assert info["data_version"] == "scenes-v2.1" and set(card.extra["grounded"]) >= {"test", "test-novel"}
     assert yaml.safe_load((folder / "train.yaml").read_text())["train"] == info["data"].split(" ")[0]
 
 
