@@ -458,7 +458,8 @@ def _loss_curve(summary: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     train = [p for p in summary["train_curve"] if p["train_loss"] is not None]
-    ax.plot([p["step"] for p in train], [p["train_loss"] for p in train], label="train (smoothed, text + auxiliary losses)")
+    ax.plot([p["step"] for p in train], [p["train_loss"] for p in train],
+            label="train (smoothed, text + auxiliary losses)")
     ax.plot([h["step"] for h in summary["history"]], [h["val_loss"] for h in summary["history"]], "o-",
             label="validation (text only)")
     ax.set_xlabel("step")
