@@ -10,8 +10,11 @@ from vlmgrade.core.errors import MostlyUnscored, UserError
 
 
 def one_line(message: str) -> str:
-    """An error is one line whatever it quotes (a path with a newline, a server's multi-line message)."""
-    return " ".join(str(message).split())
+    """An error is one line of printable text whatever it quotes (a path with a newline, a server's multi-line
+    message, a name holding an escape sequence)."""
+    from vlmgrade.core.fmt import printable
+
+    return " ".join(printable(message).split())
 
 
 def main(argv: list[str] | None = None) -> int:

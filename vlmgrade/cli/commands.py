@@ -4,12 +4,12 @@ parse, call the library, print."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import output_file, output_folder
+from vlmgrade.core.fmt import json_text, printable
 from vlmgrade.core.options import CAPTION_OPTIONS, checked, run_config
 
 
@@ -20,6 +20,7 @@ def _caption_config(args: argparse.Namespace):  # noqa: ANN202 - a core.options.
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
+    from vlmgrade.cli.runs import check_labels
     from vlmgrade.data.datasets import load_samples
     from vlmgrade.pipeline import distributed
     from vlmgrade.pipeline.cache import Cache
@@ -27,6 +28,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     from vlmgrade.zoo import resolve
 
     cfg = _caption_config(args)
+    check_labels([args.model])
     out = output_file(Path(args.out), "--out")
     resolve(args.model, args.download)  # an unknown model fails at once, before any picture is drawn or read
     samples = load_samples(args.data, args.limit)
@@ -41,9 +43,9 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if not distributed.is_main():
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w") as f:
+    with out.open("w", encoding="utf-8", errors="replace") as f:
         for c in captions:
-            f.write(json.dumps({"id": c.sample_id, "model": c.model, "text": c.text}) + "\n")
+            f.write(json_text({"id": c.sample_id, "model": c.model, "text": c.text}) + "\n")
     if not args.quiet:
         _show_captions(samples, captions)
     print(f"wrote {len(captions)} captions to {out}", file=sys.stderr)
@@ -103,7 +105,7 @@ def cmd_zoo_list(args: argparse.Namespace) -> int:
 
     rows = [c.to_dict() for c in cards()]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json_text(rows, indent=2))
         return 0
     from vlmgrade.report.terminal import print_rows
 
@@ -138,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vlmgrade.zoo.train import TrainConfig, train
 
     summary = train(TrainConfig.load(args.config), progress=not args.quiet)
-    print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+    print(json_text({k: v for k, v in summary.items() if k != "history"}))
     return 0
 
 
@@ -172,13 +174,13 @@ def cmd_rubric_check(args: argparse.Namespace) -> int:
         offline_scorer(rubric.judge.model).judge_all(rubric, {sample.id: sample}, [caption], ScoringContext())
     messages = build_messages(rubric, sample, caption, second=second)
     print(f"rubric {rubric.name} v{rubric.version} (hash {rubric.hash}): {len(rubric.criteria)} criteria, "
-          f"judge defaults {json.dumps(rubric.judge.to_dict())}")
+          f"judge defaults {json_text(rubric.judge.to_dict())}")
     for m in messages:
         content = m["content"] if isinstance(m["content"], str) else next(
             p["text"] for p in m["content"] if p["type"] == "text") + "\n[+ image attached]"
         print(f"--- {m['role']} (rendered on {sample.id})\n{content}")
     print("--- JSON schema sent as structured output")
-    print(json.dumps(json_schema(rubric), indent=2))
+    print(json_text(json_schema(rubric), indent=2))
     return 0
 
 
@@ -187,6 +189,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     done = export(args.runs, args.out, allow_mixed=args.allow_mixed)
     for note in done.notes:
-        print(f"vlmgrade: warning: {note}", file=sys.stderr)
+        print(f"vlmgrade: warning: {printable(note)}", file=sys.stderr)
     print(f"wrote {', '.join(str(f) for f in done.files)} ({done.sample_rows} sample rows)", file=sys.stderr)
     return 0

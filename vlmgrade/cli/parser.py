@@ -32,7 +32,9 @@ class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line (and exit 2), like every other error of vlmgrade."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"vlmgrade: error: {message} (`{self.prog} --help` lists the options)\n")
+        from vlmgrade.cli import one_line
+
+        self.exit(2, f"vlmgrade: error: {one_line(message)} (`{self.prog} --help` lists the options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,13 +13,31 @@ from vlmgrade.core.options import OPTIONS_BY_NAME, checked, run_config
 WEIGHTED = "; LLM scores are probability-weighted (the expectation over the judge's top-20 score tokens)"
 
 
+def check_labels(models: tuple[str, ...] | list[str]) -> None:
+    """Each --model's label (LABEL=SOURCE, or the name itself) is printable text on one line: refused at the
+    door, before anything is loaded, rather than carried into every table and report."""
+    from vlmgrade.pipeline.captioning import check_label
+    from vlmgrade.zoo import split_label
+
+    for m in models:
+        check_label(split_label(m)[0], "--model")
+
+
+def say(line: str) -> None:
+    """One line on stderr, as printable text (it may quote model, rubric and criterion names)."""
+    from vlmgrade.core.fmt import printable
+
+    print(printable(line), file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from vlmgrade.pipeline.runner import prepare, run_prepared
 
     cfg = run_config(checked({k: v for k, v in vars(args).items() if k in OPTIONS_BY_NAME}, api=False))
+    check_labels(cfg.models)
     prep = prepare(cfg, None, {})  # a mistake ends here, in one line, before anything is said or done
     if prep.judge_note and not cfg.rubrics:  # the default rubric follows the judge: say which
-        print(f"vlmgrade: {prep.judge_note}", file=sys.stderr)
+        say(f"vlmgrade: {prep.judge_note}")
     result = run_prepared(cfg, prep)
     if result is None:  # a torchrun rank other than 0: it captioned its share, rank 0 reports
         return 0
@@ -46,28 +64,27 @@ def _print_results(result) -> None:  # noqa: ANN001 - a pipeline.runner.RunResul
     s = result.stats
     print_table(result.summary.shown_rows(), title=f"judge: {result.judge}" + (WEIGHTED if s.weighted else ""))
     for p in result.summary.pairwise:
-        print(f"{p.rubric} (pairwise, each pair of models asked in both orders; strength: Bradley-Terry log "
-              f"scale): {p.n_pairs} sample-pairs, {p.n_verdicts} verdict pairs over the criteria; position bias "
-              f"{num(p.position_bias)}, inconsistent {num(p.inconsistent)}, unscored {p.unscored}", file=sys.stderr)
+        say(f"{p.rubric} (pairwise, each pair of models asked in both orders; strength: Bradley-Terry log "
+            f"scale): {p.n_pairs} sample-pairs, {p.n_verdicts} verdict pairs over the criteria; position bias "
+            f"{num(p.position_bias)}, inconsistent {num(p.inconsistent)}, unscored {p.unscored}")
     checks = result.summary.checks
     if checks:
         from vlmgrade.analysis.controls import flags
 
         print_controls(result.rows, checks)
         failed = flags(checks)
-        print(f"judge controls: {sum(c.passes for c in checks)} of {len(checks)} checks pass "
-              "(reference above shuffled / other / constant)" + (": " if failed else ""), file=sys.stderr)
+        say(f"judge controls: {sum(c.passes for c in checks)} of {len(checks)} checks pass "
+            "(reference above shuffled / other / constant)" + (": " if failed else ""))
         for line in failed:
-            print(f"vlmgrade: warning: {line}", file=sys.stderr)
+            say(f"vlmgrade: warning: {line}")
     for check in result.summary.model_checks:
-        print(("" if check.passes else "vlmgrade: warning: ") + check.line(), file=sys.stderr)
+        say(("" if check.passes else "vlmgrade: warning: ") + check.line())
     ledger = s.ledger
     if ledger.implausible_line():
-        print(f"vlmgrade: warning: {ledger.implausible_line()}", file=sys.stderr)
+        say(f"vlmgrade: warning: {ledger.implausible_line()}")
     batch = f", through the Batch API {ledger.batch_requests}" if ledger.batch_requests else ""
-    print(f"judge requests sent {ledger.requests_sent}{batch}, from cache {ledger.cache_hits}, retries "
-          f"{ledger.retries}, failed {ledger.failed_requests}; wrote {result.out} (report.md, report.html)",
-          file=sys.stderr)
+    say(f"judge requests sent {ledger.requests_sent}{batch}, from cache {ledger.cache_hits}, retries "
+        f"{ledger.retries}, failed {ledger.failed_requests}; wrote {result.out} (report.md, report.html)")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -86,9 +103,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from vlmgrade.api import leaderboard
+    from vlmgrade.report.folder import load_run
     from vlmgrade.report.tables import leaderboard_table, render
 
-    board = leaderboard(args.runs, allow_mixed=args.allow_mixed)  # the DataFrame the Python API gives
+    # judgments read now: a damaged line is one line naming it, not a quiet fall back to ranking by intervals
+    runs = [load_run(path, eager=True) for path in args.runs]
+    board = leaderboard(runs, allow_mixed=args.allow_mixed)  # the DataFrame the Python API gives
     header, body = leaderboard_table(board)
     print(render(header, body, args.format, board,
                  title="Ranks (#) come from paired tests on the samples two models share (Wilcoxon, Holm across "
@@ -96,8 +116,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                  "rank; a criterion scored on fewer than 10 samples, or on under half the best covered, is not "
                  "ranked."))
     if board.attrs["mixed"]:
-        print(f"vlmgrade: warning: ranking runs that are not comparable: {'; '.join(board.attrs['mixed'])}",
-              file=sys.stderr)
+        say(f"vlmgrade: warning: ranking runs that are not comparable: {'; '.join(board.attrs['mixed'])}")
     return 0
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from vlmgrade.core.errors import UserError
 
@@ -100,9 +102,44 @@ def _read(path: Path, what: str, parse: Callable[[str], Any], syntax_error: type
         raise UserError(f"{what} {path} is not valid {language}: {' '.join(str(e).split())}") from None
 
 
-def read_json(path: Path, what: str) -> Any:
-    """`what` names the file in messages ("run scores", "model config")."""
-    return _read(path, what, json.loads, json.JSONDecodeError, "JSON")
+def _no_surrogates(value: Any) -> Any:
+    """`value` with each lone surrogate (JSON may spell one, "\\ud800"; no file can hold one) as U+FFFD, at
+    any depth: a text read in is always one that can be written out again."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_surrogates(v) for v in value]
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how JSON text spells one (a pair is joined by json)
+
+
+def _json_loads(text: str, where: str, finite: bool) -> Any:
+    """json.loads, lone surrogates replaced; with `finite`, NaN, Infinity and numbers too large for a float
+    (1e999) are refused: vlmgrade never writes them, so a file holding one was not written by it."""
+    def refuse(token: str, why: str = "not a finite number (NaN and Infinity are not JSON)") -> NoReturn:
+        raise UserError(f"{where}: holds {token}, {why}")
+
+    def checked_float(token: str) -> float:
+        value = float(token)
+        return value if math.isfinite(value) else refuse(token)
+
+    def checked_int(token: str) -> int:  # a count beyond 10**18 is no count vlmgrade wrote (nor one a float holds)
+        return int(token) if len(token.lstrip("-")) <= 18 else refuse(token[:24] + "...", "out of range")
+
+    value = (json.loads(text, parse_constant=refuse, parse_float=checked_float, parse_int=checked_int) if finite
+             else json.loads(text))
+    return _no_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
+
+
+def read_json(path: Path, what: str, finite: bool = False) -> Any:
+    """`what` names the file in messages ("run scores", "model config"); `finite`: NaN and Infinity refused."""
+    # ValueError: besides syntax, an integer of over 4,300 digits (Python refuses to convert it)
+    return _read(path, what, lambda text: _json_loads(text, f"{what} {path}", finite), ValueError, "JSON")
 
 
 def read_yaml(path: Path, what: str) -> Any:
@@ -127,20 +164,31 @@ def read_yaml(path: Path, what: str) -> Any:
     return _read(path, what, bounded, yaml.YAMLError, "YAML")
 
 
-def jsonl_objects(path: Path, what: str) -> Iterator[tuple[str, dict]]:
-    """(where, object) for each non-blank line of a JSONL file; `where` is "path:line" for messages."""
-    lines = read_text(path, what).splitlines()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{where}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{where}: each line must be a JSON object")
-        yield where, row
+def jsonl_objects(path: Path, what: str, finite: bool = False,
+                  max_bytes: int = MAX_BYTES) -> Iterator[tuple[str, dict]]:
+    """(where, object) for each non-blank line of a JSONL file; `where` is "path:line" for messages. Read a
+    line at a time (memory: one line, not the file); lone surrogates become U+FFFD; with `finite`, NaN and
+    Infinity are refused."""
+    with open_regular(path, what, max_bytes) as f:
+        read = 0
+        for lineno, raw in enumerate(f, 1):
+            read += len(raw)
+            if read > max_bytes:  # grown since it was checked
+                raise UserError(f"{what} {path} is over {max_bytes} bytes; at most {max_bytes} are read")
+            if not raw.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode()
+            except UnicodeDecodeError as e:
+                raise UserError(f"{where}: not UTF-8 text (byte {e.start})") from None
+            try:
+                row = _json_loads(line, where, finite)
+            except ValueError as e:  # a syntax error, or an integer of over 4,300 digits
+                raise UserError(f"{where}: not valid JSON ({getattr(e, 'msg', None) or e})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{where}: each line must be a JSON object")
+            yield where, row
 
 
 def output_folder(path: Path, what: str) -> Path:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import jsonl_objects, open_regular, read_bytes
+from vlmgrade.core.fmt import describe_char, json_text, unprintable
 from vlmgrade.core.types import Sample, SceneObject
 from vlmgrade.data.scenes import layout as scenes
 
@@ -113,24 +116,54 @@ def reference_texts(name: str, limit: int | None = None) -> list[str]:
     return texts
 
 
+MAX_NAME_CHARS = 100  # of a file name made from a sample id (file systems allow 255 bytes)
+
+
 def safe_name(sample_id: str) -> str:
-    """A file name from a sample id: path separators and dots at the start cannot climb out of a folder."""
-    import hashlib
+    """A file name from a sample id: path separators and dots at the start cannot climb out of a folder, and
+    it is at most MAX_NAME_CHARS long; an id that had to change gets a hash of itself, so two ids that
+    sanitise alike get two names (`export` also makes the names it writes unique, whatever case the file
+    system folds)."""
     import re
 
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", sample_id).lstrip(".") or "sample"
-    if name != sample_id:  # two ids that sanitise alike must not share a file
-        name = f"{name[:80]}-{hashlib.sha256(sample_id.encode()).hexdigest()[:8]}"
+    if name != sample_id or len(name) > MAX_NAME_CHARS:
+        name = f"{name[:MAX_NAME_CHARS - 17]}-{_digest(sample_id)[:16]}"
     return name
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _unique_names(ids: Iterable[str]) -> dict[str, str]:
+    """{id: file name} with no two names equal, not even ignoring case (macOS and Windows fold it): a name taken
+    already (by an id that sanitised to it, or that was it) gets the id's full hash instead."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for sid in ids:
+        name = safe_name(sid)
+        if name.casefold() in taken:
+            name = f"{name[:MAX_NAME_CHARS - 66]}-{_digest(sid)}"  # the whole hash: ids differ, so do these
+        taken.add(name.casefold())
+        names[sid] = name
+    return names
 
 
 MAX_IMAGE_PIXELS = 40_000_000  # refused before decoding: a 140 KB PNG can claim 12000x12000 pixels
 MAX_IMAGE_SIDE = 1024  # kept in memory at most this big: every model and judge reads 512 px or less
 
 
+MAX_PNG_TEXT = 1 << 20  # bytes of text chunks (tEXt, zTXt, iTXt) a PNG may carry: PIL reads them whole
+MAX_PNG_CHUNKS = 100_000  # a 256 MB PNG in 8 KB chunks has 32,768
+
+
 def read_image(image_path: Path, where: str) -> Image.Image:
     """An RGB picture, refused (one line) when it is no regular file, not an image, or too many pixels
-    to decode; shrunk to MAX_IMAGE_SIDE so 10 large photos never hold gigabytes."""
+    to decode, or a PNG with more text in it than a picture needs; shrunk to MAX_IMAGE_SIDE so 10 large
+    photos never hold gigabytes."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -138,6 +171,7 @@ def read_image(image_path: Path, where: str) -> Image.Image:
     try:
         with warnings.catch_warnings(), open_regular(image_path, f"{where}: image", max_bytes=256 << 20) as f:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            _check_png(f, image_path, where)
             with Image.open(f) as im:  # the checked file itself, not the path again (it may have been swapped)
                 if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
                     raise UserError(f"{where}: image {image_path} is {im.size[0]}x{im.size[1]} pixels; at most "
@@ -147,11 +181,42 @@ def read_image(image_path: Path, where: str) -> Image.Image:
     except Image.DecompressionBombError:
         raise UserError(f"{where}: image {image_path} has too many pixels to decode (at most "
                         f"{MAX_IMAGE_PIXELS:,})") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, EOFError) as e:
         raise UserError(f"{where}: cannot read image {image_path}: {type(e).__name__}") from None
+    except (ValueError, SyntaxError, struct.error, zlib.error) as e:  # PIL's words for a damaged or hostile file
+        if "MAX_TEXT" in str(e):  # a zTXt or iTXt chunk inflating past PIL's limit, caught a megabyte in
+            raise UserError(f"{where}: image {image_path} carries a compressed PNG text chunk that inflates to over "
+                            f"{MAX_PNG_TEXT:,} bytes; refused (strip its metadata)") from None
+        raise UserError(f"{where}: cannot read image {image_path}: {' '.join(str(e).split())[:200]}") from None
     if max(image.size) > MAX_IMAGE_SIDE:
         image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
     return image
+
+
+def _check_png(f: BinaryIO, image_path: Path, where: str) -> None:
+    """Walk a PNG's chunk headers (seeking past the data, reading nothing else) and refuse one whose text chunks
+    hold more than MAX_PNG_TEXT bytes: PIL reads a text chunk whole, and inflates a compressed one, before
+    any size check of ours. Other files are left to PIL. The file is back at its start afterwards."""
+    if f.read(8) != b"\x89PNG\r\n\x1a\n":
+        f.seek(0)
+        return
+    text = 0
+    for _ in range(MAX_PNG_CHUNKS):
+        head = f.read(8)
+        if len(head) < 8:
+            break
+        length, kind = struct.unpack(">I4s", head)
+        if kind in (b"tEXt", b"zTXt", b"iTXt"):
+            text += length
+            if text > MAX_PNG_TEXT:
+                raise UserError(f"{where}: image {image_path} carries over {MAX_PNG_TEXT:,} bytes of PNG text chunks "
+                                f"({kind.decode()}); refused (strip its metadata)")
+        if kind == b"IEND":
+            break
+        f.seek(length + 4, 1)  # the data and its CRC
+    else:
+        raise UserError(f"{where}: image {image_path} has over {MAX_PNG_CHUNKS:,} PNG chunks; refused")
+    f.seek(0)
 
 
 def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
@@ -163,6 +228,10 @@ def load_manifest(path: Path, limit: int | None = None) -> list[Sample]:
         if "id" not in row or "image" not in row:
             raise UserError(f"{where}: each line needs at least 'id' and 'image'")
         sid = str(row["id"])
+        bad = unprintable(sid)
+        if bad is not None:  # an id is shown in every report and terminal line, and names a file on export
+            raise UserError(f"{where}: sample id {sid[:80]!r} holds {describe_char(bad)}; an id must be printable "
+                            "text on one line")
         if sid in seen:
             raise UserError(f"{where}: duplicate id {sid!r}")
         seen.add(sid)
@@ -197,15 +266,20 @@ def _scene_object(o: object, where: str) -> SceneObject:
 
 
 def export(name: str, out: Path, limit: int | None = None) -> Path:
-    """Write a dataset as `manifest.jsonl` plus `images/<id>.png`; returns the manifest path."""
+    """Write a dataset as `manifest.jsonl` plus `images/<id>.png` (a safe, unique name per id); returns the
+    manifest path."""
     samples = load_samples(name, limit)
+    names = _unique_names(s.id for s in samples)
     (out / "images").mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.jsonl"
     with manifest.open("w") as f:
         for s in samples:
-            rel = f"images/{safe_name(s.id)}.png"  # an id like ../../X never writes outside --out
-            s.image.save(out / rel)
+            rel = f"images/{names[s.id]}.png"  # an id like ../../X never writes outside --out
+            try:
+                s.image.save(out / rel)
+            except OSError as e:
+                raise UserError(f"cannot write {out / rel}: {e.strerror or e}") from None
             row = {"id": s.id, "image": rel, "prefix": s.prefix, "references": list(s.references),
                    "objects": [o.to_dict() for o in s.objects], **s.meta}
-            f.write(json.dumps(row) + "\n")
+            f.write(json_text(row) + "\n")
     return manifest

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,13 +54,17 @@ class Cache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        # values come back as bytes, decoded by `decode`: a row of bytes that are not UTF-8 would otherwise fail
+        # the whole SELECT it is in, inside sqlite3
+        self._db.text_factory = bytes
         # The busy timeout must be in force before the first statement: switching a new file to WAL takes
         # an exclusive lock, and without it a second process opening the same new cache fails at once.
         self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         self._set_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {r[0].decode(errors="replace") if isinstance(r[0], bytes) else r[0]
+                  for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if version not in (0, SCHEMA) or (version == 0 and tables - set(TABLES)):
             raise sqlite3.DatabaseError(f"schema {version} with tables {', '.join(sorted(tables)) or 'none'}, "
                                         f"not vlmgrade's schema {SCHEMA}")
@@ -85,7 +90,7 @@ class Cache:
     def get(self, table: str, key: str) -> dict | None:
         with self._lock:
             row = self._db.execute(f"SELECT value FROM {table} WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return decode(table, row[0]) if row else None
 
     def get_many(self, table: str, keys: list[str]) -> dict[str, dict]:
         with self._lock:
@@ -158,7 +163,9 @@ class Cache:
             chunk = keys[start:start + ROWS_PER_STATEMENT]
             marks = ",".join("?" * len(chunk))
             for k, v in self._db.execute(f"SELECT key, value FROM {table} WHERE key IN ({marks})", chunk).fetchall():
-                out[k] = json.loads(v)
+                value = decode(table, v)
+                if value is not None:  # a damaged row is a miss: asked (and paid for) again, not a failure
+                    out[k.decode() if isinstance(k, bytes) else k] = value
         return out
 
     def _insert(self, table: str, rows: list[tuple[str, str]]) -> None:
@@ -173,8 +180,9 @@ class Cache:
         for start in range(0, len(keys), ROWS_PER_STATEMENT):
             chunk = keys[start:start + ROWS_PER_STATEMENT]
             marks = ",".join("?" * len(chunk))
-            self._db.execute(f"DELETE FROM leases WHERE json_extract(value, '$.owner') = ? AND key IN ({marks})",
-                             [owner, *chunk])
+            # CASE: a damaged lease (not JSON) is skipped, where json_extract alone would fail the statement
+            self._db.execute("DELETE FROM leases WHERE CASE WHEN typeof(value) = 'text' AND json_valid(value) THEN "
+                             f"json_extract(value, '$.owner') END = ? AND key IN ({marks})", [owner, *chunk])
 
     def count(self, table: str) -> int:
         with self._lock:
@@ -183,6 +191,39 @@ class Cache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _optional(kind: type) -> Callable[[object], bool]:
+    return lambda value: value is None or isinstance(value, kind)
+
+
+# What each table's values hold at least (the fields their readers take without checking); a row without them
+# was damaged or written by something else, and is treated as absent.
+SHAPES: dict[str, dict[str, Callable[[object], bool]]] = {
+    "captions": {"text": _text},
+    "judgments": {"raw": _text, "usage": _optional(dict), "logprobs": _optional(list), "batch": _optional(str)},
+    "data_build": {"raw": _text, "usage": _optional(dict), "logprobs": _optional(list), "batch": _optional(str)},
+    "meta": {"batches": _optional(list)},
+    "leases": {"owner": _text, "expires": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)},
+}
+
+
+def decode(table: str, value: object) -> dict | None:
+    """A stored value as the dict it was, or None when it is damaged (bytes that are not UTF-8, text that is not
+    JSON, JSON that is not an object of the table's shape): the caller then treats it as a miss."""
+    try:
+        text = value.decode() if isinstance(value, bytes) else value
+        row = json.loads(text) if isinstance(text, str) else None
+    except ValueError:  # not UTF-8 (UnicodeDecodeError), not JSON, or an integer of over 4,300 digits
+        return None
+    if not isinstance(row, dict):
+        return None
+    checks = SHAPES.get(table, {})
+    return row if all(check(row.get(field)) for field, check in checks.items()) else None
 
 
 def is_locked(e: sqlite3.Error) -> bool:

@@ -46,8 +46,11 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
     actually used, images/s, tokens/s, peak memory."""
     from vlmgrade.zoo import load_captioner, split_label
 
+    label = check_label(split_label(model)[0], f"--model {model!r}")
     keys = caption_keys(model, samples, params)
-    found = {k: v["text"] for k, v in cache.get_many("captions", list(keys.values())).items()}
+    # a damaged cache row (no text) is a miss: generated again
+    found = {k: v["text"] for k, v in cache.get_many("captions", list(keys.values())).items()
+             if isinstance(v.get("text"), str)}
     distributed.barrier()  # every rank has read the same cache before any rank writes to it
     missing = [s for s in samples if keys[s.id] not in found]
     mine = distributed.shard(missing)
@@ -74,7 +77,6 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
     if distributed.world()[1] > 1:
         found.update(dict(distributed.gather(list(found.items()))))
         stats["ranks"] = distributed.world()[1]
-    label = split_label(model)[0]
     return [Caption(s.id, label, found[keys[s.id]], params) for s in samples], stats
 
 
@@ -113,18 +115,46 @@ def _throughput(captioner: Captioner) -> dict:
             "tokens": st["tokens"], "seconds": round(st["seconds"], 3), "peak_memory_mb": round(peak_mb, 1)}
 
 
-def read_captions(path: Path, samples: list[Sample]) -> list[Caption]:
-    """Captions written elsewhere (captions.jsonl: `id`, `model`, `text`), for the samples of the run's data."""
+MAX_LABEL_CHARS = 300  # a model's label is a name in every table and report, not a text
+MAX_CAPTION_ROWS = 200_000  # rows per --captions file: judged by `grounded`, 1.2 GB and 10 min (2 CPUs)
+
+
+def check_label(label: str, where: str) -> str:
+    """A model's label as every table, report and terminal line will show it: printable text of a sane length.
+    A newline, a tab, an escape sequence, a bidi override or a lone surrogate is refused in one line."""
+    from vlmgrade.core.errors import UserError
+    from vlmgrade.core.fmt import describe_char, printable, unprintable
+
+    bad = unprintable(label)
+    if bad is not None:
+        raise UserError(f"{where}: the model label {printable(label)[:80]!r} holds {describe_char(bad)}; a label must "
+                        "be printable text on one line")
+    if not label.strip() or len(label) > MAX_LABEL_CHARS:
+        raise UserError(f"{where}: a model label must be 1 to {MAX_LABEL_CHARS} characters, not {len(label)}")
+    return label
+
+
+def read_captions(path: Path, samples: list[Sample], max_rows: int | None = None) -> list[Caption]:
+    """Captions written elsewhere (captions.jsonl: `id`, `model`, `text`), for the samples of the run's data.
+    Read a line at a time, at most `max_rows` (default MAX_CAPTION_ROWS) of them: a larger file is refused in
+    one line before it is held (a million rows took 4.8 GB before one was judged)."""
     from vlmgrade.core.errors import UserError
     from vlmgrade.core.files import jsonl_objects
 
+    max_rows = MAX_CAPTION_ROWS if max_rows is None else max_rows
     known = {s.id for s in samples}
     captions, seen = [], set()
+    labels: set[str] = set()
     for where, row in jsonl_objects(path, "captions"):
+        if len(captions) >= max_rows:
+            raise UserError(f"{where}: more than {max_rows:,} captions; a run judges at most {max_rows:,} (split the "
+                            "file by model and run each part, or pass --limit with fewer samples)")
         if not all(isinstance(row.get(k), str) for k in ("id", "model", "text")):
             raise UserError(f"{where}: each line needs 'id', 'model' and 'text' (strings)")
         if row["id"] not in known:
             raise UserError(f"{where}: sample id {row['id']!r} is not in the run's data (check --data and --limit)")
+        if row["model"] not in labels:
+            labels.add(check_label(row["model"], where))
         if (row["id"], row["model"]) in seen:
             raise UserError(f"{where}: a second caption of {row['id']!r} by {row['model']!r}")
         seen.add((row["id"], row["model"]))

@@ -70,14 +70,16 @@ def plan(samples: list[Sample], captions: list[Caption], rubrics: list[Rubric], 
          judging: JudgingOptions, budget: BudgetOptions, cache: Cache, controls: frozenset[str] = frozenset(),
          context: ScoringContext | None = None) -> Plan:
     """Every job of the run; `controls` names the captions that are judge controls (no pairwise contestants);
-    `context` is what offline scorers need (default: --train-data only)."""
+    `context` is what offline scorers need (default: --train-data only). A dry run prices the plan only: the
+    offline rubrics (free, and sent nowhere) are not scored."""
     context = context or ScoringContext(train_data=judging.train_data)
     by_id = {s.id: s for s in samples}
     jobs: list[Job] = []
     offline: list[Judgment] = []
     for rubric in rubrics:
         if rubric.offline:
-            offline += offline_judgments(rubric, by_id, captions, context)
+            if not budget.dry_run:
+                offline += offline_judgments(rubric, by_id, captions, context)
         else:
             jobs += _llm_jobs(rubric, by_id, captions, spec, judging, controls)
     cached = {k: Reply.from_cache(v) for k, v in cache.get_many("judgments", [j.key for j in jobs]).items()}

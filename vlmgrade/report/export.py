@@ -14,14 +14,13 @@ run folder: they come from the run's data (`run.json`'s name), used only when it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
-from vlmgrade.core.fmt import num
+from vlmgrade.core.fmt import json_text, num
 from vlmgrade.report.tables import Contestant, Verdict, csv_text, latex_escape, latex_table
 
 if TYPE_CHECKING:
@@ -63,10 +62,11 @@ def export(paths: Sequence[str | Path], out: str | Path, allow_mixed: bool = Fal
     scores = _scores_frame(runs, labels)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "table.tex").write_text(table + "\n")
-        (folder / "samples.csv").write_text(csv_text(samples) + "\n")
-        (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records(samples)))
-        (folder / "scores.csv").write_text(csv_text(scores) + "\n")
+        texts = {"table.tex": table + "\n", "samples.csv": csv_text(samples) + "\n",
+                 "samples.jsonl": "".join(json_text(r) + "\n" for r in _records(samples)),
+                 "scores.csv": csv_text(scores) + "\n"}
+        for name, text in texts.items():  # a lone surrogate (a judge's reply may hold one) is written as '?'
+            (folder / name).write_text(text, encoding="utf-8", errors="replace")
     except OSError as e:
         raise UserError(f"cannot write --out {folder}: {e.strerror or e}") from None
     return Exported(tuple(folder / f for f in FILES), len(samples), tuple(notes))

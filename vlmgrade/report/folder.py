@@ -4,6 +4,7 @@ report.html, plots/) and reads them back (`load_run`, `list_runs`)."""
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import jsonl_objects, read_json
+from vlmgrade.core.fmt import json_text
 from vlmgrade.core.run import Run
 from vlmgrade.core.types import Caption, Judgment, Sample
 
@@ -37,9 +39,15 @@ def _versions() -> dict:
 
 
 def _jsonl(path: Path, rows: Iterable[dict]) -> None:
-    with path.open("w") as f:
+    with path.open("w", encoding="utf-8", errors="replace") as f:
         for row in rows:
-            f.write(json.dumps(row) + "\n")
+            f.write(json_text(row) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """UTF-8 whatever the text holds: a lone surrogate (from a judge's reply, a rubric) becomes '?' instead of
+    failing the write after the run was paid for."""
+    path.write_text(text, encoding="utf-8", errors="replace")
 
 
 def new_run_id() -> str:
@@ -69,32 +77,19 @@ def run_record(run_id: str, cfg: RunConfig, spec: JudgeSpec, judge_label: str, r
 
 def write_run(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Sequence[Sample], captions: Sequence[Caption],
               judgments: Sequence[Judgment], summary: Summary) -> dict:
-    """Write the run folder whole or not at all: every file goes into a hidden sibling folder first, which
-    then replaces `out` by rename, so a kill mid-write leaves the old folder (or the new one) whole, never
-    a mix that a leaderboard would read."""
-    import os
+    """Write the run folder whole or not at all (report/swap.py): a kill mid-write leaves the old folder (or
+    the new one) whole, never a mix that a leaderboard would read; one between its renames leaves the new
+    folder staged, and the next write or `vlmgrade runs` puts it in place."""
     import shutil
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.writing-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
+    from vlmgrade.report.swap import swap_in
+
+    def fill(staging: Path) -> dict:
         if (out / "batches.json").exists():  # written while the batches ran; part of this run
             shutil.copyfile(out / "batches.json", staging / "batches.json")
-        scores = _write_files(staging, run, rubrics, samples, captions, judgments, summary)
-        if out.exists():
-            old = out.parent / f".{out.name}.replaced-{os.getpid()}"
-            os.rename(out, old)
-            os.rename(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return scores
+        return _write_files(staging, run, rubrics, samples, captions, judgments, summary)
+
+    return swap_in(out, fill)
 
 
 def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Sequence[Sample],
@@ -123,13 +118,13 @@ def _write_files(out: Path, run: dict, rubrics: Sequence[Rubric], samples: Seque
         scores["corpus"] = [f.to_dict() for f in summary.corpus]
     if summary.judge_vs_metrics:
         scores["judge_vs_metrics"] = [c.to_dict() for c in summary.judge_vs_metrics]
-    (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    _write_text(out / "scores.json", json_text(scores, indent=2) + "\n")
+    _write_text(out / "run.json", json_text(run, indent=2) + "\n")
     verdicts = run_verdicts(summary, judgments)  # what both reports open with, and the figures' right panel
     figures = criterion_figures(summary.shown_rows(), verdicts)
     write_figures(out, figures)
-    (out / "report.md").write_text(report(run, summary, judgments, rubrics, samples, captions, verdicts, figures))
-    (out / "report.html").write_text(render_html(run, summary, judgments, rubrics, samples, captions, verdicts,
+    _write_text(out / "report.md", report(run, summary, judgments, rubrics, samples, captions, verdicts, figures))
+    _write_text(out / "report.html", render_html(run, summary, judgments, rubrics, samples, captions, verdicts,
                                                  figures))
     return scores
 
@@ -138,7 +133,7 @@ def write_batches(out: Path, batches: list[dict]) -> None:
     """batches.json, written as soon as a run's Batch API jobs are submitted (before any wait): a killed run
     is resumed in the same folder, and the finished folder keeps the record."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "batches.json").write_text(json.dumps(batches, indent=2) + "\n")
+    _write_text(out / "batches.json", json_text(batches, indent=2) + "\n")
 
 
 def previous_config(out: Path) -> dict | None:
@@ -155,15 +150,17 @@ def previous_config(out: Path) -> dict | None:
 RUN_FILES = ("scores.json", "judgments.jsonl", "report.html")  # what a complete run folder holds
 
 
-def load_run(path: str | Path) -> Run:
-    """A run folder (or its scores.json) as a Run; judgments and captions are read on first use."""
+def load_run(path: str | Path, eager: bool = False) -> Run:
+    """A run folder (or its scores.json) as a Run; judgments and captions are read on first use, or with
+    `eager` the judgments now, when the folder has them (so that a damaged line is said, in one line naming
+    it, by a reader that would otherwise fall back to scores.json alone)."""
     folder = Path(path)
     if not folder.exists():
         raise UserError(f"run folder not found: {folder}")
     scores_path = folder / "scores.json" if folder.is_dir() else folder
     if not scores_path.exists():
         raise UserError(f"not a run folder: {folder} (no scores.json)")
-    scores = read_json(scores_path, "run scores")
+    scores = read_json(scores_path, "run scores", finite=True)
     if not isinstance(scores, dict) or not isinstance(scores.get("rows"), list):
         raise UserError(f"{scores_path} is not a vlmgrade scores.json (no 'rows')")
     for i, row in enumerate(scores["rows"]):
@@ -171,37 +168,93 @@ def load_run(path: str | Path) -> Run:
     folder = scores_path.parent
     info_path = folder / "run.json"
     info = read_json(info_path, "run record") if info_path.exists() else {}
-    return Run(folder, scores, info if isinstance(info, dict) else {},
-               load_judgments=lambda: read_judgments(folder), load_captions=lambda: read_captions_file(folder))
+    run = Run(folder, scores, info if isinstance(info, dict) else {},
+              load_judgments=lambda: read_judgments(folder), load_captions=lambda: read_captions_file(folder))
+    if eager and (folder / "judgments.jsonl").exists():
+        _ = run.judgment_records
+    return run
+
+
+ROW_TEXT = ("model", "rubric", "criterion")
+ROW_FIGURES = ("mean", "ci_low", "ci_high", "win_rate", "win_ci_low", "win_ci_high")  # finite numbers or null
+ROW_COUNTS = ("n", "n_unscored", "n_judgments", "paired_n", "rank")  # whole numbers from 0, or null
 
 
 def _check_row(row: object, where: str) -> None:
-    """A score row as vlmgrade writes it: names are text, figures finite numbers or null (a tampered or
-    damaged file would otherwise be ranked, NaN first)."""
-    import math
-
-    if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("model", "rubric", "criterion")):
+    """A score row as vlmgrade writes it: names are text, figures finite numbers or null, counts whole
+    numbers (a tampered or damaged file would otherwise be ranked, NaN first, or fail halfway through)."""
+    if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ROW_TEXT):
         raise UserError(f"{where}: needs 'model', 'rubric' and 'criterion' as text")
-    for key in ("mean", "ci_low", "ci_high"):
-        value = row.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value)):
-            raise UserError(f"{where}: {key} must be a finite number or null, not {value!r}")
-    if not isinstance(row.get("n", 0), int) or isinstance(row.get("n"), bool):
-        raise UserError(f"{where}: n must be a whole number")
+    for key in ROW_FIGURES:
+        if row.get(key) is not None and not _number(row[key]):
+            raise UserError(f"{where}: {key} must be a finite number or null, not {row[key]!r}")
+    for key in ROW_COUNTS:
+        value = row.get(key, 0)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise UserError(f"{where}: {key} must be a whole number, not {value!r}")
+    for key in ("ci_method", "better", "baseline"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            raise UserError(f"{where}: {key} must be text, not {row[key]!r}")
+    if row.get("win_rate") is not None and not isinstance(row.get("baseline"), str):
+        raise UserError(f"{where}: a win rate needs the 'baseline' it is against")
+    scale = row.get("scale")
+    if scale is not None and not (isinstance(scale, list) and len(scale) == 2 and all(map(_number, scale))
+                                  and scale[0] < scale[1]):
+        raise UserError(f"{where}: scale must be [low, high], finite numbers with low < high, not {scale!r}")
+
+
+def _number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def read_judgments(folder: Path) -> list[Judgment]:
     path = folder / "judgments.jsonl"
     if not path.exists():
         raise UserError(f"{folder} has no judgments.jsonl")
-    out = []
-    for where, row in jsonl_objects(path, "judgments"):
+    return [judgment_of(row, where) for where, row in jsonl_objects(path, "judgments", finite=True)]
+
+
+def judgment_of(row: dict, where: str) -> Judgment:
+    """One judgments.jsonl line as a Judgment, each field checked (a damaged or hand-edited line is one line
+    naming the file and line number, not a failure deep inside a comparison)."""
+    problem = _judgment_problem(row)
+    if problem is None:
         try:
-            out.append(Judgment.from_dict(row))
+            return Judgment.from_dict(row)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise UserError(f"{where}: not a judgment ({type(e).__name__}: {e})") from None
-    return out
+            problem = f"{type(e).__name__}: {e}"
+    raise UserError(f"{where}: not a judgment: {problem}")
+
+
+def _judgment_problem(row: dict) -> str | None:
+    """What is wrong with a judgments.jsonl line, or None."""
+    for key in ("sample_id", "model", "rubric"):
+        if not isinstance(row.get(key), str):
+            return f"'{key}' must be text, not {row.get(key)!r}"
+    for key in ("scores", "plain_scores"):
+        scores = row.get(key, None if key == "plain_scores" else "missing")
+        if scores is not None and not (isinstance(scores, dict) and all(v is None or _number(v)
+                                                                          for v in scores.values())):
+            return f"'{key}' must map each criterion to a finite number or null"
+    repeat = row.get("repeat", 0)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 0:
+        return f"'repeat' must be a whole number, not {repeat!r}"
+    if not isinstance(row.get("raw", ""), str) or not isinstance(row.get("unscored_reason") or "", str):
+        return "'raw' and 'unscored_reason' must be text"
+    if not isinstance(row.get("usage") or {}, dict) or not isinstance(row.get("details") or {}, dict):
+        return "'usage' and 'details' must be objects"
+    for key, size in (("pair", 2), ("weighted", None)):
+        value = row.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)
+                                      and size in (None, len(value))):
+            return f"'{key}' must be a list of " + (f"{size} names" if size else "names")
+    return None
 
 
 def read_captions_file(folder: Path) -> list[Caption]:
@@ -234,10 +287,14 @@ class RunListing:
 
 
 def list_runs(base: Path) -> list[RunListing]:
-    """One line per run folder under `base`: every folder holding a run.json or a scores.json (hidden ones, being
-    written, are skipped)."""
+    """One line per run folder under `base`: every folder holding a run.json or a scores.json. Staging folders
+    (hidden: `.NAME.writing-PID` and the like) are never listed; one a killed write left behind is first put
+    back in place (`recover`), so the run it holds is listed under its own name."""
+    from vlmgrade.report.swap import recover_all
+
     if not base.is_dir():
         raise UserError(f"no run folders at {base}")
+    recover_all(base)
     folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
     return [_listing(f) for f in folders if (f / "run.json").exists() or (f / "scores.json").exists()]
 

@@ -1,7 +1,7 @@
 """report.md: what a run computed, formatted as Markdown. It opens with the verdicts (per criterion: which
 model is better, by how much, how sure, on what judge, and whether the judge passed its controls), then the
-tables and the figures. Every table goes through `table`, which escapes each cell, so a model name with `|`
-or a newline cannot break the report."""
+tables and the figures. Every name and text goes through `md_cell` (or `md_code` in a code span): a model
+name with `|`, a newline, `<script>` or a link cannot break the report or add to it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vlmgrade.core.fmt import interval, md_cell, num, pvalue
+from vlmgrade.core.fmt import interval, md_cell, md_code, num, pvalue
 from vlmgrade.core.types import Caption, Judgment, Sample, ScoreRow
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def verdicts_markdown(opening: Sequence[Opening], controls: bool) -> str:
     """The list a report opens with: a line per criterion, what it measures and the controls under it."""
     lines = ["## Verdicts", ""]
     for o in opening:
-        lines.append(f"- **{md_cell(o.title)}** ({md_cell(o.rubric)}, judge `{md_cell(o.judge)}`): "
+        lines.append(f"- **{md_cell(o.title)}** ({md_cell(o.rubric)}, judge {md_code(o.judge)}): "
                      f"{md_cell(o.verdict)}")
         lines += [f"  - {md_cell(o.description)}"] if o.description else []
         lines += [f"  - {'**' if warn else ''}{md_cell(note)}{'**' if warn else ''}" for note, warn in o.notes]
@@ -123,10 +123,10 @@ def figures_markdown(figures: Sequence[Figure]) -> str:
 
 
 def _header(run: dict) -> list[str]:
-    return [f"- data: `{md_cell(run['data']['name'])}` ({run['data']['version']}, {run['n_samples']} samples)",
-            f"- models: {', '.join(f'`{md_cell(m)}`' for m in run['models'])}",
-            f"- judge: `{md_cell(run['judge']['spec'])}`; rubrics: "
-            + ", ".join(f"`{md_cell(n)}` ({v['hash']})" for n, v in run["rubrics"].items()),
+    return [f"- data: {md_code(run['data']['name'])} ({md_cell(run['data']['version'])}, {run['n_samples']} samples)",
+            f"- models: {', '.join(md_code(m) for m in run['models'])}",
+            f"- judge: {md_code(run['judge']['spec'])}; rubrics: "
+            + ", ".join(f"{md_code(n)} ({md_cell(v['hash'])})" for n, v in run["rubrics"].items()),
             f"- judge requests sent: {run['requests_sent']}, from cache: {run['cache_hits']}, "
             f"retries: {run['retries']}, failed: {run['failed_requests']}",
             f"- tokens: {run['usage']['total_tokens']}, cost: ${run.get('cost_usd', 0):.4f}",

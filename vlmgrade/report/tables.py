@@ -7,7 +7,6 @@ rows.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import pandas as pd
 
 from vlmgrade.core.better import Better
 from vlmgrade.core.errors import UserError
-from vlmgrade.core.fmt import csv_cell, interval, md_cell, num, pvalue
+from vlmgrade.core.fmt import csv_cell, interval, json_text, md_cell, num, printable, pvalue
 from vlmgrade.core.types import Judgment
 
 if TYPE_CHECKING:
@@ -26,10 +25,10 @@ if TYPE_CHECKING:
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
-    """The frame's rows as plain dicts: missing values as None (pandas keeps NaN or NA), numpy numbers as
-    Python ones."""
+    """The frame's rows as plain dicts: missing values as None (pandas keeps NaN or NA; an infinite figure is
+    no figure either), numpy numbers as Python ones."""
     def plain(v: object) -> object:
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        if v is None or v is pd.NA or (isinstance(v, float) and not math.isfinite(v)):
             return None
         return v.item() if isinstance(v, np.generic) else v
 
@@ -111,7 +110,7 @@ def csv_text(frame: pd.DataFrame) -> str:
     """The frame as CSV, formula-like cells neutralised (a spreadsheet must not run a model's name)."""
     def cell(v: object) -> object:
         if isinstance(v, (list, tuple)):  # a scale or a list of references: as JSON, not as Python writes it
-            return csv_cell(json.dumps(list(v)))
+            return csv_cell(json_text(list(v)))
         return v if v is None or isinstance(v, (int, float)) else csv_cell(v)
 
     return frame.rename(columns=csv_cell).map(cell).to_csv(index=False).rstrip("\n")
@@ -124,11 +123,11 @@ def render(header: list[str], body: list[list[str]], fmt: str, frame: pd.DataFra
     if fmt == "latex":
         return latex_table([latex_escape(h) for h in header], [[latex_escape(c) for c in row] for row in body],
                            [title] if title else [])
-    if fmt == "json":
-        return json.dumps({**frame.attrs, key: records(frame)}, indent=2, default=str)
+    if fmt == "json":  # valid JSON: no NaN or Infinity, whatever a frame or its attrs hold
+        return json_text({**frame.attrs, key: records(frame)}, indent=2, default=str)
     if fmt == "csv":
         return csv_text(frame)
-    lines = ([title, ""] if title else []) + ["| " + " | ".join(map(md_cell, header)) + " |",
+    lines = ([md_cell(title), ""] if title else []) + ["| " + " | ".join(map(md_cell, header)) + " |",
                                               "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in body]
     return "\n".join(lines)
@@ -142,15 +141,15 @@ LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{"
 
 
 def latex_escape(text: object) -> str:
-    """Text safe in a LaTeX table cell: each special character as its command, in one pass (a second pass
-    would escape the backslashes the first one wrote)."""
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    """Text safe in a LaTeX table cell: one line (no control character), each special character as its
+    command, in one pass (a second pass would escape the backslashes the first one wrote)."""
+    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in printable(text))
 
 
 def latex_table(header: list[str], body: list[list[str]], comments: Sequence[str] = ()) -> str:
     """A booktabs tabular of cells that are already LaTeX (escape text with `latex_escape` first): the first
     column left-aligned, the others centred; `comments` go above it as `%` lines."""
-    lines = [f"% {' '.join(c.split())}" for c in comments] + ["% needs \\usepackage{booktabs}",
+    lines = [f"% {' '.join(printable(c).split())}" for c in comments] + ["% needs \\usepackage{booktabs}",
                                                               "\\begin{tabular}{l" + "c" * (len(header) - 1) + "}",
                                                               "\\toprule", " & ".join(header) + " \\\\", "\\midrule"]
     lines += [" & ".join(row) + " \\\\" for row in body]

@@ -4,7 +4,9 @@ Every name in them stays whole at any width: a model, criterion or control name 
 table is laid out at the console's width (the terminal's; 80, or COLUMNS, when stdout is no terminal):
 figures wrap (or fold) in their cells, names get the room they need; where even that does not fit, the
 table goes vertical (a block per model, one `name: figure` line each). Lines are soft-wrapped: one line
-at any width. Cells are plain text (no rich markup: a label with `[...]` in it is printed as it is).
+at any width. Cells are plain text (no rich markup: a label with `[...]` in it is printed as it is), and every cell and
+line is one line of printable text (`core.fmt.printable`): a model name or a caption holding a newline, an
+escape sequence or a bidi override cannot add lines, drive the terminal or reverse what is read.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from vlmgrade.analysis.stats import mean_ci
-from vlmgrade.core.fmt import interval, num
+from vlmgrade.core.fmt import interval, num, printable
 from vlmgrade.core.types import Caption, Judgment, Sample, ScoreRow
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ def _line(console: Console, text: str) -> None:
     """One line, never wrapped or cut by rich (a terminal folds it for display; a pipe gets it whole)."""
     from rich.text import Text
 
-    console.print(Text(text), soft_wrap=True)
+    console.print(Text(printable(text)), soft_wrap=True)
 
 
 def _longest_word(text: str) -> int:
@@ -71,6 +73,10 @@ def print_rows(header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequ
         _vertical(console, [(row[0], list(zip(header[1:], row[1:]))) for row in body], title=title)
 
 
+def _printable(header: Sequence[str], body: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
+    return [printable(h) for h in header], [[printable(c) for c in row] for row in body]
+
+
 def _grid(console: Console, header: Sequence[str], body: Sequence[Sequence[str]], whole: Sequence[Sequence[str]] = (),
           justify: Sequence[str] = (), title: str = "", fold: Sequence[int] = ()) -> bool:
     """Print a table whose header and strings in `whole[i]` (the names in column i) each keep one line of
@@ -80,6 +86,8 @@ def _grid(console: Console, header: Sequence[str], body: Sequence[Sequence[str]]
     from rich.table import Column, Table
     from rich.text import Text
 
+    header, body = _printable(header, body)
+    whole = [[printable(name) for name in names] for names in whole]
     columns = list(zip(header, *body)) if body else [(h,) for h in header]
     whole = list(whole) + [()] * (len(header) - len(whole))
     natural = [max(cell_len(line) for cell in cells for line in (cell.splitlines() or [""])) for cells in columns]
