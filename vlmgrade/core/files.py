@@ -91,7 +91,23 @@ def model_folder(folder: Path, what: str) -> Path:
             continue
         cap = MAX_WEIGHT_BYTES if entry.name.endswith(WEIGHT_SUFFIXES) else MAX_BYTES
         regular_file(entry, f"{what} file", cap)
+    _refuse_own_code(folder, what)
     return folder
+
+
+def _refuse_own_code(folder: Path, what: str) -> None:
+    """A folder whose configs name their own classes (`auto_map`) wants its Python run: vlmgrade never does,
+    and says so here, before transformers can ask on stdin (where a piped "y" would run it)."""
+    for entry in sorted(folder.glob("*.json")):
+        if entry.name.startswith(".") or entry.stat().st_size > MAX_BYTES:
+            continue
+        try:
+            config = json.loads(read_text(entry, f"{what} file"))
+        except (UserError, ValueError):
+            continue  # not ours to judge here: the loader reports a broken config in its own words
+        if isinstance(config, dict) and "auto_map" in config:
+            raise UserError(f"{what} folder {folder} needs its own code ({entry.name} has auto_map); vlmgrade never "
+                            "runs a model folder's code: use a model transformers supports without it")
 
 
 def _read(path: Path, what: str, parse: Callable[[str], Any], syntax_error: type[Exception], language: str) -> Any:
