@@ -24,3 +24,14 @@ def test_a_typo_at_any_level_names_the_key_the_valid_ones_and_the_closest(tmp_pa
     assert main(["rubric", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_template_typo_names_the_rubric_line_expression_and_the_fields_a_template_sees(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\ncriteria:\n  clarity: {description: d, scale: [1, 10]}\n"
+                    "prompt: |\n  Beginning: {{ sample.prefix }}\n  Text: {{ caption.txt }}\n")
+    assert main(["rubric", "check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "rubric r: template line 2, {{ caption.txt }}: 'dict object' has no attribute 'txt'" in err
+    assert "(did you mean caption.text?)" in err and "a template sees: sample.id, sample.prefix" in err

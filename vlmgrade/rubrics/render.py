@@ -67,7 +67,7 @@ def render(rubric: Rubric, sample: Sample, caption: Caption, second: Caption | N
     except RecursionError:
         raise UserError(f"rubric {rubric.name}: template recursion too deep") from None
     except UndefinedError as e:
-        raise UserError(f"rubric {rubric.name}: template uses an undefined variable: {e.message}") from None
+        raise UserError(_undefined_line(rubric, e, context)) from None
     except SecurityError as e:
         raise UserError(f"rubric {rubric.name}: template refused by the sandbox: {e}") from None
     except TemplateError as e:
@@ -77,6 +77,33 @@ def render(rubric: Rubric, sample: Sample, caption: Caption, second: Caption | N
     if sum(len(t or "") for t in rendered) > MAX_RENDERED:
         raise UserError(f"rubric {rubric.name}: the rendered prompt exceeds {MAX_RENDERED} characters")
     return rendered
+
+
+def _undefined_line(rubric: Rubric, error: Exception, context: dict) -> str:
+    """'template line 3, {{ caption.txt }}: 'dict object' has no attribute 'txt' (did you mean caption.text?);
+    a template sees: ...': where, what, and what there is to use instead."""
+    import difflib
+    import re
+
+    message = getattr(error, "message", None) or str(error)
+    found = re.search(r"attribute '([^']+)'|'([^']+)' is undefined", message)
+    wanted = next((g for g in found.groups() if g), "") if found else ""
+    fields = [f"{k}.{sub}" if isinstance(v, dict) else k for k, v in context.items()
+              for sub in (v if isinstance(v, dict) else [None])]
+    line, tb = None, error.__traceback__
+    while tb is not None:  # jinja maps a template's frames to the template's own line numbers
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    where = ""
+    if line is not None:
+        source = next((t for t in (rubric.prompt, rubric.system or "") if len(t.splitlines()) >= line), rubric.prompt)
+        text = source.splitlines()[line - 1]
+        expression = next((m for m in re.findall(r"{{.*?}}|{%.*?%}", text) if wanted and wanted in m), text.strip())
+        where = f" line {line}, {expression[:120]}:"
+    close = difflib.get_close_matches(wanted, [f.split(".")[-1] for f in fields], n=1, cutoff=0.6) if wanted else []
+    hint = f" (did you mean {next(f for f in fields if f.split('.')[-1] == close[0])}?)" if close else ""
+    return f"rubric {rubric.name}: template{where} {message}{hint}; a template sees: {', '.join(fields)}"
 
 
 def _system_text(system: Any, context: dict, fixed_key: tuple[str, str] | None) -> str | None:
