@@ -67,3 +67,39 @@ def test_a_batch_line_and_a_direct_request_carry_the_same_body(tiny_model, env, 
     assert sorted(direct, key=key) == sorted(batched, key=key)
     assert set(direct[0]) == {"model", "messages", "temperature", "max_tokens", "response_format", "logprobs",
                               "top_logprobs"}
+
+
+def test_the_batch_bar_counts_each_judgment_once(tiny_model, tmp_path, monkeypatch, judge_server):
+    """Issue 25: a finished batch was counted by its request counts and again by its answers (160/80)."""
+    import vlmgrade.pipeline.dispatch as dispatch
+    from vlmgrade.pipeline.progress import Bar
+
+    seen: list[tuple[int, int]] = []
+
+    class Recording(Bar):
+        def __init__(self, total):
+            super().__init__()
+            self.total = total
+
+        def set(self, done, **fields):
+            seen.append((done, self.total))
+
+    class Context:
+        def __init__(self, description, total, *a, **k):
+            self.bar = Recording(total)
+
+        def __enter__(self):
+            return self.bar
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(dispatch, "progress_bar", Context)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server = judge_server(reply, batch_delay=0.5)
+    args = ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--limit", "8", "--rubric",
+            "nanovlm-paper", "--judge", "openai:gpt-4o", "--judge-base-url", server.base_url, "--out",
+            str(tmp_path / "b"), "--max-new-tokens", "4", "--quiet", "--batch", "--batch-poll", "0.2"]
+    assert main(args) == 0
+    batch_bars = [(done, total) for done, total in seen if total == 8]
+    assert batch_bars and all(done <= total for done, total in batch_bars) and batch_bars[-1] == (8, 8), seen

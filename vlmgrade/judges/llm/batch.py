@@ -47,8 +47,8 @@ async def run_batches(client: Any, endpoint: str, bodies: dict[str, dict], pendi
     remaining = {b["id"]: b for b in wanted}
     while remaining:
         done_counts = await poll.once(remaining)
-        if bar is not None:
-            bar.set(len(poll.answers) + len(poll.errors) + done_counts)
+        if bar is not None:  # a batch sent by an earlier run may hold more requests than this run asks
+            bar.set(min(len(bodies), len(poll.answers) + len(poll.errors) + done_counts))
         if remaining and deadline is not None and time.monotonic() + poll_s > deadline:
             for batch_id, info in remaining.items():
                 for k in info["keys"]:
@@ -97,8 +97,9 @@ class _Poll:
         for batch_id, info in list(remaining.items()):
             batch = await self.client.batches.retrieve(batch_id)
             counts = batch.request_counts
-            done_counts += (counts.completed + counts.failed) if counts else 0
             if batch.status not in DONE_STATES:
+                # only a batch still running counts here: a finished one is counted by its answers, once
+                done_counts += (counts.completed + counts.failed) if counts else 0
                 continue
             got, failed = await _collect(self.client, batch)
             self.on_answers(got)  # stored before the batch leaves the pending list: a kill loses nothing
