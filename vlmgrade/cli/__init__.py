@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vlmgrade: {one_line(str(e))}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("vlmgrade: interrupted (finished captions and judgments are cached; rerun to resume)", file=sys.stderr)
+        if args.command == "train":  # the last checkpoint is both resumable and an evaluable model
+            print(f"vlmgrade: interrupted; the last checkpoint is in the config's out folder (a model `vlmgrade run "
+                  f"--model mine=OUT` grades); rerun `vlmgrade train {args.config}` to resume", file=sys.stderr)
+        else:
+            print("vlmgrade: interrupted (finished captions and judgments are cached; rerun to resume)",
+                  file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

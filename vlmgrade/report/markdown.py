@@ -139,8 +139,10 @@ def scores_markdown(run: dict, rows: Sequence[ScoreRow], judgments: Sequence[Jud
         ["model", "rubric", "criterion", "mean", "95% CI", "n", "unscored", "win rate vs baseline"],
         ([r.model, r.rubric, r.better.label(r.criterion), num(r.mean),
           f"{interval(r.ci_low, r.ci_high)} ({r.ci_method})", r.n, r.n_unscored, _win(r)] for r in rows))
+    from vlmgrade.analysis.controls import is_control
+
     reasons: dict[str, int] = {}
-    for j in judgments:
+    for j in (j for j in judgments if not is_control(j.model)):  # the controls' gaps are by design (empty)
         why = [j.unscored_reason] if j.unscored_reason else [f"{k}: {v}" for k, v in (j.details or {}).get(
             "unscored", {}).items()]
         for reason in why:

@@ -184,3 +184,11 @@ def test_every_position_relation_and_count_the_references_state_is_true_of_the_b
             for v in verdicts:
                 stated[v["kind"]] = stated.get(v["kind"], 0) + 1
     assert min(stated.values()) > 300, stated
+
+
+def test_text_with_no_words_is_degenerate_not_fluent_and_says_so():
+    """A step-10 model wrote '........', 'tttttttt' and replacement characters: fluency 1.0 before."""
+    for junk in ("." * 24, "t" * 30, "\ufffd" * 12, "yyyyyyyyyyTheTheThe", ":::::999999"):
+        j = judge(Sample("s", None, objects=OBJECTS), Caption("s", "m", junk))
+        assert j.scores["fluency"] == 0 and j.scores["grounded"] == 0, junk
+        assert "in no word" in j.details["notes"]["grounded"] and "fluency" not in j.details["unscored"], junk

@@ -10,12 +10,16 @@ Three signs of degenerate text, each a share of the completion (0 = none):
   thing three times over ("a red ball, a red ball and a red ball").
 - `bare`: sentences that are only nouns with no determiner, number or verb ("ball cup dog tree").
 
-`fluency` = (1 - broken) x (1 - repeated) x (1 - bare). `degenerate` names the sign past its limit (a
-quarter of the word pairs broken, a third of the sentences repeated, half of them bare), or None; the
+A fourth, `wordless`, is the share of the visible characters in no word-like token ("........",
+"tttttttt"). `fluency` = (1 - broken) x (1 - repeated) x (1 - bare) x (1 - wordless). `degenerate`
+names the sign past its limit (a quarter of the word pairs broken, a third of the sentences repeated,
+half of them bare, half the characters in no word), or None; the
 grounded judge gives a degenerate text 0 and says why. Work is one pass over the tokens.
 """
 
 from __future__ import annotations
+
+import re
 
 from vlmgrade.judges.offline.claims import COLOR_WORDS, DETERMINERS, NOUNS, SENTENCE_ENDS, SIZE_WORDS, sentences, tokens
 
@@ -32,7 +36,8 @@ VERBS = {"is", "are", "am", "was", "were", "be", "see", "sees", "can", "sit", "s
 PRONOUNS = {"i", "we", "you", "he", "she", "they", "it"}
 # limits past which a completion is degenerate: a quarter of its word pairs broken, a third of its
 # sentences (or noun phrases) repeated, half of its sentences bare nouns
-LIMITS = {"broken": 0.25, "repeated": 1 / 3, "bare": 0.5}
+LIMITS = {"broken": 0.25, "repeated": 1 / 3, "bare": 0.5, "wordless": 0.5}
+_RUN = re.compile(r"(.)\1\1")  # a character three times over: "ttttt", "....", not in English words
 
 
 FUNCTION_WORDS = VERBS | PREPOSITIONS | DETERMINERS | PRONOUNS | {"and", "or", "but", "so", "not", "very", "too"}
@@ -90,6 +95,18 @@ def measure(text: str, prefix: str = "") -> dict[str, float]:
             "bare": bare / counted if counted else 0.0}
 
 
+def wordless(text: str) -> float:
+    """Share of the text's visible characters that are not in word-like tokens: 0 for prose, 1 for
+    "........", "tttttttt" or "yyyyyTheTheThe" (a word-like token has a vowel and no character thrice in a row)."""
+    visible = sum(not c.isspace() for c in text)
+    if not visible:
+        return 0.0
+    words = sum(len(w) for w in re.findall(r"[A-Za-z]+(?:'[a-z]+)?|\b\d{1,4}\b", text)
+                if w.isdigit() or (len(w) <= 20 and re.search("[aeiouyAEIOUY]", w) and not _RUN.search(w.lower())))
+    punctuation = sum(c in ".,!?;:'\"-()" for c in text) if words else 0  # prose has some; junk is not excused by it
+    return max(0.0, 1 - (words + min(punctuation, words // 4)) / visible)
+
+
 def _echoes(sent: list[str]) -> bool:
     """The same three words three times or more in one sentence ('a red ball, a red ball, a red ball')."""
     words = [w for w in sent if w != ","]
@@ -115,14 +132,14 @@ def _bare(sent: list[str]) -> bool:
 
 def fluency(text: str, prefix: str = "") -> tuple[float | None, str | None]:
     """(fluency 0-1, the reason the text is degenerate or None); fluency None for an empty completion."""
-    if not tokens(text):
+    if not text.strip():
         return None, None
-    m = measure(text, prefix)
-    score = (1 - m["broken"]) * (1 - m["repeated"]) * (1 - m["bare"])
+    m = {**measure(text, prefix), "wordless": wordless(text)}
+    score = (1 - m["broken"]) * (1 - m["repeated"]) * (1 - m["bare"]) * (1 - m["wordless"])
     over = [k for k, limit in LIMITS.items() if m[k] > limit]
     reason = None
     if over:
         what = {"broken": "word pairs no sentence has", "repeated": "sentences or names repeated",
-                "bare": "sentences of bare nouns"}
+                "bare": "sentences of bare nouns", "wordless": "of its characters in no word"}
         reason = "degenerate text: " + ", ".join(f"{m[k]:.0%} {what[k]}" for k in over)
     return score, reason

@@ -144,10 +144,13 @@ def judge(sample: Sample, caption: Caption, rubric: Rubric | None = None) -> Jud
         return Judgment(caption.sample_id, caption.model, rubric.name, unscored(rubric),
                         unscored_reason="sample has no object annotations")
     scores, reasons, verdicts = check(caption.text, sample.prefix, sample.objects)
+    # a criterion left unscored says why; a scored one may carry a note (degenerate text scored 0, a long text cut)
+    notes = {k: v for k, v in reasons.items() if scores.get(k) is not None or k not in scores}
+    reasons = {k: v for k, v in reasons.items() if k not in notes}
     raw = "; ".join(f"{v['claim']}: {'unchecked' if v['true'] is None else 'ok' if v['true'] else 'wrong'}"
                     for v in verdicts)
     return Judgment(caption.sample_id, caption.model, rubric.name, kept(rubric, scores), raw=raw,
-                    details={"claims": verdicts, "unscored": reasons})
+                    details={"claims": verdicts, "unscored": reasons, **({"notes": notes} if notes else {})})
 
 
 @lru_cache(maxsize=1)
