@@ -33,5 +33,6 @@ def test_a_template_typo_names_the_rubric_line_expression_and_the_fields_a_templ
     assert main(["rubric", "check", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "rubric r: template line 2, {{ caption.txt }}: 'dict object' has no attribute 'txt'" in err
+    assert ("rubric r: template line 2, {{ caption.txt }} uses an undefined variable: 'dict object' has no "
+            "attribute 'txt'") in err
     assert "(did you mean caption.text?)" in err and "a template sees: sample.id, sample.prefix" in err

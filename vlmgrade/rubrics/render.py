@@ -100,10 +100,11 @@ def _undefined_line(rubric: Rubric, error: Exception, context: dict) -> str:
         source = next((t for t in (rubric.prompt, rubric.system or "") if len(t.splitlines()) >= line), rubric.prompt)
         text = source.splitlines()[line - 1]
         expression = next((m for m in re.findall(r"{{.*?}}|{%.*?%}", text) if wanted and wanted in m), text.strip())
-        where = f" line {line}, {expression[:120]}:"
+        where = f" line {line}, {expression[:120]}"
     close = difflib.get_close_matches(wanted, [f.split(".")[-1] for f in fields], n=1, cutoff=0.6) if wanted else []
     hint = f" (did you mean {next(f for f in fields if f.split('.')[-1] == close[0])}?)" if close else ""
-    return f"rubric {rubric.name}: template{where} {message}{hint}; a template sees: {', '.join(fields)}"
+    return (f"rubric {rubric.name}: template{where} uses an undefined variable: {message}{hint}; a template sees: "
+            f"{', '.join(fields)}")
 
 
 def _system_text(system: Any, context: dict, fixed_key: tuple[str, str] | None) -> str | None:
