@@ -92,7 +92,6 @@ NEGATION_BRIDGE = {"see", "find", "spot", "notice", "have", "has", "any", "a", "
 OBJECT_OF = {"of", "to", "beside", "behind", "under", "below", "beneath", "underneath", "near", "besides", "alongside",
              "atop", "upon", "on", "above", "over", "inside", "within", "with", "by", "from", "at"}
 ABSENT_WORDS = {"missing", "gone", "absent", "nowhere"}  # "the plane is missing"
-HEDGES = {"maybe", "perhaps", "probably", "possibly", "might", "could", "may"}
 CLAUSE_BREAKS = {",", "and", "but", "so", "while", "because", "then", ":"}
 VERB_FILLERS = {"is", "are", "sits", "sit", "stands", "stand", "rests", "rest", "waits", "wait", "stays", "stay",
                 "lies", "lie", "lays", "sitting", "standing", "resting", "waiting", "lying", "staying", "just",
@@ -142,7 +141,6 @@ def _noun_table() -> dict[str, str]:
 
 NOUNS = _noun_table()
 TWO_WORD = {tuple(k.split("_")) for k in NOUNS if "_" in k}
-SINGULAR = {form for form, canon in NOUNS.items() if form == canon or form in SYNONYMS and not form.endswith("s")}
 
 
 def _by_first_word(table: dict[str, str]) -> dict[str, list[tuple[tuple[str, ...], str]]]:
@@ -157,7 +155,6 @@ def _by_first_word(table: dict[str, str]) -> dict[str, list[tuple[tuple[str, ...
 
 
 RELATIONS_BY_WORD = _by_first_word(RELATION_PHRASES)
-NUMBERS_BY_WORD = _by_first_word({k: str(v) for k, v in NUMBER_WORDS.items()})
 
 
 @dataclass(frozen=True)
