@@ -38,7 +38,7 @@ def write_train_config(folder: Path, **overrides) -> Path:
     return path
 
 
-def small_model(image_tokens: str = "patches", seed: int = 0):
+def small_model(image_tokens: str = "patches", seed: int = 0, patch_embed: str = "conv"):
     """A random NanoVLM of 32x32 pictures, a 50-token vocabulary and a 32-token context, in eval mode."""
     import torch
 
@@ -47,7 +47,7 @@ def small_model(image_tokens: str = "patches", seed: int = 0):
     torch.manual_seed(seed)
     cfg = NanoVLMConfig(image_size=32, patch_size=16, stem_channels=8, encoder_width=32, encoder_heads=2,
                         decoder_layers=2, heads=2, head_size=8, vocab_size=50, max_text_len=32,
-                        image_tokens=image_tokens, dropout=0.0)
+                        image_tokens=image_tokens, dropout=0.0, patch_embed=patch_embed)
     return NanoVLM(cfg).eval()
 
 

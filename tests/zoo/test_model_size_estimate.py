@@ -70,6 +70,8 @@ def test_activations_are_estimated_too():
      "patch_colors": ["r", "g"]},
     {"stem_channels": 6, "patch_size": 8, "image_size": 64, "heads": 3, "head_size": 5, "vocab_size": 77,
      "connector_expansion": 3, "max_text_len": 9},
+    {"patch_embed": "cnn", "stem_channels": 64, "image_size": 96, "image_tokens": "patches", "patch_kinds": ["x"]},
+    {"patch_embed": "cnn", "stem_channels": 12, "patch_size": 32, "image_size": 128},
 ])
 def test_the_estimate_is_the_models_parameter_count(overrides):
     import torch
@@ -80,3 +82,14 @@ def test_the_estimate_is_the_models_parameter_count(overrides):
     with torch.device("meta"):  # counted without memory
         model = NanoVLM(cfg)
     assert estimated_params(cfg) == model.num_params()
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"patch_embed": "cnn", "patch_size": 12, "image_size": 96}, "power of 2"),
+    ({"patch_embed": "resnet"}, "patch_embed must be"),
+])
+def test_a_stem_that_cannot_be_built_is_refused(overrides, message):
+    from vlmgrade.zoo.nanovlm import NanoVLMConfig
+
+    with pytest.raises(ValueError, match=message):
+        NanoVLMConfig(**overrides)

@@ -38,8 +38,9 @@ def test_greedy_with_and_without_kv_cache_is_identical(image_tokens):
     assert any(len(seq) > 0 for seq in cached)
 
 
-def test_batched_generation_equals_one_at_a_time():
-    model = small_model()
+@pytest.mark.parametrize("patch_embed", ["conv", "cnn"])
+def test_batched_generation_equals_one_at_a_time(patch_embed):
+    model = small_model(patch_embed=patch_embed)
     img = torch.randn(4, 3, 32, 32)
     batched = model.generate(img, PROMPTS, EOS, max_new_tokens=10)
     single = [model.generate(img[i:i + 1], [p], EOS, max_new_tokens=10)[0] for i, p in enumerate(PROMPTS)]
@@ -78,8 +79,9 @@ def test_sampling_is_reproducible_by_seed_and_top_k_1_is_greedy():
     assert model.generate(img, PROMPTS, EOS, max_new_tokens=10, temperature=1.0, top_k=1, seed=9) == greedy
 
 
-def test_save_load_round_trip(tmp_path):
-    model = small_model()
+@pytest.mark.parametrize("patch_embed", ["conv", "cnn"])
+def test_save_load_round_trip(tmp_path, patch_embed):
+    model = small_model(patch_embed=patch_embed)
     img = torch.randn(4, 3, 32, 32)
     model.save_pretrained(tmp_path / "m")
     loaded = NanoVLM.from_pretrained(tmp_path / "m")

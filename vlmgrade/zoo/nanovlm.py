@@ -46,7 +46,9 @@ MAX_ACTIVATION_BYTES = 4 << 30
 class NanoVLMConfig:
     image_size: int = 224
     patch_size: int = 16
-    patch_embed: str = "conv"  # "conv": two convs, LayerNorm, ReLU, linear (the paper's text); "linear"
+    # "conv": two convs, LayerNorm, ReLU, linear (the paper's text); "linear"; "cnn": a small 3x3 CNN (see
+    # PatchEmbed), which sees shapes the paper's two patchifying convs miss at a fraction of the steps
+    patch_embed: str = "conv"
     stem_channels: int = 512  # with vocab 4096: the paper's totals and encoder share (see PRESETS)
     encoder_layers: int = 1
     encoder_width: int = 400  # the paper's "image embed dim"
@@ -77,8 +79,12 @@ class NanoVLMConfig:
                 raise ValueError(f"{name} must be a whole number from 1 to {top}, not {value!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.patch_embed not in ("conv", "linear", "cnn"):
+            raise ValueError(f"patch_embed must be 'conv', 'linear' or 'cnn', not {self.patch_embed!r}")
         if self.patch_embed == "conv" and self.patch_size % 4:
             raise ValueError("the conv patch embedding needs a patch_size divisible by 4")
+        if self.patch_embed == "cnn" and (self.patch_size < 2 or self.patch_size & (self.patch_size - 1)):
+            raise ValueError("the cnn patch embedding needs a patch_size that is a power of 2")
         if self.encoder_width % self.encoder_heads:
             raise ValueError("encoder_width must be divisible by encoder_heads")
         if self.image_tokens not in ("cls", "patches"):
@@ -107,11 +113,22 @@ def _block_params(width: int) -> int:
     return 12 * width * width + 13 * width
 
 
+def cnn_channels(cfg: NanoVLMConfig) -> list[int]:
+    """The cnn stem's widths: one stride-2 stage per halving of patch_size, the last two at stem_channels,
+    each earlier one half the next (the full-resolution stages are the costly ones)."""
+    stages = cfg.patch_size.bit_length() - 1
+    return [max(1, cfg.stem_channels >> max(0, stages - 2 - i)) for i in range(stages)]
+
+
 def estimated_params(cfg: NanoVLMConfig) -> int:
     """NanoVLM(cfg).num_params(), counted from the config alone (tests hold it equal)."""
     D, W, c, k = cfg.encoder_width, cfg.decoder_width, cfg.stem_channels, cfg.patch_size // 4
     if cfg.patch_embed == "conv":
         stem = 49 * (c // 2) + (c // 2) * c * k * k + c + 2 * c + c * D + D
+    elif cfg.patch_embed == "cnn":
+        widths = cnn_channels(cfg)
+        convs = [(a, b) for a, b in zip([3, *widths], widths)] + [(c, c)]
+        stem = sum(9 * a * b + b for a, b in convs) + 2 * c + c * D + D
     else:
         stem = 3 * cfg.patch_size**2 * D + D
     encoder = stem + D + (cfg.n_patches + 1) * D + cfg.encoder_layers * _block_params(D) + 2 * D
@@ -129,7 +146,12 @@ def estimated_activations(cfg: NanoVLMConfig) -> int:
     encoder or decoder block with its attention scores, the logits) plus the decoder's key-value cache."""
     S, c, D, W = cfg.image_size, cfg.stem_channels, cfg.encoder_width, cfg.decoder_width
     Te, Td = cfg.n_patches + 1, cfg.n_image_tokens + cfg.max_text_len
-    stem = (c // 2) * (S // 4) ** 2 + c * cfg.n_patches if cfg.patch_embed == "conv" else 3 * S * S + Te * D
+    if cfg.patch_embed == "conv":
+        stem = (c // 2) * (S // 4) ** 2 + c * cfg.n_patches
+    elif cfg.patch_embed == "cnn":
+        stem = cnn_channels(cfg)[0] * (S // 2) ** 2 + 3 * S * S
+    else:
+        stem = 3 * S * S + Te * D
     stages = (stem, 8 * Te * D + cfg.encoder_heads * Te * Te, 8 * Td * W + cfg.heads * Td * Td, Td * cfg.vocab_size)
     return max(stages) + 2 * cfg.decoder_layers * Td * W
 
@@ -206,12 +228,22 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """Image -> patch vectors. 'conv': conv(k4,s4) ReLU conv(k=p/4) LayerNorm ReLU linear, per the paper's text."""
+    """Image -> patch vectors. 'conv': conv(k4,s4) ReLU conv(k=p/4) LayerNorm ReLU linear, per the paper's text.
+    'cnn': 3x3 convs with stride 2 until one cell per patch, ReLU after each, one residual 3x3 conv at the patch
+    grid, then LayerNorm ReLU linear. Its cells see about 2 patches across (the paper's stem sees exactly one
+    patch through two layers), which is what tells a bus from a plane in a 16-pixel patch."""
 
     def __init__(self, cfg: NanoVLMConfig) -> None:
         super().__init__()
         self.kind = cfg.patch_embed
-        if self.kind == "conv":
+        if self.kind == "cnn":
+            widths = cnn_channels(cfg)
+            self.stages = nn.ModuleList(nn.Conv2d(a, b, kernel_size=3, stride=2, padding=1)
+                                        for a, b in zip([3, *widths], widths))
+            self.mix = nn.Conv2d(widths[-1], widths[-1], kernel_size=3, padding=1)
+            self.norm = nn.LayerNorm(widths[-1])
+            self.linear = nn.Linear(widths[-1], cfg.encoder_width)
+        elif self.kind == "conv":
             c = cfg.stem_channels
             self.conv1 = nn.Conv2d(3, c // 2, kernel_size=4, stride=4)
             self.conv2 = nn.Conv2d(c // 2, c, kernel_size=cfg.patch_size // 4, stride=cfg.patch_size // 4)
@@ -222,6 +254,13 @@ class PatchEmbed(nn.Module):
             self.patch = cfg.patch_size
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:  # img: (B, 3, H, W) in [-1, 1]
+        if self.kind == "cnn":
+            x = img
+            for conv in self.stages:
+                x = F.relu(conv(x))  # halves H and W
+            x = x + F.relu(self.mix(x))  # (B, c, H/p, W/p)
+            x = F.relu(self.norm(x.flatten(2).transpose(1, 2)))  # (B, N, c)
+            return self.linear(x)  # (B, N, D)
         if self.kind == "conv":
             x = self.conv2(F.relu(self.conv1(img)))  # (B, c, H/p, W/p)
             x = F.relu(self.norm(x.flatten(2).transpose(1, 2)))  # (B, N, c)
