@@ -83,6 +83,9 @@ def test_share_intervals_cover_93_to_97_percent_or_say_where_they_cannot():
         else:
             assert 0.93 <= coverage <= 0.97, (cell, coverage)
     assert wilson_ci([1.0] * 3).ci_low < 0.5  # three yeses are no certainty
+    for n in range(1, 200):  # the interval holds its mean exactly at 0 and 1, with no rounding past it
+        none, every = wilson_ci([0.0] * n), wilson_ci([1.0] * n)
+        assert none.ci_low == 0.0 == none.mean and every.ci_high == 1.0 == every.mean
 
 
 def test_the_ranker_separates_models_of_equal_quality_at_most_5_percent_of_the_time():

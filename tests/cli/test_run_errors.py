@@ -79,6 +79,8 @@ def test_unknown_names_exit_2(tiny_model, env, capsys):
     url = "http://127.0.0.1:9/v1"
     one_line_exit_2(capsys, run_args(tiny_model, url, env / "o", "--rubric", "nope"), "unknown rubric 'nope'")
     one_line_exit_2(capsys, run_args("nope-model", url, env / "o"), "unknown model 'nope-model'")
+    one_line_exit_2(capsys, run_args("a/b/c", url, env / "o"), "unknown model 'a/b/c'")  # not a hub id either
+    one_line_exit_2(capsys, run_args(f"my/label={tiny_model}", url, env / "o"), "cannot contain '/'")
     one_line_exit_2(capsys, run_args(tiny_model, url, env / "o", "--judge", "claude:x"), "unknown judge")
     one_line_exit_2(capsys, ["run", "--model", str(tiny_model), "--data", "scenes-short:test", "--judge", "grounded",
                              "--rubric", "nanovlm-paper", "--quiet"], "needs an LLM judge")

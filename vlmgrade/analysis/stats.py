@@ -46,7 +46,8 @@ def wilson_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     centre = (share + z * z / (2 * n)) / (1 + z * z / n)
     half = z * float(np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))) / (1 + z * z / n)
-    return Estimate(share, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
+    # at a share of 0 or 1 the bound equals the share exactly; rounding (5.55e-17) must not put it past the mean
+    return Estimate(share, min(share, max(0.0, centre - half)), max(share, min(1.0, centre + half)), n, "wilson")
 
 
 def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, seed: int = 0,

@@ -158,7 +158,16 @@ def resolve(name: str, download: bool = False) -> tuple[str, Path | str]:
         raise UserError(f"--model {name}: expected a model folder, got a file")
     if "/" in name and not name.startswith((".", "/")):
         from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
 
+        try:
+            validate_repo_id(name)
+        except HFValidationError:
+            # a label holds no "/" (a folder path may hold "="): "my/run=zoo-model" is read as one name
+            hint = "; a LABEL in LABEL=SOURCE cannot contain '/'" if "=" in name else ""
+            raise UserError(f"unknown model {name!r}: not a zoo card, a model folder, or a hub id "
+                            f"(owner/name){hint}") from None
         cached = try_to_load_from_cache(name, "config.json")
         if not isinstance(cached, str) and download:
             from huggingface_hub import hf_hub_download
