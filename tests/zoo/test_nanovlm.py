@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tests.helpers import EOS, small_model
-from vlmgrade.zoo.nanovlm import PRESETS, NanoVLM, image_to_tensor, preset
+from vlmgrade.zoo.nanovlm import PRESETS, WEIGHTS_NAME, NanoVLM, image_to_tensor, preset
 
 PROMPTS = [[2, 5, 7, 9], [2], [2, 11, 3], [2, 4, 4, 4, 4, 8]]
 
@@ -93,6 +93,9 @@ def test_save_load_round_trip(tmp_path, patch_embed):
     model.save_pretrained(tmp_path / "half", dtype=torch.float16)
     half, full = ((tmp_path / d / "model.safetensors").stat().st_size for d in ("half", "m"))
     assert half < 0.6 * full
+    # readable as the umask allows, like config.json beside it (safetensors' save_file made it 0600)
+    weights_mode, config_mode = ((tmp_path / "m" / f).stat().st_mode & 0o777 for f in (WEIGHTS_NAME, "config.json"))
+    assert weights_mode == config_mode
 
 
 def test_image_to_tensor_resizes_and_scales():

@@ -443,11 +443,13 @@ class NanoVLM(nn.Module):
 
     def save_pretrained(self, folder: str | Path, tokenizer: TextTokenizer | None = None,
                         dtype: torch.dtype | None = None, extra: dict | None = None) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file(self.saved_state(dtype), str(folder / WEIGHTS_NAME))
+        # bytes written by Python, not safetensors' save_file: that one creates the file 0600, unreadable to
+        # the colleagues a trained model is shared with; this one follows the umask like every other file
+        (folder / WEIGHTS_NAME).write_bytes(save(self.saved_state(dtype)))
         config = {"kind": "nanovlm", **asdict(self.config), **(extra or {})}
         (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         if tokenizer is not None:
