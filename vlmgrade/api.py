@@ -44,6 +44,12 @@ def _models(models: Sequence[str] | Mapping[str, Any] | str) -> tuple[list[str],
     if not isinstance(models, (Mapping, Sequence)):
         raise UserError(f"models must be a name, a list of names, or a dict of labels, not {models!r}")
     if isinstance(models, Mapping):
+        from vlmgrade.pipeline.captioning import check_label
+
+        for label in models:  # the same door as --model LABEL=SOURCE: every table and report shows the label
+            if not isinstance(label, str):
+                raise UserError(f"models: a label must be text, not {type(label).__name__} {label!r}")
+            check_label(label, "models")
         named = [f"{label}={value}" for label, value in models.items() if isinstance(value, (str, Path))]
         objects = {label: value for label, value in models.items() if not isinstance(value, (str, Path))}
         for label, value in objects.items():

@@ -109,6 +109,13 @@ def test_the_api_raises_the_same_user_error(given, named, tmp_path, monkeypatch,
     assert named in str(raised.value)
 
 
+@pytest.mark.parametrize(("label", "named"), [("two\nlines", "a control character"), ("", "1 to"), (7, "must be text")])
+def test_a_bad_label_in_a_models_dict_is_refused_at_the_door(label, named, tmp_path):
+    """evaluate(models={label: ...}) checks its labels as --model LABEL=SOURCE does, before any model loads."""
+    with pytest.raises(vlmgrade.UserError, match=named):
+        vlmgrade.evaluate(models={label: "nanovlm-tiny-scenes"}, limit=2, judge="grounded", out=str(tmp_path / "o"))
+
+
 BAD_TRAINING_VALUES = ["batch_size: 0", "lr: abc", "lr: .nan", "epochs: -1", "seed: -3", "aux_weight: true"]
 
 
