@@ -40,3 +40,18 @@ def test_a_folder_that_wants_its_own_code_is_refused_even_with_yes_on_stdin(tmp_
     assert len(errors) == 1 and "needs its own code" in errors[0] and "auto_map" in errors[0], done.stderr
     assert "Traceback" not in done.stderr
     assert not mark.exists()
+
+
+def test_a_judge_folder_with_its_own_code_is_refused_before_any_model_is_loaded(tmp_path, monkeypatch, capsys):
+    import vlmgrade.zoo
+    from vlmgrade.cli import main
+
+    folder, _ = evil_folder(tmp_path)
+
+    def no_captioning(*args, **kwargs):
+        raise AssertionError("a model was loaded to caption before the judge folder was checked")
+
+    monkeypatch.setattr(vlmgrade.zoo, "load_captioner", no_captioning)
+    assert main(["run", "--model", "nanovlm-tiny-scenes", "--judge", f"hf:{folder}", "--rubric", "nanovlm-paper",
+                 "--data", "scenes-short:test", "--limit", "1", "--quiet", "--out", str(tmp_path / "out")]) == 2
+    assert "needs its own code" in capsys.readouterr().err

@@ -64,6 +64,9 @@ def _check_local_model(model: str) -> None:
     if model.startswith((".", "/", "~")) or Path(model).expanduser().exists():
         if not Path(model).expanduser().is_dir():
             raise UserError(f"judge model folder not found: {model}")
+        from vlmgrade.core.files import model_folder
+
+        model_folder(Path(model).expanduser(), "judge model")  # its own code (auto_map) is refused before captioning
         return
     from huggingface_hub import try_to_load_from_cache
 
