@@ -197,3 +197,13 @@ def test_a_bar_drawn_from_the_event_loop_shows_counts_while_running_without_a_re
     threads, seen = asyncio.run(go())
     assert "_RefreshThread" not in threads
     assert "5/10" in seen[4] and "5/10" not in seen[3] and "10/10" in seen[9]
+
+
+def test_run_json_keys_generation_by_label_with_its_source(tiny_model, tmp_path):
+    from vlmgrade.cli import main
+
+    assert main(["run", "--model", f"mine={tiny_model}", "--data", "scenes-short:test", "--limit", "2", "--judge",
+                 "grounded", "--quiet", "--out", str(tmp_path / "o")]) == 0
+    run = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert run["models"] == ["mine"] and list(run["generation"]) == ["mine"]
+    assert run["generation"]["mine"]["source"] == str(tiny_model) and run["generation"]["mine"]["generated"] == 2

@@ -144,12 +144,14 @@ def caption_all(cfg: RunConfig, prep: Prepared, captioners: dict,
     """Every model's captions (and the controls'); None on a torchrun rank other than 0."""
     from vlmgrade.pipeline import distributed
     from vlmgrade.pipeline.captioning import caption_stage
+    from vlmgrade.zoo import split_label
 
     device = distributed.setup(cfg.engine.device)
     captions, generation = list(prep.given), {}
     for m in dict.fromkeys(cfg.models):
-        made, generation[m] = caption_stage(m, prep.samples, cfg.generation, cfg.engine, device, cache,
-                                            cfg.output.progress)
+        made, stats = caption_stage(m, prep.samples, cfg.generation, cfg.engine, device, cache, cfg.output.progress)
+        label, source = split_label(m)  # keyed by the label every table shows, the source beside it
+        generation[label] = stats if label == source else {"source": source, **stats}
         captions += made
     for label, captioner in captioners.items():
         captions += [Caption(c.sample_id, label, c.text, cfg.generation)
