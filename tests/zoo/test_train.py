@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.helpers import child_env, write_train_config
 from vlmgrade.core.errors import UserError
@@ -105,3 +106,24 @@ def test_a_stopped_training_is_an_evaluable_model_at_every_checkpoint(tmp_path):
                  "--limit", "3", "--judge", "grounded", "--out", str(tmp_path / "r"), "--quiet"]) == 0
     rows = json.loads((tmp_path / "r" / "scores.json").read_text())["rows"]
     assert {r["model"] for r in rows} == {"mine"} and all(r["n"] + r["n_unscored"] == 3 for r in rows)
+
+
+def test_a_list_of_kept_steps_keeps_those_models_exactly_as_the_run_made_them(tmp_path):
+    """keep_checkpoints: [3, 6] keeps the models of steps 3 and 6 only, bit for bit the ones a run that keeps
+    every step has there: where checkpoints fall does not change the training (a shipped rung reproduces)."""
+    from safetensors.torch import load_file
+
+    every = tmp_path / "every"
+    listed = tmp_path / "listed"
+    every.mkdir()
+    listed.mkdir()
+    train(TrainConfig.load(write_train_config(every, checkpoint_every=1, keep_checkpoints=True)), progress=False)
+    train(TrainConfig.load(write_train_config(listed, checkpoint_every=100, keep_checkpoints=[3, 6])), progress=False)
+    kept = listed / "model" / "steps"
+    assert sorted(p.name for p in kept.iterdir()) == ["step-000003", "step-000006"]
+    for step in ("step-000003", "step-000006"):
+        a, b = (load_file(str(root / "model" / "steps" / step / "model.safetensors")) for root in (every, listed))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert json.loads((kept / step / "training.json").read_text())["steps"] == int(step[5:])
+    final = [load_file(str(root / "model" / "model.safetensors")) for root in (every, listed)]
+    assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])

@@ -52,7 +52,9 @@ class TrainConfig:
     patch_aux_weight: float = 0.0  # weight of the per-patch kind and colour losses (needs boxes); 0 disables it
     tokenizer_vocab: int = 512
     checkpoint_every: int = 500
-    keep_checkpoints: bool = False  # also keep each checkpoint's model as <out>/steps/step-NNNNNN (a ladder)
+    # true: also keep each checkpoint's model as <out>/steps/step-NNNNNN (a ladder); a list of steps keeps
+    # those steps only, each one a checkpoint whatever checkpoint_every says (a shipped ladder's rungs)
+    keep_checkpoints: bool | list[int] = False
     save_dtype: str = "float32"
     seed: int = 0
     device: str = "auto"
@@ -87,6 +89,15 @@ _VALUE_CHECKS = {"train_size": positive, "val_size": nonnegative, "epochs": posi
 
 
 def _check_values(raw: dict, where: str) -> None:
+    keep = raw.get("keep_checkpoints")
+    if keep is not None and not isinstance(keep, bool):
+        try:
+            if not isinstance(keep, list) or not keep:
+                raise ValueError(f"must be true, false or a list of steps, got {keep!r}")
+            for step in keep:
+                positive(step)
+        except (TypeError, ValueError) as e:
+            raise UserError(f"{where}: keep_checkpoints {e}") from None
     for key, check in _VALUE_CHECKS.items():
         if raw.get(key) is None:
             continue
@@ -367,7 +378,7 @@ def _epoch(run: _Run) -> None:
         _step(run, shard[b * cfg.batch_size:(b + 1) * cfg.batch_size])
         if run.plain_log and time.time() - run.last_log > 60:
             _log_plain(run)
-        if run.main and run.step % cfg.checkpoint_every == 0:
+        if run.main and (run.step % cfg.checkpoint_every == 0 or _kept(cfg, run.step)):
             _checkpoint(run)
     if run.step % run.per_epoch == 0 or run.step >= run.total:
         _validate(run)
@@ -417,8 +428,13 @@ def _checkpoint(run: _Run) -> None:
     # the output folder is an evaluable model at every checkpoint, so a stopped training can be graded
     out = run.ckpt.parent
     _save_model(run, out, complete=False)
-    if run.cfg.keep_checkpoints:
+    if run.cfg.keep_checkpoints is True or _kept(run.cfg, run.step):
         _save_model(run, out / "steps" / f"step-{run.step:06d}", complete=False)
+
+
+def _kept(cfg: TrainConfig, step: int) -> bool:
+    """Whether `step` is one of the steps a list in keep_checkpoints names."""
+    return isinstance(cfg.keep_checkpoints, list) and step in cfg.keep_checkpoints
 
 
 def _summary(run: _Run, complete: bool) -> dict:
