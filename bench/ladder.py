@@ -22,7 +22,8 @@ from vlmgrade.analysis.stats import mean_ci, paired_difference
 from vlmgrade.data.datasets import load_samples
 from vlmgrade.judges.offline.grounded import check
 
-LADDERS = {"short": ["nanovlm-scenes-s1", "nanovlm-scenes-s2", "nanovlm-scenes-s3", "nanovlm-mini-scenes"],
+LADDERS = {"short": ["nanovlm-cnn-scenes-step1900", "nanovlm-cnn-scenes-step2800", "nanovlm-cnn-scenes-step4200",
+                     "nanovlm-cnn-wide-scenes"],
            "long": ["nanovlm-mini-scenes-long"]}
 
 
