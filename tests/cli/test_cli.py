@@ -18,6 +18,15 @@ def test_zoo_list_json_has_the_paper_presets_and_the_shipped_model():
     assert 21e6 <= cards["nanovlm-large"]["params"] <= 29e6
     assert cards["nanovlm-mini-scenes"]["kind"] == "nanovlm"
     assert all({"name", "kind", "params", "source"} <= set(c) for c in cards.values())
+    names = list(cards)
+    assert names == sorted(names)  # by name: a family's base name before its checkpoints
+
+
+def test_zoo_alone_lists_the_cards(capsys):
+    from vlmgrade.cli import main
+
+    assert main(["zoo"]) == 0
+    assert "nanovlm-cnn-wide-scenes" in capsys.readouterr().out
 
 
 def test_caption_writes_completions_without_the_prefix(tiny_model, tmp_path):

@@ -117,7 +117,8 @@ def test_a_bad_label_in_a_models_dict_is_refused_at_the_door(label, named, tmp_p
 
 
 BAD_TRAINING_VALUES = ["batch_size: 0", "lr: abc", "lr: .nan", "epochs: -1", "seed: -3", "aux_weight: true",
-                       "keep_checkpoints: [0]", "keep_checkpoints: yes please", "keep_checkpoints: []"]
+                       "keep_checkpoints: [0]", "keep_checkpoints: yes please", "keep_checkpoints: []",
+                       "max_steps: 20\nkeep_checkpoints: [25]"]
 
 
 @pytest.mark.parametrize("value", BAD_TRAINING_VALUES)

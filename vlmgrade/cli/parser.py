@@ -158,7 +158,9 @@ def _data(sub: argparse._SubParsersAction) -> None:
 
 
 def _zoo(sub: argparse._SubParsersAction) -> None:
-    zoo = sub.add_parser("zoo", help="model cards").add_subparsers(dest="zoo_command", required=True)
+    top = sub.add_parser("zoo", help="model cards (`vlmgrade zoo` alone lists them)")
+    top.set_defaults(func=commands.cmd_zoo_list, json=False)
+    zoo = top.add_subparsers(dest="zoo_command")
     p = zoo.add_parser("list", help="list every card with name, kind, params and source")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=commands.cmd_zoo_list)

@@ -48,7 +48,7 @@ def cards() -> list[Card]:
         out.append(Card(name=raw["name"], kind=raw["kind"], source=str(raw["source"]), params=int(raw["params"]),
                         description=str(raw.get("description", "")).strip(),
                         extra={k: v for k, v in raw.items() if k not in known}))
-    return out
+    return sorted(out, key=lambda c: c.name)  # by name: "git-base" before "git-base-coco" (file names sort otherwise)
 
 
 def nanovlm_config(card: Card) -> NanoVLMConfig:

@@ -91,13 +91,14 @@ _VALUE_CHECKS = {"train_size": positive, "val_size": nonnegative, "epochs": posi
 def _check_values(raw: dict, where: str) -> None:
     keep = raw.get("keep_checkpoints")
     if keep is not None and not isinstance(keep, bool):
-        try:
-            if not isinstance(keep, list) or not keep:
-                raise ValueError(f"must be true, false or a list of steps, got {keep!r}")
-            for step in keep:
+        if not isinstance(keep, list) or not keep:
+            raise UserError(f"{where}: keep_checkpoints must be true, false or a non-empty list of steps, got {keep!r}")
+        for step in keep:
+            try:
                 positive(step)
-        except (TypeError, ValueError) as e:
-            raise UserError(f"{where}: keep_checkpoints {e}") from None
+            except (TypeError, ValueError) as e:
+                raise UserError(f"{where}: keep_checkpoints: each step {e}") from None
+        _check_kept_steps(keep, raw.get("max_steps") if isinstance(raw.get("max_steps"), int) else None, where)
     for key, check in _VALUE_CHECKS.items():
         if raw.get(key) is None:
             continue
@@ -105,6 +106,13 @@ def _check_values(raw: dict, where: str) -> None:
             check(raw[key])
         except (TypeError, ValueError) as e:
             raise UserError(f"{where}: {key} {e}") from None
+
+
+def _check_kept_steps(keep: list[int], last: int | None, where: str, what: str = "max_steps") -> None:
+    """A kept step the run never reaches would be missing without a word: refused."""
+    past = sorted(step for step in keep if last is not None and step > last)
+    if past:
+        raise UserError(f"{where}: keep_checkpoints asks for step {past[0]}, past {what} ({last})")
 
 
 @dataclass
@@ -352,6 +360,8 @@ def _start(cfg: TrainConfig, rank: int, world: int, device: torch.device, ckpt: 
 
     per_epoch = max(1, len(train_set.tokens) // (cfg.batch_size * world))
     total = min(cfg.max_steps or per_epoch * cfg.epochs, per_epoch * cfg.epochs)
+    if isinstance(cfg.keep_checkpoints, list):  # epochs x data may end the run before max_steps would
+        _check_kept_steps(cfg.keep_checkpoints, total, "training config", "the run's last step (epochs x data)")
     main = rank == 0
     bar = start_bar("train", total, enabled=progress and main, done=step, fields=("loss",))
     run = _Run(cfg, model, net, opt, tok, train_set, val_set, device, ckpt, rank, world, per_epoch, total, bar,

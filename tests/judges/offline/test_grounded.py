@@ -140,6 +140,14 @@ def test_fluency_is_reported_beside_grounded_not_inside_it():
     assert 0 < s["fluency"] <= 1
 
 
+def test_a_stuttered_word_costs_fluency_and_english_doublings_do_not():
+    from vlmgrade.judges.offline.fluency import fluency
+
+    assert fluency("The red dog is right right of the yellow plane.")[0] < 1  # a model wrote this
+    assert fluency("The red dog is right of the yellow plane.")[0] == 1
+    assert fluency("It is very very big, so so red.")[0] == 1
+
+
 def test_a_caption_past_the_word_limit_is_judged_on_its_first_part_and_says_so():
     from vlmgrade.judges.offline.grounded import MAX_WORDS
 

@@ -3,8 +3,8 @@ degenerate text a caption could game a claim count with?
 
 Three signs of degenerate text, each a share of the completion (0 = none):
 - `broken`: of the word pairs whose first word constrains the second (an article, a colour, a number,
-  "I", a preposition) or that needs a subject ("see"), the share no English sentence has: "the is",
-  "red the", "I ball", "two black.", "on is", "today see";
+  "I", a preposition), that needs a subject ("see") or that is one word twice, the share no English
+  sentence has: "the is", "red the", "I ball", "two black.", "on is", "today see", "right right";
   shuffled words ("ball the red on sits") break about half of them, true text in any phrasing next to none.
 - `repeated`: sentences said before (in the completion or its prefix), and sentences that name the same
   thing three times over ("a red ball, a red ball and a red ball").
@@ -45,6 +45,7 @@ CLOSE = SENTENCE_ENDS | {",", "!", "?"}
 
 
 SUBJECTS = {"i", "we", "you", "they"}
+DOUBLINGS = {"very", "really", "so", "far", "ha", "that", "had", "is", "bye", "no", "yes", "more", "round", "on"}
 PREDICATIVE = {"is", "are", "very", "so", "and", "looks", "look", "too", "really", "quite", "all", "both", ",", "or",
                "seems", "seem", "of", "bright", "dark", "light", "'s", "painted", "coloured", "colored", "in",
                "not", "but"}
@@ -54,6 +55,8 @@ def _broken(before: str, a: str, b: str) -> bool | None:
     """Whether the word b may follow a (before a: `before`): None when neither constrains the other (most
     pairs), else True for a pair no English sentence has. Only words that constrain their neighbours are
     asked, so shuffled text breaks about half of these pairs and true text, in any phrasing, next to none."""
+    if a == b and a.isalpha():  # "right right of", "the the": a stutter, save the doublings English has
+        return a not in DOUBLINGS
     if b == "see":  # "see" needs a subject or a modal before it
         return a not in SUBJECTS and a not in {"can", "could", "to", "will", "not", "also", "and", "do", "don't",
                                                 "can't", "we'll", "i'll", "you'll", "must", "may", "might", "then",
