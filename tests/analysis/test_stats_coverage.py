@@ -104,3 +104,13 @@ def test_the_ranker_separates_models_of_equal_quality_at_most_5_percent_of_the_t
         separated += rows[0]["rank"] != rows[1]["rank"]
     print(f"false separations {separated / RUNS:.3f}")
     assert separated / RUNS <= 0.05
+
+
+def test_a_paired_interval_stays_inside_the_scale_it_compares():
+    """Differences of 0-1 scores lie in [-1, 1]; a t interval on 8 samples reached 1.058 before."""
+    from vlmgrade.analysis.stats import paired_difference
+
+    a, b = [1, 1, 1, 0, 1, 1, 0, 1], [0, 0, 0, 0, 1, 0, 0, 0]
+    assert paired_difference(a, b).ci_high > 1  # the unbounded t interval
+    bounded = paired_difference(a, b, span=1.0)
+    assert bounded.ci_high == 1.0 and bounded.ci_low == paired_difference(a, b).ci_low

@@ -18,11 +18,19 @@ from vlmgrade.core.run import Run
 from vlmgrade.core.types import Judgment
 
 
+def _span(scale: object) -> float | None:
+    """hi - lo of a row's [lo, hi] scale, None when the row has none (pairwise shares, older runs)."""
+    if isinstance(scale, (list, tuple)) and len(scale) == 2 and all(isinstance(x, (int, float)) for x in scale):
+        return float(scale[1]) - float(scale[0])
+    return None
+
+
 def paired_rows(rows_a: Sequence[dict], judgments_a: Sequence[Judgment], model_a: str, rows_b: Sequence[dict],
                 judgments_b: Sequence[Judgment], model_b: str) -> list[dict]:
     """Per criterion both models have: {rubric, criterion, model_a, model_b, n, diff (a - b), ci_low, ci_high,
     p, p_holm, better}; Holm within each rubric."""
     criteria = [(r["rubric"], r["criterion"], Better.of(r.get("better"))) for r in rows_a if r["model"] == model_a]
+    spans = {(r["rubric"], r["criterion"]): _span(r.get("scale")) for r in rows_a if r["model"] == model_a}
     theirs = {(r["rubric"], r["criterion"]) for r in rows_b if r["model"] == model_b}
     criteria = [c for c in criteria if c[:2] in theirs]
     if not criteria:
@@ -32,7 +40,7 @@ def paired_rows(rows_a: Sequence[dict], judgments_a: Sequence[Judgment], model_a
         a = per_sample_means(judgments_a, model_a, rubric, criterion)
         b = per_sample_means(judgments_b, model_b, rubric, criterion)
         both = sorted(set(a) & set(b))
-        res = paired_difference([a[s] for s in both], [b[s] for s in both])
+        res = paired_difference([a[s] for s in both], [b[s] for s in both], span=spans[(rubric, criterion)])
         out.append({"rubric": rubric, "criterion": criterion, "model_a": model_a, "model_b": model_b, "n": res.n,
                     "diff": res.diff, "ci_low": res.ci_low, "ci_high": res.ci_high, "p": res.p,
                     "better": better.value})

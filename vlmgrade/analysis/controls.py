@@ -110,7 +110,8 @@ def sensitivity(judgments: list[Judgment], rubrics: Sequence[Rubric]) -> list[Ch
             for control in c.controls:
                 other = per_sample_means(judgments, control, rubric.name, c.name)
                 both = sorted(set(ref) & set(other))
-                res = paired_difference([sign * ref[s] for s in both], [sign * other[s] for s in both])
+                res = paired_difference([sign * ref[s] for s in both], [sign * other[s] for s in both],
+                                        span=c.hi - c.lo)
                 mine.append(Check(rubric.name, c.name, control, res.n, res.diff, res.ci_low, res.ci_high, res.p))
         checks += [replace(c, p_holm=a) for c, a in zip(mine, holm([c.p for c in mine]))]
     return checks
@@ -155,7 +156,7 @@ class ModelCheck:
         from vlmgrade.core.fmt import interval, num, pvalue
 
         evidence = (f"{self.model} - {'constant text' if self.against == 'constant' else 'rotated pictures'} "
-                    f"{num(self.diff, 3)} {interval(self.ci_low, self.ci_high, 3)}, p {pvalue(self.p_holm)}, "
+                    f"{num(self.diff, 3)} {interval(self.ci_low, self.ci_high, 3)}, Holm p {pvalue(self.p_holm)}, "
                     f"n={self.n}")
         if self.against == "constant":
             verdict = "beats the constant text" if self.passes else "does NOT beat the constant text"
@@ -183,7 +184,8 @@ def model_checks(judgments: list[Judgment], rubrics: Sequence[Rubric], models: S
                 both = sorted(set(mine) & set(other))
                 if not both:
                     continue
-                res = paired_difference([sign * mine[s] for s in both], [sign * other[s] for s in both])
+                res = paired_difference([sign * mine[s] for s in both], [sign * other[s] for s in both],
+                                        span=c.hi - c.lo)
                 checks.append(ModelCheck(rubric.name, c.name, model, against, res.n, res.diff, res.ci_low,
                                          res.ci_high, res.p))
     return [replace(c, p_holm=a) for c, a in zip(checks, holm([c.p for c in checks]))]
