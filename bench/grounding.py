@@ -58,7 +58,7 @@ def shuffled(samples, seed: int = 0):
 
 def most_common_object_sentence(train: list[scenes.Scene]) -> str:
     sentences = Counter(s for scene in train for s in re.split(r"(?<=[.!?])\s+", scene.short)
-                        if read_claims(s).objects)
+                        if any(c.kind == "object" and not c.negated for c in read_claims(s)))
     return sentences.most_common(1)[0][0]
 
 
