@@ -20,15 +20,14 @@ def _caption_config(args: argparse.Namespace):  # noqa: ANN202 - a core.options.
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
-    from vlmgrade.cli.runs import check_labels
     from vlmgrade.data.datasets import load_samples
     from vlmgrade.pipeline import distributed
     from vlmgrade.pipeline.cache import Cache
-    from vlmgrade.pipeline.captioning import caption_stage
-    from vlmgrade.zoo import resolve
+    from vlmgrade.pipeline.captioning import caption_stage, check_label
+    from vlmgrade.zoo import resolve, split_label
 
     cfg = _caption_config(args)
-    check_labels([args.model])
+    check_label(split_label(args.model)[0], "--model")  # at the door, as `vlmgrade run` does in prepare
     out = output_file(Path(args.out), "--out")
     resolve(args.model, args.download)  # an unknown model fails at once, before any picture is drawn or read
     samples = load_samples(args.data, args.limit)

@@ -13,16 +13,6 @@ from vlmgrade.core.options import OPTIONS_BY_NAME, checked, run_config
 WEIGHTED = "; LLM scores are probability-weighted (the expectation over the judge's top-20 score tokens)"
 
 
-def check_labels(models: tuple[str, ...] | list[str]) -> None:
-    """Each --model's label (LABEL=SOURCE, or the name itself) is printable text on one line: refused at the
-    door, before anything is loaded, rather than carried into every table and report."""
-    from vlmgrade.pipeline.captioning import check_label
-    from vlmgrade.zoo import split_label
-
-    for m in models:
-        check_label(split_label(m)[0], "--model")
-
-
 def say(line: str) -> None:
     """One line on stderr, as printable text (it may quote model, rubric and criterion names)."""
     from vlmgrade.core.fmt import printable
@@ -34,7 +24,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vlmgrade.pipeline.runner import prepare, run_prepared
 
     cfg = run_config(checked({k: v for k, v in vars(args).items() if k in OPTIONS_BY_NAME}, api=False))
-    check_labels(cfg.models)
     prep = prepare(cfg, None, {})  # a mistake ends here, in one line, before anything is said or done
     if prep.judge_note and not cfg.rubrics:  # the default rubric follows the judge: say which
         say(f"vlmgrade: {prep.judge_note}")

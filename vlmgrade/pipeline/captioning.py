@@ -46,11 +46,10 @@ def caption_stage(model: str, samples: list[Sample], params: GenerationParams, e
     actually used, images/s, tokens/s, peak memory."""
     from vlmgrade.zoo import load_captioner, split_label
 
-    label = check_label(split_label(model)[0], f"--model {model!r}")
+    label = split_label(model)[0]  # checked at the door (runner.prepare, `vlmgrade caption`)
     keys = caption_keys(model, samples, params)
-    # a damaged cache row (no text) is a miss: generated again
-    found = {k: v["text"] for k, v in cache.get_many("captions", list(keys.values())).items()
-             if isinstance(v.get("text"), str)}
+    # a damaged cache row (no text) is a miss, left out by the cache itself: generated again
+    found = {k: v["text"] for k, v in cache.get_many("captions", list(keys.values())).items()}
     distributed.barrier()  # every rank has read the same cache before any rank writes to it
     missing = [s for s in samples if keys[s.id] not in found]
     mine = distributed.shard(missing)

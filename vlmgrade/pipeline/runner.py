@@ -99,6 +99,7 @@ def prepare(cfg: RunConfig, samples: list[Sample] | None, captioners: dict) -> P
     from vlmgrade.pipeline.captioning import read_captions
     from vlmgrade.zoo import resolve, split_label
 
+    _check_labels(cfg.models, captioners)  # before anything is loaded: a label is shown in every table and report
     spec, note = parse_judge(cfg.judging.judge, cfg.judging.base_url)  # the CLI says why the default changed
     rubrics = load_rubrics(cfg, spec)
     spec = judge_for(spec, rubrics, cfg)
@@ -106,7 +107,6 @@ def prepare(cfg: RunConfig, samples: list[Sample] | None, captioners: dict) -> P
         resolve(m, cfg.engine.download)
     if not cfg.models and not cfg.captions and not captioners:
         raise UserError("nothing to judge: give --model (to caption) or --captions FILE")
-    _check_labels(cfg.models, captioners)
     data_info = describe(cfg.data) if samples is None else in_memory(samples)
     samples = load_samples(cfg.data, cfg.limit) if samples is None else list(samples)[: cfg.limit]
     if not samples:
@@ -129,11 +129,15 @@ def prepare(cfg: RunConfig, samples: list[Sample] | None, captioners: dict) -> P
 
 
 def _check_labels(models: tuple[str, ...], captioners: dict) -> None:
-    """Two models under one label would be pooled into one column: refused. The same model twice is one."""
+    """Each label printable text on one line (check_label); two models under one label would be pooled into one
+    column: refused. The same model twice is one."""
+    from vlmgrade.pipeline.captioning import check_label
     from vlmgrade.zoo import split_label
 
     sources: dict[str, str] = {}
-    for label, source in [*(split_label(m) for m in models), *((label, f"object {label}") for label in captioners)]:
+    named = [(*split_label(m), "--model") for m in models]
+    for label, source, where in [*named, *((label, f"object {label}", "models") for label in captioners)]:
+        check_label(label, where)
         if sources.setdefault(label, source) != source:
             raise UserError(f"two models are labelled {label!r} ({sources[label]} and {source}); give each its own "
                             "LABEL=SOURCE")
