@@ -89,7 +89,14 @@ _VALUE_CHECKS = {"train_size": positive, "val_size": nonnegative, "epochs": posi
 
 
 def _check_values(raw: dict, where: str) -> None:
-    keep = raw.get("keep_checkpoints")
+    for key, check in _VALUE_CHECKS.items():
+        if raw.get(key) is None:
+            continue
+        try:  # every check refuses a bool: YAML's `true` is no number
+            check(raw[key])
+        except (TypeError, ValueError) as e:
+            raise UserError(f"{where}: {key} {e}") from None
+    keep = raw.get("keep_checkpoints")  # after max_steps is known to be a number or absent
     if keep is not None and not isinstance(keep, bool):
         if not isinstance(keep, list) or not keep:
             raise UserError(f"{where}: keep_checkpoints must be true, false or a non-empty list of steps, got {keep!r}")
@@ -98,21 +105,15 @@ def _check_values(raw: dict, where: str) -> None:
                 positive(step)
             except (TypeError, ValueError) as e:
                 raise UserError(f"{where}: keep_checkpoints: each step {e}") from None
-        _check_kept_steps(keep, raw.get("max_steps") if isinstance(raw.get("max_steps"), int) else None, where)
-    for key, check in _VALUE_CHECKS.items():
-        if raw.get(key) is None:
-            continue
-        try:  # every check refuses a bool: YAML's `true` is no number
-            check(raw[key])
-        except (TypeError, ValueError) as e:
-            raise UserError(f"{where}: {key} {e}") from None
+        if raw.get("max_steps") is not None:
+            _check_kept_steps(keep, raw["max_steps"], where)
 
 
-def _check_kept_steps(keep: list[int], last: int | None, where: str, what: str = "max_steps") -> None:
+def _check_kept_steps(keep: list[int], last: int, where: str, what: str = "max_steps") -> None:
     """A kept step the run never reaches would be missing without a word: refused."""
-    past = sorted(step for step in keep if last is not None and step > last)
-    if past:
-        raise UserError(f"{where}: keep_checkpoints asks for step {past[0]}, past {what} ({last})")
+    if max(keep) > last:
+        raise UserError(f"{where}: keep_checkpoints asks for step {min(s for s in keep if s > last)}, past {what} "
+                        f"({last})")
 
 
 @dataclass
