@@ -127,3 +127,46 @@ def test_a_list_of_kept_steps_keeps_those_models_exactly_as_the_run_made_them(tm
         assert json.loads((kept / step / "training.json").read_text())["steps"] == int(step[5:])
     final = [load_file(str(root / "model" / "model.safetensors")) for root in (every, listed)]
     assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
+
+
+def test_a_moving_average_is_the_saved_model_and_leaves_the_training_itself_unchanged(tmp_path):
+    """ema_decay: the run trains exactly as without it (its checkpoint's raw weights are the plain run's, bit for
+    bit), publishes the average of the step weights (folded by hand from a plain run that keeps every step;
+    decay 0.1 leaves the random start a 0.1^8 share), and resumes mid-run to the same average."""
+    from safetensors.torch import load_file
+
+    roots = {name: tmp_path / name for name in ("plain", "averaged", "parts")}
+    for root in roots.values():
+        root.mkdir()
+    fast = {"lr": 0.01}  # steps big enough that the average stands clearly apart from the last step
+    train(TrainConfig.load(write_train_config(roots["plain"], checkpoint_every=1, keep_checkpoints=True, **fast)),
+          progress=False)
+    summary = train(TrainConfig.load(write_train_config(roots["averaged"], ema_decay=0.1, **fast)), progress=False)
+    assert summary["steps"] == 8 and summary["weights"] == "moving average, decay 0.1"
+
+    def weights(root, *parts):
+        return load_file(str(root.joinpath("model", *parts, "model.safetensors")))
+
+    plain, raw, average = weights(roots["plain"]), weights(roots["averaged"], "checkpoint"), weights(roots["averaged"])
+    assert all(torch.equal(plain[k], raw[k]) for k in plain)
+    expected = weights(roots["plain"], "steps", "step-000001")
+    for step in range(2, 9):
+        now = weights(roots["plain"], "steps", f"step-{step:06d}")
+        expected = {k: 0.1 * expected[k] + 0.9 * now[k] for k in now}
+    gap = max(float((average[k] - expected[k]).abs().max()) for k in expected)
+    moved = max(float((plain[k] - expected[k]).abs().max()) for k in expected)  # an average, not the last step
+    assert gap < 1e-6 and moved > 1e-4, (gap, moved)
+
+    train(TrainConfig.load(write_train_config(roots["parts"], ema_decay=0.1, max_steps=3, **fast)), progress=False)
+    train(TrainConfig.load(write_train_config(roots["parts"], ema_decay=0.1, **fast)), progress=False)
+    resumed = weights(roots["parts"])
+    assert all(torch.equal(average[k], resumed[k]) for k in average)
+
+
+def test_moving_average_settings_that_cannot_work_are_user_errors(tmp_path):
+    for bad in (1, 1.5, -0.1, True, "high"):
+        with pytest.raises(UserError, match="ema_decay"):
+            TrainConfig.load(write_train_config(tmp_path, ema_decay=bad))
+    train(TrainConfig.load(write_train_config(tmp_path, max_steps=3)), progress=False)
+    with pytest.raises(UserError, match="holds no moving average"):  # resuming a plain run with an average
+        train(TrainConfig.load(write_train_config(tmp_path, ema_decay=0.99)), progress=False)

@@ -55,6 +55,10 @@ class TrainConfig:
     # true: also keep each checkpoint's model as <out>/steps/step-NNNNNN (a ladder); a list of steps keeps
     # those steps only, each one a checkpoint whatever checkpoint_every says (a shipped ladder's rungs)
     keep_checkpoints: bool | list[int] = False
+    # above 0: the saved model (each checkpoint's too) is an exponential moving average of the weights, each
+    # step moving it 1 - ema_decay of the way to the trained ones; 0.999 averages about the last 1,000 steps,
+    # which smooths out the step-to-step noise a short training ends in
+    ema_decay: float = 0.0
     save_dtype: str = "float32"
     seed: int = 0
     device: str = "auto"
@@ -86,6 +90,16 @@ _VALUE_CHECKS = {"train_size": positive, "val_size": nonnegative, "epochs": posi
                  "warmup_steps": nonnegative, "aux_weight": non_negative_number,
                  "patch_aux_weight": non_negative_number, "tokenizer_vocab": positive, "checkpoint_every": positive,
                  "seed": seed}
+
+
+def _decay(value: object) -> float:
+    number = non_negative_number(value)
+    if number >= 1:
+        raise ValueError(f"must be at least 0 and below 1 (0 turns the average off), got {value!r}")
+    return number
+
+
+_VALUE_CHECKS["ema_decay"] = _decay
 
 
 def _check_values(raw: dict, where: str) -> None:
@@ -293,6 +307,12 @@ class _Run:
     last_log: float
     loss_avg: float | None = None
     curve: list[dict] = field(default_factory=list)  # the smoothed training loss at each checkpoint
+    ema: NanoVLM | None = None  # the moving average of the weights, when the config asks for one
+
+    @property
+    def saved(self) -> NanoVLM:
+        """The model a checkpoint publishes and validation measures: the average when there is one."""
+        return self.ema if self.ema is not None else self.model
 
     @property
     def main(self) -> bool:
@@ -351,8 +371,9 @@ def _start(cfg: TrainConfig, rank: int, world: int, device: torch.device, ckpt: 
     model = NanoVLM(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     step, elapsed, history, curve = 0, 0.0, [], []
+    ema = _average_of(model) if cfg.ema_decay > 0 else None
     if (ckpt / "state.json").exists():
-        step, elapsed, history, curve = _load_checkpoint(ckpt, model, opt, device)
+        step, elapsed, history, curve = _load_checkpoint(ckpt, model, opt, device, ema)
     net: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -368,7 +389,7 @@ def _start(cfg: TrainConfig, rank: int, world: int, device: torch.device, ckpt: 
     run = _Run(cfg, model, net, opt, tok, train_set, val_set, device, ckpt, rank, world, per_epoch, total, bar,
                step, started=time.time() - elapsed, history=history,
                # without a terminal (logs, CI, nohup) a live bar shows nothing, so print a plain line each minute
-               plain_log=main and progress and not bar.live, last_log=time.time(), curve=curve)
+               plain_log=main and progress and not bar.live, last_log=time.time(), curve=curve, ema=ema)
     net.train()
     return run
 
@@ -408,8 +429,29 @@ def _step(run: _Run, idx: np.ndarray) -> None:
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
     run.opt.step()
     run.step += 1
+    if run.ema is not None:
+        _update_average(run.ema, run.model, min(run.cfg.ema_decay, (1 + run.step) / (10 + run.step)))
     run.loss_avg = loss.item() if run.loss_avg is None else 0.98 * run.loss_avg + 0.02 * loss.item()
     run.bar.set(run.step, loss=f"{run.loss_avg:.3f}")
+
+
+def _average_of(model: NanoVLM) -> NanoVLM:
+    """A copy of `model` to hold the moving average of its weights (tied weights stay tied)."""
+    import copy
+
+    average = copy.deepcopy(model).eval()
+    for p in average.parameters():
+        p.requires_grad_(False)
+    return average
+
+
+def _update_average(average: NanoVLM, model: NanoVLM, decay: float) -> None:
+    """Move the average 1 - decay of the way to the model's weights. The decay starts low and rises to the
+    config's, (1 + step) / (10 + step), so the first steps do not hold the average near the random start."""
+    import torch
+
+    with torch.no_grad():
+        torch._foreach_lerp_(list(average.parameters()), list(model.parameters()), 1.0 - decay)
 
 
 def _log_plain(run: _Run) -> None:
@@ -423,7 +465,7 @@ def _log_plain(run: _Run) -> None:
 
 def _validate(run: _Run) -> None:
     """The validation loss, added to the history; the main process reports it and saves a checkpoint."""
-    val = evaluate_loss(run.model, run.val_set, run.tok.pad_id, 128, run.device)
+    val = evaluate_loss(run.saved, run.val_set, run.tok.pad_id, 128, run.device)
     epoch = run.step / run.per_epoch
     run.history.append({"epoch": epoch, "step": run.step, "train_loss": run.loss_avg, "val_loss": val})
     if run.main:
@@ -435,7 +477,7 @@ def _checkpoint(run: _Run) -> None:
     if not run.curve or run.curve[-1]["step"] != run.step:  # an epoch's end may also be a checkpoint step
         run.curve.append({"step": run.step, "train_loss": run.loss_avg})
     _save_checkpoint(run.ckpt, run.model, run.opt, run.tok, run.step, time.time() - run.started, run.history,
-                     run.curve)
+                     run.curve, run.ema)
     # the output folder is an evaluable model at every checkpoint, so a stopped training can be graded
     out = run.ckpt.parent
     _save_model(run, out, complete=False)
@@ -455,7 +497,8 @@ def _summary(run: _Run, complete: bool) -> dict:
             "final_val_loss": history[-1]["val_loss"] if history else None, "history": history,
             "train_curve": run.curve,
             "params": run.model.num_params(), "train_data": cfg.train, "train_size": len(run.train_set.tokens),
-            "seed": cfg.seed}
+            "seed": cfg.seed,
+            "weights": f"moving average, decay {cfg.ema_decay}" if run.ema is not None else "last step"}
 
 
 def _save_model(run: _Run, folder: Path, complete: bool) -> dict:
@@ -466,7 +509,7 @@ def _save_model(run: _Run, folder: Path, complete: bool) -> dict:
     summary = _summary(run, complete)
     dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(run.cfg.save_dtype)
     staging = folder / ".saving"
-    run.model.save_pretrained(staging, run.tok, dtype=dtype)
+    run.saved.save_pretrained(staging, run.tok, dtype=dtype)
     (staging / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     for name in ("model.safetensors", "tokenizer.json", "config.json", "training.json"):
         os.replace(staging / name, folder / name)
@@ -507,27 +550,36 @@ def _finish(run: _Run, out: Path) -> dict:
 
 
 def _save_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, tok: TextTokenizer, step: int,
-                     elapsed: float, history: list[dict], curve: list[dict]) -> None:
+                     elapsed: float, history: list[dict], curve: list[dict], ema: NanoVLM | None = None) -> None:
     import torch
     from safetensors.torch import save_file
 
     ckpt.mkdir(parents=True, exist_ok=True)
     save_file(model.saved_state(), str(ckpt / "model.tmp"))
+    if ema is not None:  # full precision, like the model: the average resumes exactly
+        save_file(ema.saved_state(), str(ckpt / "average.tmp"))
     torch.save(opt.state_dict(), ckpt / "optimizer.tmp")
     tok.save(str(ckpt / "tokenizer.json"))
     # rename last, so a kill mid-write leaves the previous checkpoint whole
     os.replace(ckpt / "model.tmp", ckpt / "model.safetensors")
     os.replace(ckpt / "optimizer.tmp", ckpt / "optimizer.pt")
+    if ema is not None:
+        os.replace(ckpt / "average.tmp", ckpt / "average.safetensors")
     (ckpt / "state.json").write_text(json.dumps({"step": step, "elapsed": elapsed, "history": history,
                                                  "curve": curve}))
 
 
-def _load_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer,
-                     device: torch.device) -> tuple[int, float, list[dict], list[dict]]:
+def _load_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, device: torch.device,
+                     ema: NanoVLM | None = None) -> tuple[int, float, list[dict], list[dict]]:
     import torch
     from safetensors.torch import load_file
 
     model.load_saved_state(load_file(str(ckpt / "model.safetensors"), device=str(device)))
+    if ema is not None:
+        if not (ckpt / "average.safetensors").exists():
+            raise UserError(f"{ckpt} holds no moving average (ema_decay was 0 when it was written): resume with "
+                            "ema_decay: 0, or delete the checkpoint to start again")
+        ema.load_saved_state(load_file(str(ckpt / "average.safetensors"), device=str(device)))
     opt.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
     meta = json.loads((ckpt / "state.json").read_text())
     stderr_console().print(f"resuming from step {meta['step']} ({ckpt})")
