@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from vlmgrade.analysis.controls import words_after
+from vlmgrade.analysis.scores import clipped
 from vlmgrade.analysis.stats import mean_ci
 from vlmgrade.core.types import Caption, GenerationParams
 from vlmgrade.data.datasets import load_samples
@@ -46,7 +47,8 @@ def grade(name: str, samples, texts: list[str]) -> dict:
     row = {"rung": name}
     for criterion in ("grounded", "hallucination", "relations"):
         e = mean_ci([j.scores[criterion] for j in judged])
-        row.update({criterion: e.mean, f"{criterion}_ci": [e.ci_low, e.ci_high], f"{criterion}_n": e.n})
+        low, high, _ = clipped(e.ci_low, e.ci_high, "t", 0.0, 1.0)  # a 0-1 share's t interval can dip below 0
+        row.update({criterion: e.mean, f"{criterion}_ci": [low, high], f"{criterion}_n": e.n})
     return row
 
 

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 METHOD = ("Best model against each other one, paired over the samples both have: mean difference (best - other) "
           "with its 95% t interval, Wilcoxon signed-rank p Holm-adjusted across the rubric's comparisons; "
-          "\"not separated\" when that p is 0.05 or more.")
+          "\"not separated\" when that p is 0.05 or more. The interval is not adjusted, so it can leave out 0 "
+          "where the adjusted p is 0.05 or more; and below 6 samples the signed-rank p cannot reach 0.05 at all.")
 NO_CONTROLS = ("Judge controls: not run (`--controls` checks that the judge scores the reference above shuffled, "
                "empty and other pictures' texts).")
 
