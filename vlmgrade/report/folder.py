@@ -138,9 +138,9 @@ def write_batches(out: Path, batches: list[dict]) -> None:
 
 def previous_config(out: Path) -> dict | None:
     """The config a run folder's run.json records, or None when there is none to read."""
-    try:
-        config = json.loads((out / "run.json").read_text())["config"]
-    except (OSError, ValueError, KeyError, TypeError):
+    try:  # through read_json: a FIFO or device in run.json's place is never opened
+        config = read_json(out / "run.json", "run record")["config"]
+    except (UserError, KeyError, TypeError):
         return None
     return config if isinstance(config, dict) else None
 

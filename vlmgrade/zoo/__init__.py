@@ -92,7 +92,9 @@ def split_label(name: str) -> tuple[str, str]:
     return name, name
 
 
-def _kind_of(config: dict, where: str) -> str:
+def _kind_of(config: object, where: str) -> str:
+    if not isinstance(config, dict):
+        raise UserError(f"{where}: its config.json must be a JSON object, got {type(config).__name__}")
     model_type = config.get("model_type")
     kind = config.get("kind") or (_hf_kind(model_type) if isinstance(model_type, str) else None)
     if kind not in MODEL_KINDS:

@@ -461,10 +461,13 @@ class NanoVLM(nn.Module):
         read with torch.load(weights_only=True) so it cannot run code."""
         from safetensors.torch import load_file
 
-        from vlmgrade.core.files import regular_file
+        from vlmgrade.core.errors import UserError
+        from vlmgrade.core.files import read_json
 
         folder = Path(folder)
-        raw = json.loads(regular_file(folder / CONFIG_NAME, "model config", max_bytes=1 << 20).read_text())
+        raw = read_json(folder / CONFIG_NAME, "model config")
+        if not isinstance(raw, dict):
+            raise UserError(f"model config {folder / CONFIG_NAME} must be a JSON object")
         cfg = NanoVLMConfig.from_dict({k: v for k, v in raw.items() if k in {f.name for f in fields(NanoVLMConfig)}})
         model = cls(cfg)
         if weights is not None:

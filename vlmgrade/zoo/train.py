@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vlmgrade.core.errors import UserError
-from vlmgrade.core.files import read_yaml
+from vlmgrade.core.files import read_json, read_yaml
 from vlmgrade.core.options import non_negative_number, nonnegative, positive, positive_number, seed
 from vlmgrade.pipeline import distributed
 from vlmgrade.pipeline.progress import Bar, start_bar, stderr_console
@@ -581,6 +581,6 @@ def _load_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, dev
                             "ema_decay: 0, or delete the checkpoint to start again")
         ema.load_saved_state(load_file(str(ckpt / "average.safetensors"), device=str(device)))
     opt.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
-    meta = json.loads((ckpt / "state.json").read_text())
+    meta = read_json(ckpt / "state.json", "checkpoint state")
     stderr_console().print(f"resuming from step {meta['step']} ({ckpt})")
     return meta["step"], meta["elapsed"], meta["history"], meta.get("curve", [])

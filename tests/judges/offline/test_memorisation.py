@@ -90,3 +90,24 @@ def test_a_labelled_model_is_checked_against_the_training_texts_of_its_source(en
     mine = [j for j in judged if j["model"] == "mine"]
     assert len(mine) == 3 and all(j["unscored_reason"] is None for j in mine)
     assert all(0 <= j["scores"]["train_rouge_l"] <= 1 for j in mine)
+
+
+def test_a_broken_training_record_or_model_config_is_one_line(tiny_model, tmp_path, capsys):
+    """A model folder's training.json (where the memorisation rubric learns the training data) and config.json
+    are read as any file a user names: not JSON is one line and exit 2, never a traceback."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    (broken / "training.json").write_text("{not json")
+    args = ["run", "--model", f"mine={broken}", "--data", "scenes-short:test", "--limit", "2", "--rubric",
+            "memorisation", "--judge", "grounded", "--max-new-tokens", "4", "--out", str(tmp_path / "r"), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vlmgrade: error:") and "training record" in err and "not valid JSON" in err
+    assert "\n" not in err
+    (broken / "training.json").write_text((tiny_model / "training.json").read_text())
+    (broken / "config.json").write_text("[1, 2]")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "config.json must be a JSON object" in err and "\n" not in err

@@ -20,7 +20,6 @@ texts are very short, so the best over the candidates is the best over all in pr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vlmgrade.core.errors import UserError
+from vlmgrade.core.files import read_json
 from vlmgrade.core.types import Caption, Judgment, Sample
 from vlmgrade.judges.offline.references import description, words
 from vlmgrade.judges.protocol import ScoringContext, kept, unscored
@@ -94,8 +94,9 @@ def training_source(source: str, override: str | None) -> tuple[str, int | None]
     record = Path(str(where)) / "training.json"
     if not record.is_file():
         return None
-    info = json.loads(record.read_text())
-    return (info["train_data"], info.get("train_size")) if info.get("train_data") else None
+    info = read_json(record, "training record")  # the model folder's own: a broken one is one line, not a traceback
+    data = info.get("train_data") if isinstance(info, dict) else None
+    return (data, info.get("train_size")) if isinstance(data, str) and data else None
 
 
 def training_texts(source: str, limit: int | None) -> list[str]:
