@@ -176,7 +176,7 @@ def test_a_bar_drawn_from_the_event_loop_shows_counts_while_running_without_a_re
 
     from rich.console import Console
 
-    from vlmgrade.pipeline import progress
+    from vlmgrade.core import progress
 
     screen = io.StringIO()
     monkeypatch.setattr(progress, "stderr_console", lambda: Console(file=screen, force_terminal=True, width=100))

@@ -20,8 +20,8 @@ def _caption_config(args: argparse.Namespace):  # noqa: ANN202 - a core.options.
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
+    from vlmgrade.core import distributed
     from vlmgrade.data.datasets import load_samples
-    from vlmgrade.pipeline import distributed
     from vlmgrade.pipeline.cache import Cache
     from vlmgrade.pipeline.captioning import caption_stage, check_label
     from vlmgrade.zoo import resolve, split_label

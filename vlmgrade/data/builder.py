@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import jsonl_objects, open_regular, read_json, read_text, regular_file
+from vlmgrade.core.progress import progress_bar
 from vlmgrade.data.scenes.layout import LONG_WORDS, PREFIX_WORDS, SHORT_WORDS
 from vlmgrade.judges import JudgeSpec, open_judge
 from vlmgrade.judges.llm.openai import Reply
 from vlmgrade.judges.llm.ratelimit import RateLimiter
 from vlmgrade.pipeline.cache import Cache, key_of
 from vlmgrade.pipeline.cost import Price, dollars, estimate_prompt_tokens, load_prices
-from vlmgrade.pipeline.progress import progress_bar
 
 if TYPE_CHECKING:
     from vlmgrade.judges.protocol import LLMJudge

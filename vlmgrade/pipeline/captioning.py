@@ -8,11 +8,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vlmgrade.core import distributed
 from vlmgrade.core.options import EngineOptions
+from vlmgrade.core.progress import progress_bar
 from vlmgrade.core.types import Caption, GenerationParams, Sample
-from vlmgrade.pipeline import distributed
 from vlmgrade.pipeline.cache import Cache, CacheWriter, file_digest, image_digest, key_of
-from vlmgrade.pipeline.progress import progress_bar
 
 if TYPE_CHECKING:
     from vlmgrade.zoo.captioner import Captioner

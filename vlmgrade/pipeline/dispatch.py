@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.options import BudgetOptions, JudgingOptions
+from vlmgrade.core.progress import progress_bar
 from vlmgrade.core.types import Judgment
 from vlmgrade.judges import JudgeSpec, open_judge
 from vlmgrade.judges.llm.openai import Reply
@@ -29,7 +30,6 @@ from vlmgrade.judges.protocol import LLMJudge
 from vlmgrade.pipeline.cache import LOCK_WAIT_S, Cache, CacheWriter
 from vlmgrade.pipeline.ledger import Ledger, Refusals, server_message
 from vlmgrade.pipeline.plan import Job, Plan, check_budget, failed, judgment_of
-from vlmgrade.pipeline.progress import progress_bar
 from vlmgrade.report.folder import write_batches
 
 PENDING_BATCHES = "pending_batches"  # meta-table key of the Batch API jobs submitted and not yet collected

@@ -146,7 +146,7 @@ def _check_labels(models: tuple[str, ...], captioners: dict) -> None:
 def caption_all(cfg: RunConfig, prep: Prepared, captioners: dict,
                 cache: Cache) -> tuple[list[Caption] | None, dict[str, dict]]:
     """Every model's captions (and the controls'); None on a torchrun rank other than 0."""
-    from vlmgrade.pipeline import distributed
+    from vlmgrade.core import distributed
     from vlmgrade.pipeline.captioning import caption_stage
     from vlmgrade.zoo import split_label
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from vlmgrade.core.devices import pick_device, pick_dtype
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.types import Caption, GenerationParams, Sample
-from vlmgrade.pipeline.devices import pick_device, pick_dtype
 
 OnBatch = Callable[[list[Caption]], None]  # called with each batch's captions as soon as they exist
 

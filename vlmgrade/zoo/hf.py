@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vlmgrade.core.devices import pick_device, pick_dtype
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.types import Caption, GenerationParams, Sample
-from vlmgrade.pipeline.devices import pick_device, pick_dtype
 from vlmgrade.zoo.captioner import OnBatch, finish, record_batch, refuse_pickle
 
 if TYPE_CHECKING:

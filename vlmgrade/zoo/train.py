@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vlmgrade.core import distributed
 from vlmgrade.core.errors import UserError
 from vlmgrade.core.files import read_json, read_yaml
 from vlmgrade.core.options import non_negative_number, nonnegative, positive, positive_number, seed
-from vlmgrade.pipeline import distributed
-from vlmgrade.pipeline.progress import Bar, start_bar, stderr_console
+from vlmgrade.core.progress import Bar, start_bar, stderr_console
 
 if TYPE_CHECKING:
     from types import ModuleType

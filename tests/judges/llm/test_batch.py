@@ -72,7 +72,7 @@ def test_a_batch_line_and_a_direct_request_carry_the_same_body(tiny_model, env, 
 def test_the_batch_bar_counts_each_judgment_once(tiny_model, tmp_path, monkeypatch, judge_server):
     """Issue 25: a finished batch was counted by its request counts and again by its answers (160/80)."""
     import vlmgrade.pipeline.dispatch as dispatch
-    from vlmgrade.pipeline.progress import Bar
+    from vlmgrade.core.progress import Bar
 
     seen: list[tuple[int, int]] = []
 

@@ -85,7 +85,7 @@ class HFJudge:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from vlmgrade.pipeline.devices import pick_device
+        from vlmgrade.core.devices import pick_device
 
         self.spec = spec
         self.device = pick_device(device)

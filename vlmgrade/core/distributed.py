@@ -1,4 +1,4 @@
-"""Data-parallel captioning under `torchrun`: each rank captions its share, rank 0 gets them all.
+"""Data-parallel work under `torchrun` (captioning, training): each rank takes its share, rank 0 gets them all.
 
 Outside torchrun (no WORLD_SIZE) every helper is a no-op, so the same code runs in one process.
 """
@@ -19,7 +19,7 @@ def is_main() -> bool:
 
 def setup(device: str) -> str:
     """Start the process group when launched by torchrun; returns the device this rank should use."""
-    from vlmgrade.pipeline.devices import rank_device
+    from vlmgrade.core.devices import rank_device
 
     device = rank_device(device)
     if world()[1] == 1:
