@@ -65,6 +65,9 @@ def test_a_non_empty_out_is_refused_unless_the_same_run_or_overwrite(tiny_model,
     other = [a if a != "2" else "3" for a in args]
     assert main(other) == 2
     assert "is not empty and holds another run" in capsys.readouterr().err
+    (env / "r" / "run.json").write_text("{broken")  # the same run, its record unreadable: said so, not "another run"
+    assert main(args) == 2
+    assert "holds a run.json that cannot be read" in capsys.readouterr().err
     assert main(other + ["--overwrite"]) == 0
     capsys.readouterr()
     assert main(["runs", str(env), "--format", "json"]) == 0

@@ -60,6 +60,10 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     a = load_file(str(whole / "model" / "model.safetensors"))
     b = load_file(str(parts / "model" / "model.safetensors"))
     assert all((a[k] == b[k]).all() for k in a)
+    # the smoothed training loss resumes too (the stopped run also validated at its stop, step 3)
+    records = [json.loads((root / "model" / "training.json").read_text()) for root in (whole, parts)]
+    whole_run, resumed = ({h["step"]: h["train_loss"] for h in record["history"]} for record in records)
+    assert whole_run[4] == resumed[4] and sorted(resumed) == [3, 4]
 
 
 def test_bad_training_configs_are_user_errors(tmp_path):
@@ -142,12 +146,19 @@ def test_a_moving_average_is_the_saved_model_and_leaves_the_training_itself_unch
     train(TrainConfig.load(write_train_config(roots["plain"], checkpoint_every=1, keep_checkpoints=True, **fast)),
           progress=False)
     summary = train(TrainConfig.load(write_train_config(roots["averaged"], ema_decay=0.1, **fast)), progress=False)
-    assert summary["steps"] == 8 and summary["weights"] == "moving average, decay 0.1"
+    assert summary["steps"] == 8
+    assert summary["weights"] == "moving average, ema_decay 0.1 (at its last step 0.1, about the last 1 steps)"
 
     def weights(root, *parts):
         return load_file(str(root.joinpath("model", *parts, "model.safetensors")))
 
-    plain, raw, average = weights(roots["plain"]), weights(roots["averaged"], "checkpoint"), weights(roots["averaged"])
+    ckpt = roots["averaged"] / "model" / "checkpoint"
+    named = json.loads((ckpt / "state.json").read_text())["files"]
+    assert named == {"model": "model-000008.safetensors", "optimizer": "optimizer-000008.pt",
+                     "average": "average-000008.safetensors"}
+    assert sorted(p.name for p in ckpt.iterdir()) == sorted([*named.values(), "state.json", "tokenizer.json"])
+    raw = load_file(str(ckpt / named["model"]))
+    plain, average = weights(roots["plain"]), weights(roots["averaged"])
     assert all(torch.equal(plain[k], raw[k]) for k in plain)
     expected = weights(roots["plain"], "steps", "step-000001")
     for step in range(2, 9):
@@ -164,9 +175,34 @@ def test_a_moving_average_is_the_saved_model_and_leaves_the_training_itself_unch
 
 
 def test_moving_average_settings_that_cannot_work_are_user_errors(tmp_path):
-    for bad in (1, 1.5, -0.1, True, "high"):
+    for bad in (1, 1.5, -0.1, True, "high", None):
         with pytest.raises(UserError, match="ema_decay"):
             TrainConfig.load(write_train_config(tmp_path, ema_decay=bad))
     train(TrainConfig.load(write_train_config(tmp_path, max_steps=3)), progress=False)
-    with pytest.raises(UserError, match="holds no moving average"):  # resuming a plain run with an average
+    with pytest.raises(UserError, match="holds no current moving average"):  # a plain run resumed with an average
         train(TrainConfig.load(write_train_config(tmp_path, ema_decay=0.99)), progress=False)
+
+
+def test_a_stale_or_other_moving_average_is_never_resumed(tmp_path):
+    """An average from before a stretch trained without one would be stale, and one made with another decay
+    mislabelled: both refused when resuming; a stretch without one removes the old average's file."""
+    train(TrainConfig.load(write_train_config(tmp_path, ema_decay=0.5, max_steps=3)), progress=False)
+    with pytest.raises(UserError, match="made with ema_decay 0.5, not 0.9"):
+        train(TrainConfig.load(write_train_config(tmp_path, ema_decay=0.9)), progress=False)
+    train(TrainConfig.load(write_train_config(tmp_path, max_steps=6)), progress=False)  # on without an average
+    ckpt = tmp_path / "model" / "checkpoint"
+    assert not list(ckpt.glob("average*")) and json.loads((ckpt / "state.json").read_text())["ema_decay"] is None
+    with pytest.raises(UserError, match="holds no current moving average"):
+        train(TrainConfig.load(write_train_config(tmp_path, ema_decay=0.5)), progress=False)
+
+
+def test_numbers_yaml_reads_as_text_are_taken_and_a_null_where_none_may_be_is_refused(tmp_path):
+    """YAML reads `1e-3` (no dot) as text: the config keeps the number it names (it crashed on `>` before);
+    null is refused for a setting that has no 'none' meaning, taken for train_size and max_steps."""
+    path = write_train_config(tmp_path)
+    path.write_text(path.read_text() + "lr: 1e-3\nema_decay: 5e-1\nmax_steps: null\n")
+    cfg = TrainConfig.load(path)
+    assert (cfg.lr, cfg.ema_decay, cfg.max_steps) == (0.001, 0.5, None)
+    for key in ("lr", "batch_size", "seed"):
+        with pytest.raises(UserError, match=f"{key} must be a number, got null"):
+            TrainConfig.load(write_train_config(tmp_path, **{key: None}))

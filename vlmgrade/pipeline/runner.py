@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -269,9 +270,12 @@ def check_out(out: Path, cfg: RunConfig) -> None:
         return
     if {p.name for p in out.iterdir()} <= {"batches.json"}:  # a run killed while its batches ran: resume it
         return
-    if _previous_config(out) != _comparable(asdict(cfg)):
-        raise UserError(f"--out {out} is not empty and holds another run (or other files); pass --overwrite to "
-                        "replace it, or choose another folder")
+    previous = _previous_config(out)
+    if previous != _comparable(asdict(cfg)):
+        what = "a run.json that cannot be read, so no resume of this run" if previous is None and \
+            os.path.lexists(out / "run.json") else "another run (or other files)"
+        raise UserError(f"--out {out} is not empty and holds {what}; pass --overwrite to replace it, or choose "
+                        "another folder")
 
 
 def _comparable(config: dict) -> Any:

@@ -97,8 +97,9 @@ def _kind_of(config: object, where: str) -> str:
         raise UserError(f"{where}: its config.json must be a JSON object, got {type(config).__name__}")
     model_type = config.get("model_type")
     kind = config.get("kind") or (_hf_kind(model_type) if isinstance(model_type, str) else None)
-    if kind not in MODEL_KINDS:
-        raise UserError(f"{where}: model_type {model_type!r} is not a supported kind (supported: nanovlm, "
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
+        named = f"kind {config['kind']!r}" if config.get("kind") else f"model_type {model_type!r}"
+        raise UserError(f"{where}: {named} is not a supported kind (supported: nanovlm, "
                         f"{', '.join(HF_MODEL_TYPES)} and any image-text-to-text model of transformers); see the "
                         "README's 'Adding a model kind'")
     return kind

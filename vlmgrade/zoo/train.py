@@ -102,12 +102,21 @@ def _decay(value: object) -> float:
 _VALUE_CHECKS["ema_decay"] = _decay
 
 
+_MAY_BE_NULL = {"train_size", "val_size", "max_steps"}  # null: the whole split, no cap on steps
+
+
 def _check_values(raw: dict, where: str) -> None:
+    """Each number checked and kept as the number it names: YAML reads `1e-3` (no dot) as text, which
+    float() takes but `>` would not."""
     for key, check in _VALUE_CHECKS.items():
-        if raw.get(key) is None:
+        if key not in raw:
             continue
+        if raw[key] is None:
+            if key in _MAY_BE_NULL:
+                continue
+            raise UserError(f"{where}: {key} must be a number, got null")
         try:  # every check refuses a bool: YAML's `true` is no number
-            check(raw[key])
+            raw[key] = check(raw[key])
         except (TypeError, ValueError) as e:
             raise UserError(f"{where}: {key} {e}") from None
     keep = raw.get("keep_checkpoints")  # after max_steps is known to be a number or absent
@@ -370,10 +379,11 @@ def _start(cfg: TrainConfig, rank: int, world: int, device: torch.device, ckpt: 
     train_set, val_set, tok, mcfg = _prepare_data(cfg, ckpt, progress and rank == 0)
     model = NanoVLM(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
-    step, elapsed, history, curve = 0, 0.0, [], []
     ema = _average_of(model) if cfg.ema_decay > 0 else None
+    resumed = _Resumed(0, 0.0, [], [], None)
     if (ckpt / "state.json").exists():
-        step, elapsed, history, curve = _load_checkpoint(ckpt, model, opt, device, ema)
+        resumed = _load_checkpoint(ckpt, model, opt, device, ema, cfg.ema_decay)
+    step = resumed.step
     net: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -387,9 +397,10 @@ def _start(cfg: TrainConfig, rank: int, world: int, device: torch.device, ckpt: 
     main = rank == 0
     bar = start_bar("train", total, enabled=progress and main, done=step, fields=("loss",))
     run = _Run(cfg, model, net, opt, tok, train_set, val_set, device, ckpt, rank, world, per_epoch, total, bar,
-               step, started=time.time() - elapsed, history=history,
+               step, started=time.time() - resumed.elapsed, history=resumed.history,
                # without a terminal (logs, CI, nohup) a live bar shows nothing, so print a plain line each minute
-               plain_log=main and progress and not bar.live, last_log=time.time(), curve=curve, ema=ema)
+               plain_log=main and progress and not bar.live, last_log=time.time(), curve=resumed.curve, ema=ema,
+               loss_avg=resumed.loss_avg)
     net.train()
     return run
 
@@ -430,7 +441,7 @@ def _step(run: _Run, idx: np.ndarray) -> None:
     run.opt.step()
     run.step += 1
     if run.ema is not None:
-        _update_average(run.ema, run.model, min(run.cfg.ema_decay, (1 + run.step) / (10 + run.step)))
+        _update_average(run.ema, run.model, _decay_at(run.step, run.cfg.ema_decay))
     run.loss_avg = loss.item() if run.loss_avg is None else 0.98 * run.loss_avg + 0.02 * loss.item()
     run.bar.set(run.step, loss=f"{run.loss_avg:.3f}")
 
@@ -446,8 +457,7 @@ def _average_of(model: NanoVLM) -> NanoVLM:
 
 
 def _update_average(average: NanoVLM, model: NanoVLM, decay: float) -> None:
-    """Move the average 1 - decay of the way to the model's weights. The decay starts low and rises to the
-    config's, (1 + step) / (10 + step), so the first steps do not hold the average near the random start."""
+    """Move the average 1 - decay of the way to the model's weights."""
     import torch
 
     with torch.no_grad():
@@ -476,8 +486,7 @@ def _validate(run: _Run) -> None:
 def _checkpoint(run: _Run) -> None:
     if not run.curve or run.curve[-1]["step"] != run.step:  # an epoch's end may also be a checkpoint step
         run.curve.append({"step": run.step, "train_loss": run.loss_avg})
-    _save_checkpoint(run.ckpt, run.model, run.opt, run.tok, run.step, time.time() - run.started, run.history,
-                     run.curve, run.ema)
+    _save_checkpoint(run)
     # the output folder is an evaluable model at every checkpoint, so a stopped training can be graded
     out = run.ckpt.parent
     _save_model(run, out, complete=False)
@@ -498,7 +507,22 @@ def _summary(run: _Run, complete: bool) -> dict:
             "train_curve": run.curve,
             "params": run.model.num_params(), "train_data": cfg.train, "train_size": len(run.train_set.tokens),
             "seed": cfg.seed,
-            "weights": f"moving average, decay {cfg.ema_decay}" if run.ema is not None else "last step"}
+            "weights": _weights(run)}
+
+
+def _weights(run: _Run) -> str:
+    """Which weights a saved model holds, and for an average the decay its last step used (the decay rises
+    to the config's as (1 + step) / (10 + step): 0.999 is reached only after 8,990 steps)."""
+    if run.ema is None:
+        return "last step"
+    last = _decay_at(run.step, run.cfg.ema_decay)
+    return f"moving average, ema_decay {run.cfg.ema_decay} (at its last step {last:.4g}, about the last " \
+           f"{1 / (1 - last):.0f} steps)"
+
+
+def _decay_at(step: int, decay: float) -> float:
+    """The decay the average moves with after `step` steps: low at first, so the random start fades fast."""
+    return min(decay, (1 + step) / (10 + step))
 
 
 def _save_model(run: _Run, folder: Path, complete: bool) -> dict:
@@ -531,7 +555,7 @@ def _loss_curve(summary: dict, path: Path) -> None:
     ax.plot([p["step"] for p in train], [p["train_loss"] for p in train],
             label="train (smoothed, text + auxiliary losses)")
     ax.plot([h["step"] for h in summary["history"]], [h["val_loss"] for h in summary["history"]], "o-",
-            label="validation (text only)")
+            label="validation (text only" + (", of the moving average)" if summary["weights"] != "last step" else ")"))
     ax.set_xlabel("step")
     ax.set_ylabel("loss per token")
     ax.set_title(f"{summary['steps']} of {summary['planned_steps']} steps")
@@ -549,38 +573,66 @@ def _finish(run: _Run, out: Path) -> dict:
     return _summary(run, complete=True)
 
 
-def _save_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, tok: TextTokenizer, step: int,
-                     elapsed: float, history: list[dict], curve: list[dict], ema: NanoVLM | None = None) -> None:
+def _save_checkpoint(run: _Run) -> None:
+    """The run's state in <out>/checkpoint/: the weights, the optimizer and the average under names that carry
+    the step, then state.json, which names them. Writing state.json (by rename) is the one moment the checkpoint
+    moves on: a kill at any other point leaves the previous state.json naming the previous step's files whole."""
     import torch
     from safetensors.torch import save_file
 
+    ckpt, step = run.ckpt, run.step
     ckpt.mkdir(parents=True, exist_ok=True)
-    save_file(model.saved_state(), str(ckpt / "model.tmp"))
-    if ema is not None:  # full precision, like the model: the average resumes exactly
-        save_file(ema.saved_state(), str(ckpt / "average.tmp"))
-    torch.save(opt.state_dict(), ckpt / "optimizer.tmp")
-    tok.save(str(ckpt / "tokenizer.json"))
-    # rename last, so a kill mid-write leaves the previous checkpoint whole
-    os.replace(ckpt / "model.tmp", ckpt / "model.safetensors")
-    os.replace(ckpt / "optimizer.tmp", ckpt / "optimizer.pt")
-    if ema is not None:
-        os.replace(ckpt / "average.tmp", ckpt / "average.safetensors")
-    (ckpt / "state.json").write_text(json.dumps({"step": step, "elapsed": elapsed, "history": history,
-                                                 "curve": curve}))
+    files = {"model": f"model-{step:06d}.safetensors", "optimizer": f"optimizer-{step:06d}.pt"}
+    if run.ema is not None:  # full precision, like the model: the average resumes exactly
+        files["average"] = f"average-{step:06d}.safetensors"
+    writers = {"model": lambda path: save_file(run.model.saved_state(), str(path)),
+               "optimizer": lambda path: torch.save(run.opt.state_dict(), path),
+               "average": lambda path: save_file(run.ema.saved_state(), str(path))}
+    for part, name in files.items():  # beside, then renamed: the same step saved twice never leaves half a file
+        writers[part](ckpt / f"{name}.tmp")
+        os.replace(ckpt / f"{name}.tmp", ckpt / name)
+    run.tok.save(str(ckpt / "tokenizer.json"))  # the same all run long
+    state = {"step": step, "elapsed": time.time() - run.started, "history": run.history, "curve": run.curve,
+             "loss_avg": run.loss_avg, "files": files, "ema_decay": run.cfg.ema_decay if run.ema is not None else None}
+    (ckpt / "state.tmp").write_text(json.dumps(state))
+    os.replace(ckpt / "state.tmp", ckpt / "state.json")
+    for old in ckpt.iterdir():  # earlier steps' files (and an earlier average, should this run have none)
+        if old.suffix in (".safetensors", ".pt") and old.name not in files.values():
+            old.unlink()
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    step: int
+    elapsed: float
+    history: list[dict]
+    curve: list[dict]
+    loss_avg: float | None
 
 
 def _load_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, device: torch.device,
-                     ema: NanoVLM | None = None) -> tuple[int, float, list[dict], list[dict]]:
+                     ema: NanoVLM | None, decay: float) -> _Resumed:
+    """The state state.json names. An average is taken only if it was made with the decay asked for now: one
+    from before a stretch trained without it would be stale, one made with another decay would be mislabelled."""
     import torch
     from safetensors.torch import load_file
 
-    model.load_saved_state(load_file(str(ckpt / "model.safetensors"), device=str(device)))
-    if ema is not None:
-        if not (ckpt / "average.safetensors").exists():
-            raise UserError(f"{ckpt} holds no moving average (ema_decay was 0 when it was written): resume with "
-                            "ema_decay: 0, or delete the checkpoint to start again")
-        ema.load_saved_state(load_file(str(ckpt / "average.safetensors"), device=str(device)))
-    opt.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
     meta = read_json(ckpt / "state.json", "checkpoint state")
+    # checkpoints written before state.json named its files: fixed names
+    files = meta.get("files") or {"model": "model.safetensors", "optimizer": "optimizer.pt",
+                                  "average": "average.safetensors"}
+    if "files" not in meta and not (ckpt / files["average"]).exists():
+        files.pop("average")
+    made_with = meta.get("ema_decay") if "files" in meta else (decay if "average" in files else None)
+    model.load_saved_state(load_file(str(ckpt / files["model"]), device=str(device)))
+    if ema is not None:
+        if made_with is None or "average" not in files:
+            raise UserError(f"{ckpt} holds no current moving average (its last stretch trained with ema_decay 0): "
+                            "resume with ema_decay: 0, or delete the checkpoint to start again")
+        if made_with != decay:
+            raise UserError(f"{ckpt}'s moving average was made with ema_decay {made_with}, not {decay}: resume with "
+                            f"ema_decay: {made_with}, or delete the checkpoint to start again")
+        ema.load_saved_state(load_file(str(ckpt / files["average"]), device=str(device)))
+    opt.load_state_dict(torch.load(ckpt / files["optimizer"], map_location=device, weights_only=True))
     stderr_console().print(f"resuming from step {meta['step']} ({ckpt})")
-    return meta["step"], meta["elapsed"], meta["history"], meta.get("curve", [])
+    return _Resumed(meta["step"], meta["elapsed"], meta["history"], meta.get("curve", []), meta.get("loss_avg"))

@@ -106,8 +106,24 @@ def test_a_broken_training_record_or_model_config_is_one_line(tiny_model, tmp_pa
     err = capsys.readouterr().err.strip()
     assert err.startswith("vlmgrade: error:") and "training record" in err and "not valid JSON" in err
     assert "\n" not in err
-    (broken / "training.json").write_text((tiny_model / "training.json").read_text())
-    (broken / "config.json").write_text("[1, 2]")
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert "config.json must be a JSON object" in err and "\n" not in err
+    record = json.loads((tiny_model / "training.json").read_text())
+    for content, says in (("[1, 2]", "must be a JSON object, got list"),
+                          (json.dumps({**record, "train_size": "abc"}), "train_size must be a positive whole number"),
+                          (json.dumps({**record, "train_data": 7}), "train_data must be a data name or path"),
+                          (None, "not a regular file")):  # a directory in its place: refused, not "unknown"
+        (broken / "training.json").unlink(missing_ok=True)
+        if content is None:
+            (broken / "training.json").mkdir()
+        else:
+            (broken / "training.json").write_text(content)
+        assert main(args) == 2, content
+        err = capsys.readouterr().err.strip()
+        assert says in err and "\n" not in err, err
+    (broken / "training.json").rmdir()
+    (broken / "training.json").write_text(json.dumps(record))
+    for config, says in (("[1, 2]", "config.json must be a JSON object"),
+                         ('{"kind": ["nanovlm"]}', "kind ['nanovlm'] is not a supported kind")):
+        (broken / "config.json").write_text(config)
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and "\n" not in err, err

@@ -20,6 +20,7 @@ texts are very short, so the best over the candidates is the best over all in pr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,11 +93,21 @@ def training_source(source: str, override: str | None) -> tuple[str, int | None]
     except UserError:
         return None
     record = Path(str(where)) / "training.json"
-    if not record.is_file():
+    if not os.path.lexists(record):
         return None
-    info = read_json(record, "training record")  # the model folder's own: a broken one is one line, not a traceback
-    data = info.get("train_data") if isinstance(info, dict) else None
-    return (data, info.get("train_size")) if isinstance(data, str) and data else None
+    # the model folder's own record, read as any file a user names: a broken one is one line, not a traceback,
+    # and not "unknown" either (a directory or a FIFO in its place is refused by read_json)
+    info = read_json(record, "training record")
+    if not isinstance(info, dict):
+        raise UserError(f"training record {record} must be a JSON object, got {type(info).__name__}")
+    data, size = info.get("train_data"), info.get("train_size")
+    if data is None:
+        return None
+    if not isinstance(data, str) or not data:
+        raise UserError(f"training record {record}: train_data must be a data name or path, got {data!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise UserError(f"training record {record}: train_size must be a positive whole number, got {size!r}")
+    return data, size
 
 
 def training_texts(source: str, limit: int | None) -> list[str]:
