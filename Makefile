@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/vlmgrade run --model nanovlm-cnn-wide-scenes --model nanovlm-mini-scenes --data scenes-short:test --limit 50 --out reports/demo
+	$(BIN)/vlmgrade run --model nanovlm-cnn-lr2e3-scenes --model nanovlm-mini-scenes --data scenes-short:test --limit 50 --out reports/demo
 
 test: install
 	$(BIN)/python -m pytest

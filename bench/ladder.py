@@ -23,7 +23,7 @@ from vlmgrade.data.datasets import load_samples
 from vlmgrade.judges.offline.grounded import check
 
 LADDERS = {"short": ["nanovlm-cnn-scenes-step1900", "nanovlm-cnn-scenes-step2800", "nanovlm-cnn-scenes-step4200",
-                     "nanovlm-cnn-wide-scenes"],
+                     "nanovlm-cnn-lr2e3-scenes"],
            "long": ["nanovlm-mini-scenes-long"]}
 
 

@@ -21,8 +21,8 @@ SHIPPED = [c for c in cards() if c.kind == "nanovlm" and not c.trainable_only]
 def test_the_ladder_is_shipped():
     names = {c.name for c in SHIPPED}
     assert {"nanovlm-cnn-scenes-step1900", "nanovlm-cnn-scenes-step2800", "nanovlm-cnn-scenes-step4200",
-            "nanovlm-cnn-wide-scenes", "nanovlm-cnn-scenes", "nanovlm-tiny-scenes", "nanovlm-mini-scenes",
-            "nanovlm-mini-scenes-long"} <= names
+            "nanovlm-cnn-lr2e3-scenes", "nanovlm-cnn-wide-scenes", "nanovlm-cnn-scenes", "nanovlm-tiny-scenes",
+            "nanovlm-mini-scenes", "nanovlm-mini-scenes-long"} <= names
 
 
 def test_each_shipped_checkpoint_is_kept_by_its_runs_config():
