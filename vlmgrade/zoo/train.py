@@ -56,8 +56,8 @@ class TrainConfig:
     # those steps only, each one a checkpoint whatever checkpoint_every says (a shipped ladder's rungs)
     keep_checkpoints: bool | list[int] = False
     # above 0: the saved model (each checkpoint's too) is an exponential moving average of the weights, each
-    # step moving it 1 - ema_decay of the way to the trained ones; 0.999 averages about the last 1,000 steps,
-    # which smooths out the step-to-step noise a short training ends in
+    # step moving it 1 - decay of the way to the trained ones, the decay rising to ema_decay as (1 + step) /
+    # (10 + step) (0.999, about the last 1,000 steps, from step 8,990); it smooths out a short training's noise
     ema_decay: float = 0.0
     save_dtype: str = "float32"
     seed: int = 0
@@ -84,14 +84,6 @@ class TrainConfig:
         return cls(**raw)
 
 
-# every number a config may hold, with the check a run would otherwise fail on minutes in (or never finish)
-_VALUE_CHECKS = {"train_size": positive, "val_size": nonnegative, "epochs": positive, "max_steps": positive,
-                 "batch_size": positive, "lr": positive_number, "weight_decay": non_negative_number,
-                 "warmup_steps": nonnegative, "aux_weight": non_negative_number,
-                 "patch_aux_weight": non_negative_number, "tokenizer_vocab": positive, "checkpoint_every": positive,
-                 "seed": seed}
-
-
 def _decay(value: object) -> float:
     number = non_negative_number(value)
     if number >= 1:
@@ -99,7 +91,12 @@ def _decay(value: object) -> float:
     return number
 
 
-_VALUE_CHECKS["ema_decay"] = _decay
+# every number a config may hold, with the check a run would otherwise fail on minutes in (or never finish)
+_VALUE_CHECKS = {"train_size": positive, "val_size": nonnegative, "epochs": positive, "max_steps": positive,
+                 "batch_size": positive, "lr": positive_number, "weight_decay": non_negative_number,
+                 "warmup_steps": nonnegative, "aux_weight": non_negative_number,
+                 "patch_aux_weight": non_negative_number, "tokenizer_vocab": positive, "checkpoint_every": positive,
+                 "seed": seed, "ema_decay": _decay}
 
 
 _MAY_BE_NULL = {"train_size", "val_size", "max_steps"}  # null: the whole split, no cap on steps
@@ -618,15 +615,15 @@ def _load_checkpoint(ckpt: Path, model: NanoVLM, opt: torch.optim.Optimizer, dev
     from safetensors.torch import load_file
 
     meta = read_json(ckpt / "state.json", "checkpoint state")
-    # checkpoints written before state.json named its files: fixed names
-    files = meta.get("files") or {"model": "model.safetensors", "optimizer": "optimizer.pt",
-                                  "average": "average.safetensors"}
-    if "files" not in meta and not (ckpt / files["average"]).exists():
-        files.pop("average")
-    made_with = meta.get("ema_decay") if "files" in meta else (decay if "average" in files else None)
+    if "files" in meta:
+        files, made_with = meta["files"], meta.get("ema_decay")
+    else:  # written before state.json named its files: fixed names, and an average there taken as asked for
+        files, made_with = {"model": "model.safetensors", "optimizer": "optimizer.pt"}, None
+        if (ckpt / "average.safetensors").exists():
+            files["average"], made_with = "average.safetensors", decay
     model.load_saved_state(load_file(str(ckpt / files["model"]), device=str(device)))
     if ema is not None:
-        if made_with is None or "average" not in files:
+        if made_with is None:
             raise UserError(f"{ckpt} holds no current moving average (its last stretch trained with ema_decay 0): "
                             "resume with ema_decay: 0, or delete the checkpoint to start again")
         if made_with != decay:
